@@ -1,0 +1,268 @@
+// 2-D convolution as implicit GEMM: forward, gradient to the input, gradient to the weight.
+// No im2col is materialised and no workgroup memory is used (so no barriers).
+//
+// The three kernels share one shape: each invocation accumulates a TM x TN register tile whose TM
+// rows are channels shared by the whole workgroup, so their weights (or output gradients) are
+// *uniform* loads, one vec4 for four channels, which lavapipe turns into a scalar load broadcast to
+// its SIMD lanes and real GPUs serve from cache as a broadcast, and whose TN columns are positions
+// WG apart, so neighbouring lanes read neighbouring pixels (coalesced on GPUs). Positions are
+// flattened over (batch, y, x) so late 7x7 layers still fill the lanes when the batch is large.
+//
+// Layouts: x, y, gy, gx are NCHW. The forward reads the weight as [KH, KW, C, K], the input
+// gradient as [KH, KW, K, C], the weight gradient reads gy as [N, OH*OW, K]: each a permutation of
+// PyTorch's layout that puts the TM tile channels side by side for vec4 loads, its last dimension
+// zero-padded to a multiple of 4 (KP, CP) so that 3-channel images work too.
+struct Params {
+  N: i32, C: i32, H: i32, W: i32,
+  K: i32, OH: i32, OW: i32,
+  KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
+  chunk: i32, // weight gradient: positions per split
+}
+@group(0) @binding(0) var<uniform> p: Params;
+
+const TM = ${TM};
+const TN = ${TN};
+const WG = ${WG};
+
+#if ${FORWARD}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
+#if ${BIAS}
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+#else
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+#endif
+
+// y[b, k, oh, ow] = sum over (c, kh, kw) of w[k, c, kh, kw] * x[b, c, oh*SH - PH + kh*DH, ow*SW - PW + kw*DW]
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let HW = p.H * p.W;
+  let OHW = p.OH * p.OW;
+  let P = p.N * OHW;
+  let k0 = i32(wid.y) * TM;
+  let KP = (p.K + 3) / 4 * 4;
+  let pos0 = i32(wid.x) * (WG * TN) + i32(lid.x);
+
+  var ih0: array<i32, TN>;
+  var iw0: array<i32, TN>;
+  var xb: array<i32, TN>;
+  for (var j = 0; j < TN; j++) {
+    let pos = pos0 + j * WG;
+    let b = pos / OHW;
+    let r = pos - b * OHW;
+    let oh = r / p.OW;
+    let ow = r - oh * p.OW;
+    ih0[j] = select(-1 << 20, oh * p.SH - p.PH, pos < P); // out-of-range positions read nothing
+    iw0[j] = ow * p.SW - p.PW;
+    xb[j] = b * p.C * HW;
+  }
+  var acc: array<array<f32, TN>, TM>;
+  for (var kh = 0; kh < p.KH; kh++) {
+    for (var kw = 0; kw < p.KW; kw++) {
+      var off: array<i32, TN>;
+      var ok: array<bool, TN>;
+      for (var j = 0; j < TN; j++) {
+        let ih = ih0[j] + kh * p.DH;
+        let iw = iw0[j] + kw * p.DW;
+        ok[j] = ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
+        off[j] = select(0, xb[j] + ih * p.W + iw, ok[j]);
+      }
+      var wi = ((kh * p.KW + kw) * p.C * KP + k0) / 4;
+      for (var c = 0; c < p.C; c++) {
+        var xv: array<f32, TN>;
+        for (var j = 0; j < TN; j++) {
+          xv[j] = select(0.0, x[off[j] + c * HW], ok[j]);
+        }
+        for (var i4 = 0; i4 < TM / 4; i4++) {
+          let wv = w[wi + i4];
+          for (var j = 0; j < TN; j++) {
+            acc[4 * i4][j] = fma(wv.x, xv[j], acc[4 * i4][j]);
+            acc[4 * i4 + 1][j] = fma(wv.y, xv[j], acc[4 * i4 + 1][j]);
+            acc[4 * i4 + 2][j] = fma(wv.z, xv[j], acc[4 * i4 + 2][j]);
+            acc[4 * i4 + 3][j] = fma(wv.w, xv[j], acc[4 * i4 + 3][j]);
+          }
+        }
+        wi += KP / 4;
+      }
+    }
+  }
+  for (var j = 0; j < TN; j++) {
+    let pos = pos0 + j * WG;
+    if (pos < P) {
+      let b = pos / OHW;
+      let r = pos - b * OHW;
+      for (var i = 0; i < TM; i++) {
+        let k = k0 + i;
+        if (k < p.K) {
+#if ${BIAS}
+          y[(b * p.K + k) * OHW + r] = acc[i][j] + bias[k];
+#else
+          y[(b * p.K + k) * OHW + r] = acc[i][j];
+#endif
+        }
+      }
+    }
+  }
+}
+#endif
+
+#if ${GRAD_INPUT}
+@group(0) @binding(1) var<storage, read> gy: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> gx: array<f32>;
+
+// gx[b, c, ih, iw] = sum over (k, kh, kw) with oh*SH = ih + PH - kh*DH (and likewise ow) of
+// w[k, c, kh, kw] * gy[b, k, oh, ow]. A transposed convolution, split by output phase
+// (ih mod SH, iw mod SW): within one phase the taps that contribute are the same for every pixel, so
+// the kernel skips the others with a uniform branch instead of masking 3 of 4 FMAs at stride 2.
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let OHW = p.OH * p.OW;
+  let HW = p.H * p.W;
+  let ph = i32(wid.z) / p.SW;
+  let pw = i32(wid.z) - ph * p.SW;
+  let Hp = (p.H - ph + p.SH - 1) / p.SH; // rows of this phase
+  let Wp = (p.W - pw + p.SW - 1) / p.SW;
+  let Pp = p.N * Hp * Wp;
+  let c0 = i32(wid.y) * TM;
+  let CP = (p.C + 3) / 4 * 4;
+  let pos0 = i32(wid.x) * (WG * TN) + i32(lid.x);
+
+  var ii: array<i32, TN>;
+  var jj: array<i32, TN>;
+  var gb: array<i32, TN>;
+  for (var j = 0; j < TN; j++) {
+    let pos = pos0 + j * WG;
+    let b = pos / (Hp * Wp);
+    let r = pos - b * Hp * Wp;
+    let i = r / Wp;
+    ii[j] = select(-1 << 20, i, pos < Pp);
+    jj[j] = r - i * Wp;
+    gb[j] = b * p.K * OHW;
+  }
+  var acc: array<array<f32, TN>, TM>;
+  for (var kh = 0; kh < p.KH; kh++) {
+    let th = ph + p.PH - kh * p.DH;
+    if (((th % p.SH) + p.SH) % p.SH != 0) { continue; }
+    for (var kw = 0; kw < p.KW; kw++) {
+      let tw = pw + p.PW - kw * p.DW;
+      if (((tw % p.SW) + p.SW) % p.SW != 0) { continue; }
+      var off: array<i32, TN>;
+      var ok: array<bool, TN>;
+      for (var j = 0; j < TN; j++) {
+        let oh = ii[j] + th / p.SH;
+        let ow = jj[j] + tw / p.SW;
+        ok[j] = oh >= 0 && oh < p.OH && ow >= 0 && ow < p.OW;
+        off[j] = select(0, gb[j] + oh * p.OW + ow, ok[j]);
+      }
+      var wi = ((kh * p.KW + kw) * p.K * CP + c0) / 4;
+      for (var k = 0; k < p.K; k++) {
+        var gv: array<f32, TN>;
+        for (var j = 0; j < TN; j++) {
+          gv[j] = select(0.0, gy[off[j] + k * OHW], ok[j]);
+        }
+        for (var i4 = 0; i4 < TM / 4; i4++) {
+          let wv = w[wi + i4];
+          for (var j = 0; j < TN; j++) {
+            acc[4 * i4][j] = fma(wv.x, gv[j], acc[4 * i4][j]);
+            acc[4 * i4 + 1][j] = fma(wv.y, gv[j], acc[4 * i4 + 1][j]);
+            acc[4 * i4 + 2][j] = fma(wv.z, gv[j], acc[4 * i4 + 2][j]);
+            acc[4 * i4 + 3][j] = fma(wv.w, gv[j], acc[4 * i4 + 3][j]);
+          }
+        }
+        wi += CP / 4;
+      }
+    }
+  }
+  for (var j = 0; j < TN; j++) {
+    let pos = pos0 + j * WG;
+    if (pos < Pp) {
+      let b = pos / (Hp * Wp);
+      let ih = ph + ii[j] * p.SH;
+      let iw = pw + jj[j] * p.SW;
+      for (var i = 0; i < TM; i++) {
+        let c = c0 + i;
+        if (c < p.C) {
+          gx[(b * p.C + c) * HW + ih * p.W + iw] = acc[i][j];
+        }
+      }
+    }
+  }
+}
+#endif
+
+#if ${GRAD_WEIGHT}
+@group(0) @binding(1) var<storage, read> gyt: array<vec4<f32>>; // [N, OH*OW, K]
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read_write> gw: array<f32>;  // [splits, K, C*KH*KW]
+
+// gw[k, c, kh, kw] = sum over (b, oh, ow) of gy[b, k, oh, ow] * x[b, c, oh*SH - PH + kh*DH, ...].
+// Lanes run over q = (c, kh, kw); the reduction over positions is split across wid.z when the
+// output alone has too few tiles to keep the device busy, and the splits are summed afterwards.
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let OHW = p.OH * p.OW;
+  let HW = p.H * p.W;
+  let KHW = p.KH * p.KW;
+  let Q = p.C * KHW;
+  let P = p.N * OHW;
+  let k0 = i32(wid.y) * TM;
+  let KP = (p.K + 3) / 4 * 4;
+  let q0 = i32(wid.x) * (WG * TN) + i32(lid.x);
+  let start = i32(wid.z) * p.chunk;
+  let end = min(start + p.chunk, P);
+
+  var dh: array<i32, TN>;
+  var dw: array<i32, TN>;
+  var xc: array<i32, TN>;
+  for (var j = 0; j < TN; j++) {
+    let q = q0 + j * WG;
+    let c = q / KHW;
+    let r = q - c * KHW;
+    let kh = r / p.KW;
+    dh[j] = select(-1 << 20, kh * p.DH - p.PH, q < Q);
+    dw[j] = (r - kh * p.KW) * p.DW - p.PW;
+    xc[j] = c * HW;
+  }
+  var acc: array<array<f32, TN>, TM>;
+  var b = start / OHW;
+  var r = start - b * OHW;
+  var oh = r / p.OW;
+  var ow = r - oh * p.OW;
+  for (var pos = start; pos < end; pos++) {
+    let xb = b * p.C * HW;
+    let gi = (pos * KP + k0) / 4;
+    var xv: array<f32, TN>;
+    for (var j = 0; j < TN; j++) {
+      let ih = oh * p.SH + dh[j];
+      let iw = ow * p.SW + dw[j];
+      let ok = ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
+      xv[j] = select(0.0, x[select(0, xb + xc[j] + ih * p.W + iw, ok)], ok);
+    }
+    for (var i4 = 0; i4 < TM / 4; i4++) {
+      let gv = gyt[gi + i4];
+      for (var j = 0; j < TN; j++) {
+        acc[4 * i4][j] = fma(gv.x, xv[j], acc[4 * i4][j]);
+        acc[4 * i4 + 1][j] = fma(gv.y, xv[j], acc[4 * i4 + 1][j]);
+        acc[4 * i4 + 2][j] = fma(gv.z, xv[j], acc[4 * i4 + 2][j]);
+        acc[4 * i4 + 3][j] = fma(gv.w, xv[j], acc[4 * i4 + 3][j]);
+      }
+    }
+    ow++;
+    if (ow == p.OW) { ow = 0; oh++; if (oh == p.OH) { oh = 0; b++; } }
+  }
+  let base = i32(wid.z) * p.K * Q;
+  for (var j = 0; j < TN; j++) {
+    let q = q0 + j * WG;
+    if (q < Q) {
+      for (var i = 0; i < TM; i++) {
+        let k = k0 + i;
+        if (k < p.K) {
+          gw[base + k * Q + q] = acc[i][j];
+        }
+      }
+    }
+  }
+}
+#endif

@@ -1,0 +1,136 @@
+import type { GpuContext } from '../../gpu/device.ts';
+import type { Kernel } from '../../gpu/kernel.ts';
+import { record } from '../grad.ts';
+import { Tensor, keep } from '../tensor.ts';
+import { permuteRaw } from './layout.ts';
+import { sumAxisRaw } from './reduce.ts';
+
+export type Pair = number | [number, number];
+export interface Conv2dOptions {
+  stride?: Pair;
+  padding?: Pair;
+  dilation?: Pair;
+}
+
+const pair = (v: Pair | undefined, d: number): [number, number] => (v === undefined ? [d, d] : typeof v === 'number' ? [v, v] : v);
+
+/** Register tile and workgroup width: 8 lanes is one SIMD vector on lavapipe and SwiftShader; GPUs want wider groups. */
+export function convTile(ctx: GpuContext): { TM: number; TN: number; WG: number } {
+  const software = /llvmpipe|lavapipe|swiftshader/i.test(ctx.adapterDescription);
+  return software ? { TM: 8, TN: 4, WG: 8 } : { TM: 8, TN: 4, WG: 64 };
+}
+
+function kernel(ctx: GpuContext, mode: 'forward' | 'grad_input' | 'grad_weight', bias = false): Kernel {
+  return {
+    name: `conv2d_${mode}`,
+    file: 'conv',
+    inputs: mode === 'forward' && bias ? 3 : 2,
+    outputs: 1,
+    defines: { ...convTile(ctx), FORWARD: mode === 'forward', GRAD_INPUT: mode === 'grad_input', GRAD_WEIGHT: mode === 'grad_weight', BIAS: bias },
+  };
+}
+
+export interface ConvGeometry {
+  N: number; C: number; H: number; W: number;
+  K: number; OH: number; OW: number;
+  KH: number; KW: number; SH: number; SW: number; PH: number; PW: number; DH: number; DW: number;
+}
+
+export function convGeometry(xShape: readonly number[], wShape: readonly number[], opts: Conv2dOptions = {}): ConvGeometry {
+  if (xShape.length !== 4) throw new Error(`conv2d: input must be [N, C, H, W], got [${xShape.join(', ')}]`);
+  if (wShape.length !== 4) throw new Error(`conv2d: weight must be [K, C, KH, KW], got [${wShape.join(', ')}]`);
+  const [N, C, H, W] = xShape;
+  const [K, C2, KH, KW] = wShape;
+  if (C !== C2) throw new Error(`conv2d: input has ${C} channels, weight expects ${C2}`);
+  const [SH, SW] = pair(opts.stride, 1), [PH, PW] = pair(opts.padding, 0), [DH, DW] = pair(opts.dilation, 1);
+  const OH = Math.floor((H + 2 * PH - DH * (KH - 1) - 1) / SH) + 1;
+  const OW = Math.floor((W + 2 * PW - DW * (KW - 1) - 1) / SW) + 1;
+  if (OH <= 0 || OW <= 0) throw new Error(`conv2d: input ${H}x${W} is too small for a ${KH}x${KW} kernel with padding ${PH},${PW} and dilation ${DH},${DW}`);
+  return { N, C, H, W, K, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW };
+}
+
+const params = (g: ConvGeometry, chunk = 0) =>
+  [g.N, g.C, g.H, g.W, g.K, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, chunk];
+
+/**
+ * The weight in the layout a kernel reads, cached on the weight while it takes no gradient (model
+ * parameters), so inference and attribution loops permute each weight once.
+ */
+function weightAs(w: Tensor, perm: number[], key: string): { t: Tensor; owned: boolean } {
+  if (w.requiresGrad) return { t: permuteRaw(w, perm, true), owned: true };
+  let t = w.derived.get(key);
+  if (!t || t.released) {
+    t = keep(permuteRaw(w, perm, true));
+    w.derived.set(key, t);
+  }
+  return { t, owned: false };
+}
+
+export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {
+  const { TM, TN, WG } = convTile(x.ctx);
+  const wt = weightAs(w, [2, 3, 1, 0], 'conv_fwd'); // [KH, KW, C, K]
+  const inputs = bias ? [x, wt.t, bias] : [x, wt.t];
+  const y = new Tensor(x.ctx, [g.N, g.K, g.OH, g.OW]);
+  x.ctx.dispatch(kernel(x.ctx, 'forward', !!bias), {
+    inputs: inputs.map((t) => t.buffer), outputs: [y.buffer], ints: params(g),
+    workgroups: [Math.ceil((g.N * g.OH * g.OW) / (WG * TN)), Math.ceil(g.K / TM), 1],
+  });
+  if (wt.owned) wt.t.release();
+  return y;
+}
+
+export function conv2dGradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+  const { TM, TN, WG } = convTile(gy.ctx);
+  const wt = weightAs(w, [2, 3, 0, 1], 'conv_gin'); // [KH, KW, K, C]
+  const gx = new Tensor(gy.ctx, [g.N, g.C, g.H, g.W]);
+  const phasePositions = g.N * Math.ceil(g.H / g.SH) * Math.ceil(g.W / g.SW);
+  gy.ctx.dispatch(kernel(gy.ctx, 'grad_input'), {
+    inputs: [gy.buffer, wt.t.buffer], outputs: [gx.buffer], ints: params(g),
+    workgroups: [Math.ceil(phasePositions / (WG * TN)), Math.ceil(g.C / TM), g.SH * g.SW],
+  });
+  if (wt.owned) wt.t.release();
+  return gx;
+}
+
+export function conv2dGradWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
+  const ctx = gy.ctx;
+  const { TM, TN, WG } = convTile(ctx);
+  const Q = g.C * g.KH * g.KW, P = g.N * g.OH * g.OW;
+  // gy as [N, OH*OW, K] (K padded to 4) so the TM output channels of a position are one vec4 load.
+  const gyt = permuteRaw(gy.view([g.N, g.K, g.OH * g.OW]), [0, 2, 1], true);
+  const tiles = Math.ceil(Q / (WG * TN)) * Math.ceil(g.K / TM);
+  // Split the reduction over positions when the output alone gives too few workgroups.
+  const splits = Math.max(1, Math.min(Math.ceil(64 / tiles), Math.floor(P / 64)));
+  const chunk = Math.ceil(P / splits);
+  const partial = new Tensor(ctx, [splits, g.K, Q]);
+  ctx.dispatch(kernel(ctx, 'grad_weight'), {
+    inputs: [gyt.buffer, x.buffer], outputs: [partial.buffer], ints: params(g, chunk),
+    workgroups: [Math.ceil(Q / (WG * TN)), Math.ceil(g.K / TM), splits],
+  });
+  gyt.release();
+  if (splits === 1) return partial.reshapeInto([g.K, g.C, g.KH, g.KW]);
+  const gw = sumAxisRaw(partial, 1, splits, g.K * Q, 1, [g.K, g.C, g.KH, g.KW]);
+  partial.release();
+  return gw;
+}
+
+/** Bias gradient: the output gradient summed over batch and positions. */
+function biasGrad(gy: Tensor, g: ConvGeometry): Tensor {
+  const perImage = sumAxisRaw(gy, g.N * g.K, g.OH * g.OW, 1);
+  const gb = sumAxisRaw(perImage, 1, g.N, g.K, 1, [g.K]);
+  perImage.release();
+  return gb;
+}
+
+/** torch.nn.functional.conv2d (groups = 1). */
+export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, opts: Conv2dOptions = {}): Tensor {
+  const g = convGeometry(x.shape, w.shape, opts);
+  if (bias && (bias.rank !== 1 || bias.size !== g.K)) throw new Error(`conv2d: bias must have ${g.K} elements, got [${bias.shape.join(', ')}]`);
+  const y = conv2dForwardRaw(x, w, bias, g);
+  const inputs = bias ? [x, w, bias] : [x, w];
+  return record(y, 'conv2d', inputs, (gy, needs) => [
+    needs[0] ? conv2dGradInput(gy, w, g) : null,
+    needs[1] ? conv2dGradWeight(gy, x, g) : null,
+    needs[2] ? biasGrad(gy, g) : null,
+  ]);
+}

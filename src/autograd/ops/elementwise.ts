@@ -1,0 +1,130 @@
+import type { GpuContext } from '../../gpu/device.ts';
+import type { Kernel } from '../../gpu/kernel.ts';
+import { record } from '../grad.ts';
+import { Tensor } from '../tensor.ts';
+import { grid, launch, sameShape } from './launch.ts';
+
+// Forward kernels and backward rules of the elementwise ops, side by side.
+
+const BIN = { combine: 0, mul: 1, reluGrad: 2, guidedReluGrad: 3, div: 4 } as const;
+const UN = { affine: 0, relu: 1, abs: 2, square: 3, sqrt: 4, exp: 5, signScale: 6 } as const;
+
+function kernel(name: string, arity: 0 | 1 | 2, op: number): Kernel {
+  return { name, file: 'elementwise', inputs: arity, outputs: 1, defines: { BINARY: arity === 2, UNARY: arity === 1, OP: op } };
+}
+
+function binary(name: string, op: number, a: Tensor, b: Tensor, alpha = 0, beta = 0): Tensor {
+  sameShape(name, a, b);
+  return launch(kernel(name, 2, op), [a, b], a.shape, { ints: [a.size], floats: [alpha, beta], workgroups: grid(a.ctx, a.size) });
+}
+
+function unary(name: string, op: number, x: Tensor, alpha = 0, beta = 0): Tensor {
+  return launch(kernel(name, 1, op), [x], x.shape, { ints: [x.size], floats: [alpha, beta], workgroups: grid(x.ctx, x.size) });
+}
+
+export function fill(ctx: GpuContext, shape: readonly number[], value: number): Tensor {
+  const out = new Tensor(ctx, shape);
+  ctx.dispatch(kernel('fill', 0, 0), { inputs: [], outputs: [out.buffer], ints: [out.size], floats: [value, 0], workgroups: grid(ctx, out.size) });
+  return out;
+}
+
+export function zerosLike(t: Tensor): Tensor {
+  return fill(t.ctx, t.shape, 0);
+}
+
+/** alpha * a + beta * b */
+export function combine(a: Tensor, b: Tensor, alpha: number, beta: number): Tensor {
+  return record(binary('combine', BIN.combine, a, b, alpha, beta), 'combine', [a, b], (g) => [scale(g, alpha), scale(g, beta)]);
+}
+
+export function add(a: Tensor, b: Tensor): Tensor {
+  return combine(a, b, 1, 1);
+}
+
+export function sub(a: Tensor, b: Tensor): Tensor {
+  return combine(a, b, 1, -1);
+}
+
+/** alpha * x + y */
+export function axpy(alpha: number, x: Tensor, y: Tensor): Tensor {
+  return combine(x, y, alpha, 1);
+}
+
+export function mul(a: Tensor, b: Tensor): Tensor {
+  return record(binary('mul', BIN.mul, a, b), 'mul', [a, b], (g, needs) => [
+    needs[0] ? binary('mul', BIN.mul, g, b) : null,
+    needs[1] ? binary('mul', BIN.mul, g, a) : null,
+  ]);
+}
+
+export function div(a: Tensor, b: Tensor): Tensor {
+  return record(binary('div', BIN.div, a, b), 'div', [a, b], (g, needs) => {
+    const ga = needs[0] ? binary('div', BIN.div, g, b) : null;
+    let gb: Tensor | null = null;
+    if (needs[1]) {
+      // d(a/b)/db = -a/b^2 = -(a/b)/b
+      const q = binary('div', BIN.div, a, b), q2 = binary('div', BIN.div, q, b), m = binary('mul', BIN.mul, g, q2);
+      gb = unary('scale', UN.affine, m, -1, 0);
+      q.release(); q2.release(); m.release();
+    }
+    return [ga, gb];
+  });
+}
+
+/** a * x + b */
+export function affine(x: Tensor, a: number, b = 0): Tensor {
+  return record(unary('affine', UN.affine, x, a, b), 'affine', [x], (g) => [scale(g, a)]);
+}
+
+export function scale(x: Tensor, a: number): Tensor {
+  return affine(x, a, 0);
+}
+
+export function relu(x: Tensor): Tensor {
+  const y = unary('relu', UN.relu, x);
+  return record(y, 'relu', [x], (g) => [binary('relu_backward', BIN.reluGrad, g, y)]);
+}
+
+/**
+ * ReLU whose backward pass also zeroes negative gradients (GuidedBackprop), or passes only the
+ * positive part of the gradient regardless of the input (Deconvolution), as Captum's hooks do.
+ */
+export function reluWithRule(x: Tensor, rule: 'guided' | 'deconv'): Tensor {
+  const y = unary('relu', UN.relu, x);
+  return record(y, `relu_${rule}`, [x], (g) => [
+    rule === 'guided' ? binary('relu_guided_backward', BIN.guidedReluGrad, g, y) : unary('relu', UN.relu, g),
+  ]);
+}
+
+export function abs(x: Tensor): Tensor {
+  return record(unary('abs', UN.abs, x), 'abs', [x], (g) => {
+    const s = unary('sign', UN.signScale, x, 1);
+    const r = binary('mul', BIN.mul, g, s);
+    s.release();
+    return [r];
+  });
+}
+
+export function square(x: Tensor): Tensor {
+  return record(unary('square', UN.square, x), 'square', [x], (g) => {
+    const r = binary('mul', BIN.mul, g, x);
+    const r2 = unary('scale', UN.affine, r, 2, 0);
+    r.release();
+    return [r2];
+  });
+}
+
+export function sqrt(x: Tensor): Tensor {
+  const y = unary('sqrt', UN.sqrt, x);
+  return record(y, 'sqrt', [x], (g) => {
+    const q = binary('div', BIN.div, g, y);
+    const r = unary('scale', UN.affine, q, 0.5, 0);
+    q.release();
+    return [r];
+  });
+}
+
+export function exp(x: Tensor): Tensor {
+  const y = unary('exp', UN.exp, x);
+  return record(y, 'exp', [x], (g) => [binary('mul', BIN.mul, g, y)]);
+}

@@ -1,0 +1,44 @@
+import { record } from '../grad.ts';
+import { Tensor } from '../tensor.ts';
+import { type Pair } from './conv.ts';
+import { grid } from './launch.ts';
+import { mean } from './reduce.ts';
+
+const pair = (v: Pair | undefined, d: number): [number, number] => (v === undefined ? [d, d] : typeof v === 'number' ? [v, v] : v);
+
+export interface MaxPoolOptions {
+  kernelSize: Pair;
+  stride?: Pair; // defaults to kernelSize, as PyTorch
+  padding?: Pair;
+  dilation?: Pair;
+}
+
+/** torch.nn.functional.max_pool2d (ceil_mode=False); the gradient goes to the first maximum of each window. */
+export function maxPool2d(x: Tensor, opts: MaxPoolOptions): Tensor {
+  if (x.rank !== 4) throw new Error(`maxPool2d: input must be [N, C, H, W], got [${x.shape.join(', ')}]`);
+  const [N, C, H, W] = x.shape;
+  const [KH, KW] = pair(opts.kernelSize, 1), [SH, SW] = pair(opts.stride ?? opts.kernelSize, 1);
+  const [PH, PW] = pair(opts.padding, 0), [DH, DW] = pair(opts.dilation, 1);
+  if (PH > KH / 2 || PW > KW / 2) throw new Error(`maxPool2d: padding ${PH},${PW} must be at most half the kernel ${KH}x${KW} (as in PyTorch)`);
+  const OH = Math.floor((H + 2 * PH - DH * (KH - 1) - 1) / SH) + 1;
+  const OW = Math.floor((W + 2 * PW - DW * (KW - 1) - 1) / SW) + 1;
+  if (OH <= 0 || OW <= 0) throw new Error(`maxPool2d: input ${H}x${W} is too small for the window`);
+  const ints = [N * C, H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW];
+  const y = new Tensor(x.ctx, [N, C, OH, OW]);
+  const argmax = new Tensor(x.ctx, [N, C, OH, OW]); // int32 bits
+  x.ctx.dispatch({ name: 'max_pool2d', file: 'pool', inputs: 1, outputs: 2, defines: { FORWARD: true } },
+    { inputs: [x.buffer], outputs: [y.buffer, argmax.buffer], ints, workgroups: grid(x.ctx, y.size) });
+  if (!record(y, 'max_pool2d', [x], (g) => {
+    const gx = new Tensor(x.ctx, x.shape);
+    x.ctx.dispatch({ name: 'max_pool2d_backward', file: 'pool', inputs: 2, outputs: 1, defines: { FORWARD: false } },
+      { inputs: [g.buffer, argmax.buffer], outputs: [gx.buffer], ints, workgroups: grid(x.ctx, gx.size) });
+    return [gx];
+  }).node) argmax.release();
+  return y;
+}
+
+/** torch.nn.functional.adaptive_avg_pool2d(x, 1): the mean over each plane, keeping [N, C, 1, 1]. */
+export function adaptiveAvgPool2d1(x: Tensor): Tensor {
+  if (x.rank !== 4) throw new Error(`adaptiveAvgPool2d: input must be [N, C, H, W], got [${x.shape.join(', ')}]`);
+  return mean(x, [2, 3], true);
+}

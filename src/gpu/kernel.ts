@@ -1,0 +1,51 @@
+import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js'; // the package declares no main
+
+/** Compile-time constants of a kernel: numbers and booleans substituted at `${NAME}` in its .wgsl file. */
+export type Defines = Record<string, number | boolean>;
+
+/**
+ * What a dispatch needs to know about a kernel, in the style of ONNX Runtime web's programs: the
+ * .wgsl file and entry point, the compile-time constants (part of the cache key), and how many
+ * read-only and read-write storage buffers it binds after the uniform block at binding 0.
+ * Shapes never go in `defines`: they travel as uniforms, so one pipeline serves every shape.
+ */
+export interface Kernel {
+  /** Shown in errors and profiles, e.g. "conv2d_forward". */
+  name: string;
+  /** File under kernels/, without `.wgsl`. */
+  file: string;
+  entry?: string;
+  defines?: Defines;
+  inputs: number;
+  outputs: number;
+}
+
+/** Returns the text of `kernels/<file>.wgsl`. Node reads files; a browser bundle embeds them. */
+export type KernelSource = (file: string) => string;
+
+export function kernelKey(k: Kernel): string {
+  const defs = k.defines ? Object.keys(k.defines).sort().map((n) => `${n}=${Number(k.defines![n])}`).join(',') : '';
+  return `${k.file}:${k.entry ?? 'main'}:${defs}`;
+}
+
+/**
+ * Splits the file at each `${NAME}` and hands the pieces to wgsl-preprocessor's tag, so `#if ${FLAG}`
+ * works in a plain .wgsl file. Booleans become 1/0, so they work both in `#if` and as WGSL integers.
+ */
+export function preprocess(text: string, file: string, defines: Defines = {}): string {
+  const strings: string[] = [];
+  const values: (number | boolean)[] = [];
+  const re = /\$\{([A-Z_][A-Z0-9_]*)\}/g;
+  let last = 0;
+  for (let m; (m = re.exec(text)); ) {
+    const name = m[1];
+    if (!(name in defines)) throw new Error(`kernels/${file}.wgsl uses \${${name}} but the kernel does not define it`);
+    strings.push(text.slice(last, m.index));
+    values.push(defines[name]);
+    last = m.index + m[0].length;
+  }
+  strings.push(text.slice(last));
+  const raw = Object.assign([...strings], { raw: strings }) as unknown as TemplateStringsArray;
+  // wgsl() treats a boolean in #if as the condition and appends other values as text.
+  return wgsl(raw, ...values.map((v) => (typeof v === 'boolean' ? Number(v) : v)));
+}

@@ -1,0 +1,38 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GpuContext } from '../gpu/device.ts';
+import type { KernelSource } from '../gpu/kernel.ts';
+
+const KERNEL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'kernels');
+
+/** Reads kernels/*.wgsl from the package, once per file. */
+export function nodeKernelSource(dir = KERNEL_DIR): KernelSource {
+  const cache = new Map<string, string>();
+  return (file) => {
+    let text = cache.get(file);
+    if (text === undefined) {
+      try {
+        text = readFileSync(join(dir, `${file}.wgsl`), 'utf8');
+      } catch {
+        throw new Error(`kernel file kernels/${file}.wgsl not found in ${dir}`);
+      }
+      cache.set(file, text);
+    }
+    return text;
+  };
+}
+
+/** A GPU context on Node through Dawn's bindings (the `webgpu` package). */
+export async function createNodeGpu(opts: { profile?: boolean } = {}): Promise<GpuContext> {
+  process.env.XDG_RUNTIME_DIR ??= '/tmp'; // silences a Vulkan loader warning on headless machines
+  let webgpu: typeof import('webgpu');
+  try {
+    webgpu = await import('webgpu');
+  } catch (e) {
+    throw new Error(`the 'webgpu' package (Dawn for Node) failed to load: ${(e as Error).message}. Run \`npm install\`.`);
+  }
+  Object.assign(globalThis, webgpu.globals);
+  const gpu = webgpu.create([]);
+  return GpuContext.create({ gpu, source: nodeKernelSource(), profile: opts.profile });
+}

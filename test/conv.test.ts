@@ -1,0 +1,47 @@
+import { suite } from 'uvu';
+import { conv2d, grad, tidy } from '../src/autograd/index.ts';
+import { assertClose, dot, gpuTensor, numericGrad, randoms } from './helpers.ts';
+import { conv2dRef, type ConvRef } from './reference.ts';
+
+const test = suite('conv2d');
+
+// [x shape, w shape, options]: stride, padding, dilation, odd and non-square sizes, batch > 1, 3 channels.
+const cases: [number[], number[], ConvRef][] = [
+  [[1, 3, 9, 9], [8, 3, 3, 3], { padding: [1, 1] }],
+  [[2, 5, 7, 11], [6, 5, 3, 2], { stride: [2, 1], padding: [1, 0] }],
+  [[2, 4, 10, 9], [12, 4, 3, 3], { stride: [2, 2], padding: [1, 1], dilation: [2, 1] }],
+  [[1, 3, 13, 13], [16, 3, 7, 7], { stride: [2, 2], padding: [3, 3] }],
+  [[3, 8, 6, 6], [4, 8, 1, 1], { stride: [2, 2] }],
+  [[1, 6, 5, 7], [5, 6, 3, 3], { stride: [3, 2], padding: [2, 1] }],
+];
+
+for (const [xs, ws, o] of cases) {
+  const name = `x[${xs}] w[${ws}] s${o.stride ?? [1, 1]} p${o.padding ?? [0, 0]} d${o.dilation ?? [1, 1]}`;
+  test(`forward and both gradients match float64 references: ${name}`, () => tidy(async () => {
+    const xv = randoms(xs.reduce((a, b) => a * b), 1), wv = randoms(ws.reduce((a, b) => a * b), 2), bv = randoms(ws[0], 3);
+    const x = await gpuTensor(xv, xs, true), w = await gpuTensor(wv, ws, true), b = await gpuTensor(bv, [ws[0]], true);
+    const y = conv2d(x, w, b, o);
+    const ref = conv2dRef(xv, xs, wv, ws, bv, o);
+    if (y.shape.join() !== ref.shape.join()) throw new Error(`shape [${y.shape}] vs [${ref.shape}]`);
+    assertClose(await y.data(), ref.y, 1e-5, 'forward');
+
+    const r = randoms(ref.y.length, 4);
+    const gout = await gpuTensor(r, ref.shape);
+    const [gx, gw, gb] = grad(y, [x, w, b], gout);
+    const loss = (xx: Float64Array, ww: Float64Array, bb: Float64Array) => dot(r, conv2dRef(xx, xs, ww, ws, bb, o).y);
+    assertClose(await gx.data(), numericGrad((v) => loss(v, wv, bv), xv), 1e-4, 'grad input');
+    assertClose(await gw.data(), numericGrad((v) => loss(xv, v, bv), wv), 1e-4, 'grad weight');
+    assertClose(await gb.data(), numericGrad((v) => loss(xv, wv, v), bv), 1e-4, 'grad bias');
+  }));
+}
+
+test('errors name the mismatch', async () => {
+  const x = await gpuTensor(new Float32Array(2 * 3 * 4 * 4), [2, 3, 4, 4]);
+  const w = await gpuTensor(new Float32Array(4 * 2 * 3 * 3), [4, 2, 3, 3]);
+  let msg = '';
+  try { conv2d(x, w); } catch (e) { msg = (e as Error).message; }
+  if (!msg.includes('3 channels')) throw new Error(`unexpected error: ${msg}`);
+  x.release(); w.release();
+});
+
+test.run();
