@@ -21,7 +21,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let oh = r / p.OW;
   let ow = r - oh * p.OW;
   let base = plane * p.H * p.W;
-  var best = -3.4028235e38;
+  var best = -3.4028234e38;
   var found = false;
   var at = 0;
   for (var kh = 0; kh < p.KH; kh++) {

@@ -22,7 +22,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   for (var j = 0; j < p.L; j++) { s += g[base + j] * y[base + j]; }
   for (var j = 0; j < p.L; j++) { gx[base + j] = y[base + j] * (g[base + j] - s); }
 #else
-  var m = -3.4028235e38;
+  var m = -3.4028234e38;
   for (var j = 0; j < p.L; j++) { m = max(m, x[base + j]); }
   var s = 0.0;
   for (var j = 0; j < p.L; j++) { s += exp(x[base + j] - m); }

@@ -49,7 +49,11 @@ export class GpuContext {
   private pass: GPUComputePassEncoder | null = null;
   private batchKernels: string[] = [];
   private pendingChecks: Promise<void>[] = [];
+  /** The device is gone: every later call throws this. */
+  private fatal: Error | null = null;
+  /** An error reported for earlier work (a kernel that failed to compile, a rejected batch): thrown once. */
   private failure: Error | null = null;
+  private compileFailure: Error | null = null;
   private destroyed = false;
 
   private constructor(
@@ -65,7 +69,7 @@ export class GpuContext {
     this.uniformBuffer = device.createBuffer({ size: this.uniformData.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.profiler = profile ? new Profiler(device) : null;
     device.lost.then((info) => {
-      if (!this.destroyed) this.failure ??= new Error(`the GPU device was lost (${info.reason}): ${info.message}`);
+      if (!this.destroyed) this.fatal ??= new Error(`the GPU device was lost (${info.reason}): ${info.message}`);
     });
     device.addEventListener('uncapturederror', (ev) => {
       const e = (ev as GPUUncapturedErrorEvent).error;
@@ -130,7 +134,8 @@ export class GpuContext {
       if (!err) return;
       const info = await module.getCompilationInfo();
       const msgs = info.messages.map((m) => `  ${m.type} at line ${m.lineNum}:${m.linePos}: ${m.message}`).join('\n');
-      this.failure ??= new Error(`kernel ${k.name} (kernels/${k.file}.wgsl) failed to compile: ${err.message}${msgs ? '\n' + msgs : ''}`);
+      this.pipelines.delete(key);
+      this.compileFailure ??= new Error(`kernel ${k.name} (kernels/${k.file}.wgsl) failed to compile: ${err.message}${msgs ? '\n' + msgs : ''}`);
     })());
     entry = { pipeline, layout };
     this.pipelines.set(key, entry);
@@ -139,7 +144,13 @@ export class GpuContext {
 
   private checkAlive(): void {
     if (this.destroyed) throw new Error('the GPU context was destroyed');
-    if (this.failure) throw this.failure;
+    if (this.fatal) throw this.fatal;
+    // A compile error explains the batch errors that follow from it: report it first.
+    const e = this.compileFailure ?? this.failure;
+    if (e) {
+      this.compileFailure = this.failure = null;
+      throw e;
+    }
   }
 
   private beginPass(kernelName: string): GPUComputePassEncoder {
