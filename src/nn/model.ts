@@ -1,0 +1,54 @@
+import type { GpuContext } from '../gpu/device.ts';
+import type { StateDict } from '../io/host-tensor.ts';
+import { ARCHS, ResNet, type ResNetArch, type ResNetVariant } from './resnet.ts';
+
+/** torchvision-style preprocessing: Resize(resize), CenterCrop(crop), ToTensor, Normalize(mean, std). */
+export interface Preprocessing {
+  resize: number;
+  crop: number;
+  mean: number[];
+  std: number[];
+}
+
+export const IMAGENET_PREPROCESSING: Preprocessing = { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+
+/** What a model is and how to feed it: stored with the engine's weight files (safetensors metadata `glimpse`). */
+export interface ModelCard {
+  arch: ResNetArch;
+  variant: ResNetVariant;
+  preprocessing: Preprocessing;
+  /** 'imagenet' for torchvision's 1000 class names, or the names themselves. */
+  classes: 'imagenet' | string[];
+  source?: string;
+}
+
+/** A network with its preprocessing and class names. */
+export interface Classifier {
+  net: ResNet;
+  card: ModelCard;
+  classes: string[];
+}
+
+export function checkCard(card: ModelCard): void {
+  if (!ARCHS.includes(card.arch)) throw new Error(`unknown architecture '${card.arch}'; choose one of ${ARCHS.join(', ')}`);
+  if (card.variant !== 'v1' && card.variant !== 'v1.5') throw new Error(`unknown ResNet variant '${card.variant}'; use v1 or v1.5`);
+  const p = card.preprocessing;
+  for (const [n, v] of [['mean', p.mean], ['std', p.std]] as const) {
+    if (!Array.isArray(v) || v.length !== 3 || v.some((x) => !Number.isFinite(x))) throw new Error(`${n} must be three numbers, got ${JSON.stringify(v)}`);
+  }
+  if (p.std.some((s) => s === 0)) throw new Error('std must not contain 0');
+}
+
+/** Builds the network of a card and loads its weights (strictly: every key must fit). */
+export function buildClassifier(ctx: GpuContext, tensors: StateDict, card: ModelCard, imagenetClasses: string[]): Classifier {
+  checkCard(card);
+  const fc = tensors.get('fc.weight');
+  const numClasses = fc?.shape[0] ?? 1000;
+  const net = new ResNet(card.arch, card.variant, numClasses);
+  net.loadStateDict(ctx, tensors);
+  const classes = card.classes === 'imagenet' ? imagenetClasses : card.classes;
+  if (classes.length !== numClasses) {
+    throw new Error(`the model has ${numClasses} outputs but ${classes.length} class names`);
+  }
+  return { net, card, classes };
+}
