@@ -61,12 +61,18 @@ export abstract class Module {
     for (const [n, c] of this.children) yield* c.namedModules(prefix ? `${prefix}.${n}` : n);
   }
 
-  /** The module at a dotted name, or an error that lists what exists. */
+  /** The module at a dotted name, or an error that lists what exists near it. */
   get(path: string): Module {
-    for (const [n, m] of this.namedModules()) if (n === path) return m;
-    const names = [...this.namedModules()].map(([n]) => n).filter((n) => n);
-    const close = names.filter((n) => n.startsWith(path.split('.').slice(0, -1).join('.')) && n.split('.').length === path.split('.').length).slice(0, 12);
-    throw new Error(`no layer named '${path}' in this model${close.length ? `; near it: ${close.join(', ')}` : `; layers start with: ${names.slice(0, 12).join(', ')}`}`);
+    const all = new Map(this.namedModules());
+    const found = all.get(path);
+    if (found && path) return found;
+    // The longest existing prefix, and the names at the requested depth below it.
+    const parts = path.split('.');
+    let k = parts.length - 1;
+    while (k > 0 && !all.has(parts.slice(0, k).join('.'))) k--;
+    const prefix = parts.slice(0, k).join('.');
+    const near = [...all.keys()].filter((n) => n && (!prefix || n.startsWith(prefix + '.')) && n.split('.').length === parts.length).slice(0, 16);
+    throw new Error(`no layer named '${path}' in this model${near.length ? `; layers there: ${near.join(', ')}` : ''}`);
   }
 
   /** state_dict keys with their expected shapes. */

@@ -1,0 +1,66 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { GpuContext } from '../gpu/device.ts';
+import { createNodeGpu } from '../io/node-gpu.ts';
+import { loadClassifier, imageToInput, type ModelSpec } from '../io/models.ts';
+import { readImage } from '../io/image-decode.ts';
+import { parseSafetensors, serializeSafetensors } from '../io/safetensors.ts';
+import type { HostTensor } from '../io/host-tensor.ts';
+import type { Classifier } from '../nn/model.ts';
+import { ARCHS, type ResNetArch } from '../nn/resnet.ts';
+import { UsageError, type Parsed, type FlagSpec } from './args.ts';
+
+export const MODEL_FLAGS: FlagSpec = {
+  model: 'string', weights: 'string', arch: 'string', variant: 'string', mean: 'numbers', std: 'numbers',
+  image: 'string', input: 'string',
+};
+
+export function modelSpec(a: Parsed): ModelSpec {
+  if (a.model && a.weights) throw new UsageError('give either --model or --weights, not both');
+  if (a.arch && !ARCHS.includes(a.arch as ResNetArch)) throw new UsageError(`unknown --arch '${a.arch}'; choose one of ${ARCHS.join(', ')}`);
+  if (a.variant && a.variant !== 'v1' && a.variant !== 'v1.5') throw new UsageError(`unknown --variant '${a.variant}'; use v1 or v1.5`);
+  if ((a.arch || a.variant || a.mean || a.std) && !a.weights) throw new UsageError('--arch, --variant, --mean and --std describe a --weights file');
+  for (const k of ['mean', 'std'] as const) {
+    if (a[k] && (a[k] as number[]).length !== 3) throw new UsageError(`--${k} needs three numbers (R,G,B)`);
+  }
+  if (a.weights && !existsSync(a.weights as string)) throw new UsageError(`weights file ${a.weights} does not exist`);
+  return { model: a.model as string | undefined, weights: a.weights as string | undefined, arch: a.arch as ResNetArch | undefined,
+    variant: a.variant as 'v1' | 'v1.5' | undefined, mean: a.mean as number[] | undefined, std: a.std as number[] | undefined };
+}
+
+/** The model's input as a host tensor [N, 3, H, W]: from --image (preprocessed) or --input FILE.safetensors:KEY (as is). */
+export function readInput(a: Parsed, model: Classifier): HostTensor {
+  if (!!a.image === !!a.input) throw new UsageError('give exactly one of --image FILE or --input FILE.safetensors:KEY');
+  if (a.image) {
+    const p = model.card.preprocessing;
+    return { dtype: 'F32', shape: [1, 3, p.crop, p.crop], data: imageToInput(readImage(a.image as string), p) };
+  }
+  const spec = a.input as string;
+  const at = spec.lastIndexOf(':');
+  if (at <= 0) throw new UsageError(`--input must be FILE.safetensors:KEY, got '${spec}'`);
+  const file = spec.slice(0, at), key = spec.slice(at + 1);
+  if (!existsSync(file)) throw new UsageError(`input file ${file} does not exist`);
+  const { tensors } = parseSafetensors(new Uint8Array(readFileSync(file)), file);
+  const t = tensors.get(key);
+  if (!t) throw new UsageError(`${file} has no tensor '${key}'; it holds: ${[...tensors.keys()].join(', ')}`);
+  if (t.dtype !== 'F32' || t.shape.length !== 4 || t.shape[1] !== 3) {
+    throw new UsageError(`${file}:${key} has shape [${t.shape.join(', ')}]; the model takes a normalized [N, 3, H, W] float tensor`);
+  }
+  return t;
+}
+
+export function writeTensors(path: string, tensors: Record<string, HostTensor>, metadata?: Record<string, string>): void {
+  if (!path.endsWith('.safetensors')) throw new UsageError(`--save must name a .safetensors file, got ${path}`);
+  writeFileSync(path, serializeSafetensors(tensors, metadata));
+}
+
+/** Runs fn with a GPU context and the model, and always frees the device so the process can exit. */
+export async function withModel<T>(a: Parsed, fn: (ctx: GpuContext, model: Classifier) => Promise<T>): Promise<T> {
+  const spec = modelSpec(a);
+  const ctx = await createNodeGpu();
+  try {
+    const model = await loadClassifier(ctx, spec);
+    return await fn(ctx, model);
+  } finally {
+    ctx.destroy();
+  }
+}

@@ -1,0 +1,35 @@
+import { UsageError } from './args.ts';
+import { PREDICT_HELP, predict } from './predict.ts';
+
+const HELP = `glimpse: explain image classifiers on the GPU (WebGPU)
+
+  glimpse predict --image cat.png            top-5 ImageNet classes with the pretrained ResNet-50
+  glimpse <command> --help                   options of a command
+
+Commands: predict`;
+
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
+  predict: { run: predict, help: PREDICT_HELP },
+};
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    console.log(HELP);
+    return;
+  }
+  const c = COMMANDS[command];
+  if (!c) throw new UsageError(`unknown command '${command}'; commands: ${Object.keys(COMMANDS).join(', ')}`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(c.help);
+    return;
+  }
+  await c.run(rest);
+}
+
+main(process.argv.slice(2)).catch((e: Error) => {
+  // A user's mistake or a bad file gets one line; GLIMPSE_DEBUG=1 shows where an error came from.
+  console.error(`glimpse: error: ${e.message}`);
+  if (process.env.GLIMPSE_DEBUG) console.error(e.stack);
+  process.exitCode = e instanceof UsageError ? 2 : 1;
+});

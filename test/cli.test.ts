@@ -1,0 +1,61 @@
+import { suite } from 'uvu';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseSafetensors } from '../src/io/safetensors.ts';
+import { parseArgs } from '../src/cli/args.ts';
+import { assertClose } from './helpers.ts';
+import { REF_DIR, ref } from './refdata.ts';
+
+const test = suite('cli');
+const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'glimpse.js');
+const tmp = mkdtempSync(join(tmpdir(), 'glimpse-cli-'));
+
+function glimpse(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 300_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr.split('\n').filter((l) => l && !l.startsWith('Warning:')).join('\n') };
+}
+
+test('arguments: negative numbers are values, unknown flags and bad values are errors', () => {
+  const a = parseArgs(['--baselines', '-0.5', '--strides=3,8,8', '--flag'], { baselines: 'number', strides: 'numbers', flag: 'boolean' }, 'x');
+  if (a.baselines !== -0.5 || (a.strides as number[]).join() !== '3,8,8' || a.flag !== true) throw new Error(JSON.stringify(a));
+  for (const [argv, msg] of [[['--nope', '1'], 'no option --nope'], [['--baselines'], 'needs a value'], [['--baselines', 'abc'], 'must be a number']] as const) {
+    let got = '';
+    try { parseArgs([...argv], { baselines: 'number' }, 'x'); } catch (e) { got = (e as Error).message; }
+    if (!got.includes(msg)) throw new Error(`expected '${msg}', got '${got}'`);
+  }
+});
+
+test('predict with a .pth and an input tensor prints the top classes and saves the logits', () => {
+  const save = join(tmp, 'logits.safetensors');
+  const r = glimpse('predict', '--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet18',
+    '--input', `${join(REF_DIR, 'resnet18_chelsea_64.safetensors')}:input`, '--top', '3', '--save', save);
+  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.err}`);
+  const lines = r.out.trim().split('\n');
+  const want = ref('resnet18_chelsea_64.safetensors', 'logits').data;
+  const best = [...want.keys()].sort((i, j) => want[j] - want[i])[0];
+  if (lines.length !== 3 || !lines[0].trim().startsWith(String(best))) throw new Error(r.out);
+  const saved = parseSafetensors(new Uint8Array(readFileSync(save))).tensors.get('logits')!;
+  assertClose(saved.data as Float32Array, want, 1e-3, 'saved logits');
+});
+
+test('user mistakes print one line and exit non-zero, without a stack trace', () => {
+  const bad = join(tmp, 'bad.png');
+  writeFileSync(bad, 'not an image');
+  const cases: [string[], string][] = [
+    [['predict', '--image', join(tmp, 'missing.png')], 'no such file'],
+    [['predict', '--image', bad], 'neither a PNG nor a JPEG'],
+    [['predict', '--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet99', '--image', bad], "unknown --arch 'resnet99'"],
+    [['predict', '--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet50', '--input', `${join(REF_DIR, 'resnet18_chelsea_64.safetensors')}:input`], 'do not fit'],
+    [['predict', '--input', `${join(REF_DIR, 'resnet18_chelsea_64.safetensors')}:nokey`], "has no tensor 'nokey'"],
+    [['frobnicate'], "unknown command 'frobnicate'"],
+  ];
+  for (const [args, msg] of cases) {
+    const r = glimpse(...args);
+    if (r.code === 0 || !r.err.includes(msg) || r.err.includes('    at ')) throw new Error(`${args.join(' ')}: exit ${r.code}, stderr: ${r.err}`);
+  }
+});
+
+test.run();

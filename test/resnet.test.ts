@@ -1,0 +1,90 @@
+import { suite } from 'uvu';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { fromArray, noGrad, tidy } from '../src/autograd/index.ts';
+import { parseSafetensors, serializeSafetensors } from '../src/io/safetensors.ts';
+import { readImage } from '../src/io/image-decode.ts';
+import { preprocessImage } from '../src/io/image.ts';
+import { readStateDict } from '../src/io/weights.ts';
+import { ResNet } from '../src/nn/resnet.ts';
+import { assertClose, getGpu } from './helpers.ts';
+import { REF_DIR, ref, resnet18Seed0, resnet50Pretrained } from './refdata.ts';
+
+const test = suite('resnet');
+
+async function logits(model: Awaited<ReturnType<typeof resnet18Seed0>>, file: string): Promise<Float32Array> {
+  const ctx = await getGpu();
+  const input = ref(file, 'input');
+  return tidy(async () => noGrad(() => model.net.call(fromArray(ctx, input.data, input.shape))).data());
+}
+
+test('ResNet-18 (.pth) logits match PyTorch at 64x64 and 224x224', async () => {
+  const model = await resnet18Seed0(await getGpu());
+  for (const f of ['resnet18_chelsea_64.safetensors', 'resnet18_chelsea_224.safetensors']) {
+    assertClose(await logits(model, f), ref(f, 'logits').data, 1e-3, `${f} logits`);
+  }
+});
+
+test('a safetensors copy of the .pth weights gives identical tensors', async () => {
+  const { tensors } = await readStateDict(join(REF_DIR, 'resnet18_seed0.pth'));
+  const back = parseSafetensors(serializeSafetensors(tensors)).tensors;
+  if (back.size !== tensors.size) throw new Error(`${back.size} vs ${tensors.size} tensors`);
+  for (const [k, t] of tensors) {
+    const u = back.get(k)!;
+    if (u.dtype !== t.dtype || u.shape.join() !== t.shape.join() || u.data.length !== t.data.length || u.data.some((v, i) => v !== t.data[i])) {
+      throw new Error(`tensor ${k} differs after the round trip`);
+    }
+  }
+  if (!back.has('bn1.num_batches_tracked') || back.get('bn1.num_batches_tracked')!.dtype !== 'I64') throw new Error('I64 entries must survive');
+});
+
+test('preprocessing of chelsea.png matches torchvision (Resize 256 / 64, CenterCrop, ToTensor)', () => {
+  const img = readImage(join(REF_DIR, 'images', 'chelsea.png'));
+  for (const [f, s, c] of [['resnet18_chelsea_224.safetensors', 256, 224], ['resnet18_chelsea_64.safetensors', 64, 64]] as const) {
+    const want = ref(f, 'image').data, got = preprocessImage(img, { resize: s, crop: c });
+    let d = 0;
+    for (let i = 0; i < want.length; i++) d += Math.abs(got[i] - want[i]);
+    if (!(d / want.length < 1 / 255)) throw new Error(`${f}: mean absolute difference ${d / want.length}`);
+  }
+});
+
+test('pretrained ResNet-50 reproduces the reference logits and top-5', async () => {
+  const f = 'resnet50_keras_chelsea_224.safetensors';
+  const model = await resnet50Pretrained(await getGpu());
+  const got = await logits(model, f);
+  assertClose(got, ref(f, 'logits').data, 1e-3, 'ResNet-50 logits');
+  const top5 = [...got.keys()].sort((a, b) => got[b] - got[a]).slice(0, 5);
+  const want = [...(parseSafetensors(new Uint8Array(readFileSync(join(REF_DIR, f)))).tensors.get('top5')!.data as BigInt64Array)].map(Number);
+  if (top5.join() !== want.join()) throw new Error(`top-5 ${top5} vs ${want}`);
+  if (model.classes[285] !== 'Egyptian cat') throw new Error('class names out of order');
+});
+
+test('layers are addressed by dotted names; a missing one is a clear error', () => {
+  const net = new ResNet('resnet50', 'v1');
+  for (const n of ['layer3.1.conv2', 'layer4.0.downsample.0', 'fc', 'layer1.2.bn3']) net.get(n);
+  let msg = '';
+  try { net.get('layer3.9.conv2'); } catch (e) { msg = (e as Error).message; }
+  if (!msg.includes("no layer named 'layer3.9.conv2'") || !msg.includes('layer3.1.conv2')) throw new Error(msg);
+});
+
+test('v1 strides in the 1x1 conv, v1.5 in the 3x3', () => {
+  const v1 = new ResNet('resnet50', 'v1'), v15 = new ResNet('resnet50', 'v1.5');
+  const stride = (n: ResNet, l: string) => ((n.get(l) as unknown as { options: { stride?: number } }).options.stride ?? 1);
+  if (stride(v1, 'layer2.0.conv1') !== 2 || stride(v1, 'layer2.0.conv2') !== 1) throw new Error('v1');
+  if (stride(v15, 'layer2.0.conv1') !== 1 || stride(v15, 'layer2.0.conv2') !== 2) throw new Error('v1.5');
+});
+
+test('strict loading lists missing, unexpected and mis-shaped keys in one error', async () => {
+  const { tensors } = await readStateDict(join(REF_DIR, 'resnet18_seed0.pth'));
+  const broken = new Map(tensors);
+  broken.delete('layer1.0.conv1.weight');
+  broken.set('extra.weight', tensors.get('fc.bias')!);
+  broken.set('fc.bias', { dtype: 'F32', shape: [10], data: new Float32Array(10) });
+  let msg = '';
+  try { new ResNet('resnet18').loadStateDict(await getGpu(), broken); } catch (e) { msg = (e as Error).message; }
+  for (const s of ['missing (1): layer1.0.conv1.weight', 'unexpected (1): extra.weight', 'fc.bias: file [10], model [1000]']) {
+    if (!msg.includes(s)) throw new Error(`error lacks '${s}': ${msg}`);
+  }
+});
+
+test.run();
