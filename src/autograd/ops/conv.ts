@@ -57,10 +57,10 @@ const params = (g: ConvGeometry, chunk = 0) =>
  * parameters), so inference and attribution loops permute each weight once.
  */
 function weightAs(w: Tensor, perm: number[], key: string): { t: Tensor; owned: boolean } {
-  if (w.requiresGrad) return { t: permuteRaw(w, perm, true), owned: true };
+  if (w.requiresGrad) return { t: permuteRaw(w, perm, [3]), owned: true };
   let t = w.derived.get(key);
   if (!t || t.released) {
-    t = keep(permuteRaw(w, perm, true));
+    t = keep(permuteRaw(w, perm, [3]));
     w.derived.set(key, t);
   }
   return { t, owned: false };
@@ -97,7 +97,7 @@ export function conv2dGradWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Tensor
   const { TM, TN, WG } = convTile(ctx);
   const Q = g.C * g.KH * g.KW, P = g.N * g.OH * g.OW;
   // gy as [N, OH*OW, K] (K padded to 4) so the TM output channels of a position are one vec4 load.
-  const gyt = permuteRaw(gy.view([g.N, g.K, g.OH * g.OW]), [0, 2, 1], true);
+  const gyt = permuteRaw(gy.view([g.N, g.K, g.OH * g.OW]), [0, 2, 1], [2]);
   const tiles = Math.ceil(Q / (WG * TN)) * Math.ceil(g.K / TM);
   // Split the reduction over positions when the output alone gives too few workgroups.
   const splits = Math.max(1, Math.min(Math.ceil(64 / tiles), Math.floor(P / 64)));

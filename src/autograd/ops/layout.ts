@@ -11,31 +11,29 @@ export function stridesOf(shape: readonly number[]): number[] {
 }
 
 /**
- * Reorders dimensions (up to 4), as torch.permute followed by contiguous(). With `padLast`, the last
- * output dimension is zero-padded to a multiple of 4 (for kernels that load vec4s); that form takes
- * no gradient.
+ * Reorders dimensions (up to 4), as torch.permute followed by contiguous(). `padTo4` lists output
+ * dimensions to zero-pad to a multiple of 4 (for kernels that load vec4s); that form takes no gradient.
  */
-export function permuteRaw(x: Tensor, perm: number[], padLast = false): Tensor {
+export function permuteRaw(x: Tensor, perm: number[], padTo4: number[] = []): Tensor {
   if (perm.length !== x.rank || x.rank > 4 || [...perm].sort().some((d, i) => d !== i)) {
     throw new Error(`permute: [${perm.join(', ')}] is not a permutation of the ${x.rank} dimensions of [${x.shape.join(', ')}]`);
   }
   const inStrides = stridesOf(x.shape);
-  return stridedGather(x, perm.map((d) => x.shape[d]), perm.map((d) => inStrides[d]), 1, padLast);
+  return stridedGather(x, perm.map((d) => x.shape[d]), perm.map((d) => inStrides[d]), 1, padTo4);
 }
 
-/** out[idx] = alpha * x[sum of idx[i] * strides[i]], for outputs of up to 4 dimensions. */
-export function stridedGather(x: Tensor, shape: readonly number[], strides: readonly number[], alpha = 1, padLast = false): Tensor {
+/** out[idx] = alpha * x[sum of idx[i] * strides[i]], for outputs of up to 4 dimensions; dimensions in `padTo4` are zero-padded. */
+export function stridedGather(x: Tensor, shape: readonly number[], strides: readonly number[], alpha = 1, padTo4: number[] = []): Tensor {
   if (shape.length > 4) throw new Error(`strided gather: at most 4 dimensions, got [${shape.join(', ')}]`);
-  const dims = [...shape], st = [...strides];
+  const outShape = shape.map((d, i) => (padTo4.includes(i) ? Math.ceil(d / 4) * 4 : d));
+  const extents = [...shape], dims = [...outShape], st = [...strides];
   while (dims.length < 4) {
     dims.unshift(1);
+    extents.unshift(1);
     st.unshift(0);
   }
-  const padded = padLast ? Math.ceil(dims[3] / 4) * 4 : dims[3];
-  const outShape = [...shape];
-  outShape[outShape.length - 1] = padded;
-  const n = dims[0] * dims[1] * dims[2] * padded;
-  return launch(GATHER, [x], outShape, { ints: [...dims, ...st, padded], floats: [alpha], workgroups: grid(x.ctx, n) });
+  const n = dims[0] * dims[1] * dims[2] * dims[3];
+  return launch(GATHER, [x], outShape, { ints: [...dims, ...st, ...extents], floats: [alpha], workgroups: grid(x.ctx, n) });
 }
 
 export function permute(x: Tensor, perm: number[]): Tensor {
