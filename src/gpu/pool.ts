@@ -19,6 +19,8 @@ export class BufferPool {
   liveBytes = 0;
   /** Bytes held on free lists, ready for reuse. */
   idleBytes = 0;
+  /** The largest single buffer handed out since this was last set to 0 (batch sizing measures with it). */
+  peakAcquire = 0;
 
   constructor(private device: GPUDevice, private maxBufferSize: number) {}
 
@@ -39,6 +41,7 @@ export class BufferPool {
       this.sizes.set(buffer, size);
     }
     this.liveBytes += size;
+    this.peakAcquire = Math.max(this.peakAcquire, size);
     return buffer;
   }
 

@@ -1,0 +1,6 @@
+export { IntegratedGradients, type IntegratedGradientsOptions, type Baseline } from './integrated-gradients.ts';
+export { Saliency, InputXGradient, GuidedBackprop, Deconvolution } from './gradient.ts';
+export { Occlusion, FeatureAblation, type OcclusionOptions, type FeatureAblationOptions } from './occlusion.ts';
+export { LayerGradCam, LayerActivation, LayerGradientXActivation, LayerConductance, LayerIntegratedGradients, GuidedGradCam, LayerAttribution, type LayerRef } from './layer.ts';
+export { approximationParameters, legendreGauss, INTEGRATION_METHODS, type IntegrationMethod } from './approximation.ts';
+export type { ForwardFunc, Target } from './common.ts';

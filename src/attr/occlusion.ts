@@ -1,0 +1,151 @@
+import type { Kernel } from '../gpu/kernel.ts';
+import { Tensor, tidy, keep } from '../autograd/index.ts';
+import * as ops from '../autograd/ops/index.ts';
+import { grid } from '../autograd/ops/launch.ts';
+import { type ForwardFunc, type Target, asFunction, autoBatchSize, checkImageBatch, repeatTargets, resolveTargets, scores } from './common.ts';
+import { type Baseline, baselineTensor } from './integrated-gradients.ts';
+
+const kernel = (perturb: boolean, mask: boolean): Kernel => ({
+  name: `${mask ? 'feature_ablation' : 'occlusion'}_${perturb ? 'perturb' : 'finalize'}`,
+  file: 'occlusion', inputs: mask ? 3 : 2, outputs: 1, defines: { PERTURB: perturb, MASK: mask },
+});
+
+interface Geometry { dims: [number, number, number]; window: number[]; strides: number[]; counts: number[] }
+
+/** [N, D0, D1, D2] view of an input of rank 2..4, as the kernels address it. */
+function dims3(inputs: Tensor, method: string): [number, number, number] {
+  const rest = inputs.shape.slice(1);
+  if (rest.length > 3) throw new Error(`${method}: inputs of rank ${inputs.rank} are not supported (at most 4: [N, C, H, W])`);
+  while (rest.length < 3) rest.unshift(1);
+  return rest as [number, number, number];
+}
+
+/**
+ * The loop both methods share: F(x) once, then every perturbation's F in batches (each batch built on
+ * the GPU from perturbation indices), the scores gathered into one [perturbations, N] buffer, and a
+ * final kernel turning them into attributions. Nothing but the attributions leaves the GPU.
+ */
+async function perturbationAttribution(
+  method: string, forward: (x: Tensor) => Tensor, key: object, inputs: Tensor, targetSpec: Target, baselines: Baseline | undefined,
+  perturbations: number, perEval: number | undefined, ints: number[], mask: Tensor | null,
+): Promise<Tensor> {
+  const ctx = inputs.ctx, N = inputs.shape[0], rest = inputs.shape.slice(1);
+  if (perEval !== undefined && !(Number.isInteger(perEval) && perEval > 0)) throw new Error(`${method}: perturbationsPerEval must be a positive integer, got ${perEval}`);
+  const targets = await resolveTargets(forward, inputs, targetSpec, method);
+  const baseline = keep(baselineTensor(inputs, baselines, method));
+  const f0 = keep(tidy(() => scores(forward, inputs, targets)));
+  const evals = keep(new Tensor(ctx, [perturbations, N]));
+  try {
+    let per = perEval;
+    if (per === undefined) {
+      const example = tidy(() => keep(ops.sliceBatch(inputs, 0, 1)));
+      per = Math.max(1, Math.floor((await autoBatchSize(ctx, forward, key, example, false)) / N));
+      example.release();
+    }
+    for (let first = 0; first < perturbations; first += per) {
+      const count = Math.min(per, perturbations - first);
+      tidy(() => {
+        const batch = new Tensor(ctx, [count * N, ...rest]);
+        const inputsList = [inputs.buffer, baseline.buffer, ...(mask ? [mask.buffer] : [])];
+        ctx.dispatch(kernel(true, !!mask), { inputs: inputsList, outputs: [batch.buffer], ints: [...ints.slice(0, 13), first, count, ints[15]], workgroups: grid(ctx, batch.size) });
+        const s = scores(forward, batch, repeatTargets(targets, count));
+        ctx.copy(s.buffer, 0, evals.buffer, first * N * 4, count * N * 4);
+      });
+      await ctx.sync();
+    }
+    const attr = new Tensor(ctx, inputs.shape);
+    ctx.dispatch(kernel(false, !!mask), { inputs: [f0.buffer, evals.buffer, ...(mask ? [mask.buffer] : [])], outputs: [attr.buffer], ints: [...ints.slice(0, 13), ints[13], perturbations, ints[15]], workgroups: grid(ctx, inputs.size) });
+    return keep(attr);
+  } finally {
+    baseline.release();
+    f0.release();
+    evals.release();
+  }
+}
+
+export interface OcclusionOptions {
+  /** Window over the non-batch dimensions, e.g. [3, 15, 15]. */
+  slidingWindowShapes: number[];
+  /** Step of the window along each dimension (default 1), e.g. [3, 8, 8]. */
+  strides?: number | number[];
+  target?: Target;
+  baselines?: Baseline;
+  /** Perturbed inputs per forward pass; by default sized from the device limits. */
+  perturbationsPerEval?: number;
+}
+
+/**
+ * Captum's Occlusion: slides a window of baseline values over the input; each element's attribution
+ * is the mean drop of the target score over the windows that cover it. Windows start every `stride`
+ * along each dimension, ceil((size - window) / stride) + 1 of them, the last cropped at the border.
+ */
+export class Occlusion {
+  private forward: (x: Tensor) => Tensor;
+  constructor(private forwardFunc: ForwardFunc) {
+    this.forward = asFunction(forwardFunc);
+  }
+
+  async attribute(inputs: Tensor, opts: OcclusionOptions): Promise<Tensor> {
+    checkImageBatch(inputs, 'Occlusion');
+    const d = dims3(inputs, 'Occlusion');
+    const rank = inputs.rank - 1;
+    const win = opts?.slidingWindowShapes;
+    if (!Array.isArray(win) || win.length !== rank) throw new Error(`Occlusion: slidingWindowShapes must give ${rank} sizes (one per non-batch dimension of [${inputs.shape.join(', ')}]), got ${JSON.stringify(win)}`);
+    const strides = opts.strides === undefined ? new Array(rank).fill(1) : typeof opts.strides === 'number' ? new Array(rank).fill(opts.strides) : opts.strides;
+    if (strides.length !== rank) throw new Error(`Occlusion: strides must give ${rank} values, got ${JSON.stringify(opts.strides)}`);
+    const shape = inputs.shape.slice(1);
+    win.forEach((w, i) => {
+      if (!Number.isInteger(w) || w < 1 || w > shape[i]) throw new Error(`Occlusion: window ${w} does not fit dimension ${i + 1} of size ${shape[i]}`);
+      if (!Number.isInteger(strides[i]) || strides[i] < 1) throw new Error(`Occlusion: strides must be positive integers, got ${JSON.stringify(strides)}`);
+    });
+    const counts = shape.map((s, i) => Math.ceil((s - win[i]) / strides[i]) + 1);
+    const pad = (a: number[], v: number) => [...new Array(3 - a.length).fill(v), ...a];
+    const W = pad(win, 1), S = pad(strides, 1), K = pad(counts, 1);
+    const total = counts.reduce((a, b) => a * b, 1);
+    const ints = [inputs.shape[0], ...d, ...W, ...S, ...K, 0, 0, 0];
+    return perturbationAttribution('Occlusion', this.forward, this.forwardFunc, inputs, opts.target, opts.baselines, total, opts.perturbationsPerEval, ints, null);
+  }
+}
+
+export interface FeatureAblationOptions {
+  target?: Target;
+  baselines?: Baseline;
+  /**
+   * Integer feature ids over the non-batch shape (shared by all examples) or the full input shape: elements
+   * with the same id are ablated together. Default: every element is its own feature.
+   */
+  featureMask?: ArrayLike<number>;
+  perturbationsPerEval?: number;
+}
+
+/** Captum's FeatureAblation: each feature's attribution is the drop of the target score when it alone is replaced by the baseline. */
+export class FeatureAblation {
+  private forward: (x: Tensor) => Tensor;
+  constructor(private forwardFunc: ForwardFunc) {
+    this.forward = asFunction(forwardFunc);
+  }
+
+  async attribute(inputs: Tensor, opts: FeatureAblationOptions = {}): Promise<Tensor> {
+    checkImageBatch(inputs, 'FeatureAblation');
+    const d = dims3(inputs, 'FeatureAblation');
+    const per = inputs.size / inputs.shape[0];
+    const ids = opts.featureMask ?? Array.from({ length: per }, (_, i) => i);
+    if (ids.length !== per && ids.length !== inputs.size) {
+      throw new Error(`FeatureAblation: featureMask has ${ids.length} entries; it must cover one example (${per}) or the whole batch (${inputs.size})`);
+    }
+    let lo = Infinity, hi = -Infinity;
+    for (let i = 0; i < ids.length; i++) {
+      if (!Number.isInteger(ids[i])) throw new Error(`FeatureAblation: featureMask must hold integer ids, found ${ids[i]}`);
+      lo = Math.min(lo, ids[i]);
+      hi = Math.max(hi, ids[i]);
+    }
+    const shifted = Float32Array.from(ids, (v) => v - lo);
+    const mask = keep(ops.fromArray(inputs.ctx, shifted, [shifted.length]));
+    try {
+      const ints = [inputs.shape[0], ...d, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, ids.length === inputs.size ? 1 : 0];
+      return await perturbationAttribution('FeatureAblation', this.forward, this.forwardFunc, inputs, opts.target, opts.baselines, hi - lo + 1, opts.perturbationsPerEval, ints, mask);
+    } finally {
+      mask.release();
+    }
+  }
+}
