@@ -4,3 +4,4 @@ export { Occlusion, FeatureAblation, type OcclusionOptions, type FeatureAblation
 export { LayerGradCam, LayerActivation, LayerGradientXActivation, LayerConductance, LayerIntegratedGradients, GuidedGradCam, LayerAttribution, type LayerRef } from './layer.ts';
 export { approximationParameters, legendreGauss, INTEGRATION_METHODS, type IntegrationMethod } from './approximation.ts';
 export type { ForwardFunc, Target } from './common.ts';
+export { NoiseTunnel, GradientShap, type NoiseTunnelOptions, type NoiseTunnelType, type GradientShapOptions } from './noise.ts';
