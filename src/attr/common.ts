@@ -6,6 +6,9 @@ import { Module } from '../nn/module.ts';
 /** What is explained: a module (its `call`) or any function from an input batch to scores [N, classes]. */
 export type ForwardFunc = Module | ((x: Tensor) => Tensor);
 
+/** Called as batches complete, for progress bars: `done` of `total` units (steps, windows, samples). */
+export type ProgressCallback = (done: number, total: number) => void;
+
 /** One class for every example, one per example, or (undefined) each example's top-1 prediction. */
 export type Target = number | number[] | undefined;
 

@@ -3,5 +3,5 @@ export { Saliency, InputXGradient, GuidedBackprop, Deconvolution } from './gradi
 export { Occlusion, FeatureAblation, type OcclusionOptions, type FeatureAblationOptions } from './occlusion.ts';
 export { LayerGradCam, LayerActivation, LayerGradientXActivation, LayerConductance, LayerIntegratedGradients, GuidedGradCam, LayerAttribution, type LayerRef } from './layer.ts';
 export { approximationParameters, legendreGauss, INTEGRATION_METHODS, type IntegrationMethod } from './approximation.ts';
-export type { ForwardFunc, Target } from './common.ts';
+export type { ForwardFunc, Target, ProgressCallback } from './common.ts';
 export { NoiseTunnel, GradientShap, type NoiseTunnelOptions, type NoiseTunnelType, type GradientShapOptions } from './noise.ts';

@@ -2,7 +2,7 @@ import { Tensor, tidy, keep, noGrad } from '../autograd/index.ts';
 import * as ops from '../autograd/ops/index.ts';
 import { grid } from '../autograd/ops/launch.ts';
 import { type IntegrationMethod, approximationParameters } from './approximation.ts';
-import { type ForwardFunc, type Target, asFunction, autoBatchSize, checkImageBatch, gradientOfTargets, repeatTargets, resolveTargets, scores } from './common.ts';
+import { type ForwardFunc, type ProgressCallback, type Target, asFunction, autoBatchSize, checkImageBatch, gradientOfTargets, repeatTargets, resolveTargets, scores } from './common.ts';
 
 export type Baseline = number | Tensor;
 
@@ -15,6 +15,7 @@ export interface IntegratedGradientsOptions {
   /** Rows (steps x examples) per forward and backward pass; by default sized from the device limits. */
   internalBatchSize?: number;
   returnConvergenceDelta?: boolean;
+  onProgress?: ProgressCallback;
 }
 
 /** The baseline as a full tensor of the input's shape. */
@@ -39,7 +40,7 @@ const ACCUMULATE = { name: 'ig_accumulate', file: 'attribution', inputs: 2, outp
  */
 export async function integratePathGradients(
   forward: (x: Tensor) => Tensor, inputs: Tensor, baseline: Tensor, targets: number[],
-  alphas: number[], stepSizes: number[], batchRows: number,
+  alphas: number[], stepSizes: number[], batchRows: number, onProgress?: ProgressCallback,
 ): Promise<Tensor> {
   const ctx = inputs.ctx, N = inputs.shape[0], n = inputs.size, rest = inputs.shape.slice(1);
   const stepsPerBatch = Math.max(1, Math.floor(batchRows / N));
@@ -56,6 +57,7 @@ export async function integratePathGradients(
         ctx.dispatch(ACCUMULATE, { inputs: [grads.buffer, weight.buffer], outputs: [total.buffer], ints: [n, S, s0], workgroups: grid(ctx, n) });
       });
       await ctx.sync(); // bounds the work in flight; each batch's graph is already freed
+      onProgress?.(s0 + S, alphas.length);
     }
   } catch (e) {
     total.release();
@@ -102,7 +104,7 @@ export class IntegratedGradients {
       const example = tidy(() => keep(ops.sliceBatch(inputs, 0, 1)));
       const rows = internalBatchSize ?? (await autoBatchSize(inputs.ctx, this.forward, this.forwardFunc, example, true));
       example.release();
-      const total = await integratePathGradients(this.forward, inputs, baseline, targets, alphas, stepSizes, rows);
+      const total = await integratePathGradients(this.forward, inputs, baseline, targets, alphas, stepSizes, rows, opts.onProgress);
       const attributions = this.multiplyByInputs ? keep(tidy(() => ops.mul(total, ops.sub(inputs, baseline)))) : total;
       if (attributions !== total) total.release();
       if (!opts.returnConvergenceDelta) return attributions;

@@ -3,7 +3,7 @@ import * as ops from '../autograd/ops/index.ts';
 import { grid } from '../autograd/ops/launch.ts';
 import { Module } from '../nn/module.ts';
 import { approximationParameters, type IntegrationMethod } from './approximation.ts';
-import { type Target, autoBatchSize, checkImageBatch, repeatTargets, resolveTargets } from './common.ts';
+import { type ProgressCallback, type Target, autoBatchSize, checkImageBatch, repeatTargets, resolveTargets } from './common.ts';
 import { type Baseline, baselineTensor, sumRows } from './integrated-gradients.ts';
 import { GuidedBackprop } from './gradient.ts';
 
@@ -156,6 +156,7 @@ interface PathOptions extends LayerOptions {
   method?: IntegrationMethod;
   internalBatchSize?: number;
   returnConvergenceDelta?: boolean;
+  onProgress?: ProgressCallback;
 }
 
 /**
@@ -206,6 +207,7 @@ export class LayerConductance {
         prevGrads = tidy(() => keep(ops.sliceBatch(grads, grads.shape[0] - N, grads.shape[0])));
         acts.release(); grads.release();
         await ctx.sync();
+        opts.onProgress?.(s0 + S, alphas.length);
       }
       const attributions = total!;
       if (!opts.returnConvergenceDelta) return attributions;
@@ -267,6 +269,7 @@ export class LayerIntegratedGradients {
         total.release();
         total = next;
         await ctx.sync();
+        opts.onProgress?.(s0 + S, alphas.length);
       }
       const attributions = this.multiplyByInputs ? keep(tidy(() => ops.mul(total, ops.sub(ax, ab)))) : total;
       if (attributions !== total) total.release();

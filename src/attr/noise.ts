@@ -1,7 +1,7 @@
 import { Tensor, tidy, keep, grad } from '../autograd/index.ts';
 import * as ops from '../autograd/ops/index.ts';
 import { grid } from '../autograd/ops/launch.ts';
-import { type ForwardFunc, type Target, asFunction, checkImageBatch, repeatTargets, resolveTargets } from './common.ts';
+import { type ForwardFunc, type ProgressCallback, type Target, asFunction, checkImageBatch, repeatTargets, resolveTargets } from './common.ts';
 
 /** Deterministic uniform numbers in [0, 1) for a seed (mulberry32). */
 export function uniformRandoms(seed: number, n: number): number[] {
@@ -39,6 +39,7 @@ export interface NoiseTunnelOptions {
   nSamplesBatchSize?: number;
   seed?: number;
   target?: Target;
+  onProgress?: ProgressCallback;
   /** Other options, passed to the wrapped method. */
   [option: string]: unknown;
 }
@@ -52,7 +53,7 @@ export class NoiseTunnel {
 
   async attribute(inputs: Tensor, opts: NoiseTunnelOptions = {}): Promise<Tensor> {
     checkImageBatch(inputs, 'NoiseTunnel');
-    const { ntType = 'smoothgrad', nSamples = 5, stdevs = 1.0, seed = 0, nSamplesBatchSize, target, ...rest } = opts;
+    const { ntType = 'smoothgrad', nSamples = 5, stdevs = 1.0, seed = 0, nSamplesBatchSize, target, onProgress, ...rest } = opts;
     if (!['smoothgrad', 'smoothgrad_sq', 'vargrad'].includes(ntType)) throw new Error(`NoiseTunnel: unknown ntType '${ntType}'; use smoothgrad, smoothgrad_sq or vargrad`);
     if (!(Number.isInteger(nSamples) && nSamples > 0)) throw new Error(`NoiseTunnel: nSamples must be a positive integer, got ${nSamples}`);
     if (!(stdevs >= 0)) throw new Error(`NoiseTunnel: stdevs must be >= 0, got ${stdevs}`);
@@ -79,6 +80,7 @@ export class NoiseTunnel {
         sum?.release(); sumSq?.release();
         sum = s; sumSq = q;
         await inputs.ctx.sync();
+        onProgress?.(s0 + S, nSamples);
       }
       const mean = (t: Tensor) => ops.scale(t, 1 / nSamples);
       return keep(tidy(() => {

@@ -2,7 +2,7 @@ import type { Kernel } from '../gpu/kernel.ts';
 import { Tensor, tidy, keep } from '../autograd/index.ts';
 import * as ops from '../autograd/ops/index.ts';
 import { grid } from '../autograd/ops/launch.ts';
-import { type ForwardFunc, type Target, asFunction, autoBatchSize, checkImageBatch, repeatTargets, resolveTargets, scores } from './common.ts';
+import { type ForwardFunc, type ProgressCallback, type Target, asFunction, autoBatchSize, checkImageBatch, repeatTargets, resolveTargets, scores } from './common.ts';
 import { type Baseline, baselineTensor } from './integrated-gradients.ts';
 
 const kernel = (perturb: boolean, mask: boolean): Kernel => ({
@@ -27,7 +27,7 @@ function dims3(inputs: Tensor, method: string): [number, number, number] {
  */
 async function perturbationAttribution(
   method: string, forward: (x: Tensor) => Tensor, key: object, inputs: Tensor, targetSpec: Target, baselines: Baseline | undefined,
-  perturbations: number, perEval: number | undefined, ints: number[], mask: Tensor | null,
+  perturbations: number, perEval: number | undefined, ints: number[], mask: Tensor | null, onProgress?: ProgressCallback,
 ): Promise<Tensor> {
   const ctx = inputs.ctx, N = inputs.shape[0], rest = inputs.shape.slice(1);
   if (perEval !== undefined && !(Number.isInteger(perEval) && perEval > 0)) throw new Error(`${method}: perturbationsPerEval must be a positive integer, got ${perEval}`);
@@ -52,6 +52,7 @@ async function perturbationAttribution(
         ctx.copy(s.buffer, 0, evals.buffer, first * N * 4, count * N * 4);
       });
       await ctx.sync();
+      onProgress?.(first + count, perturbations);
     }
     const attr = new Tensor(ctx, inputs.shape);
     ctx.dispatch(kernel(false, !!mask), { inputs: [f0.buffer, evals.buffer, ...(mask ? [mask.buffer] : [])], outputs: [attr.buffer], ints: [...ints.slice(0, 13), ints[13], perturbations, ints[15]], workgroups: grid(ctx, inputs.size) });
@@ -72,6 +73,7 @@ export interface OcclusionOptions {
   baselines?: Baseline;
   /** Perturbed inputs per forward pass; by default sized from the device limits. */
   perturbationsPerEval?: number;
+  onProgress?: ProgressCallback;
 }
 
 /**
@@ -103,7 +105,7 @@ export class Occlusion {
     const W = pad(win, 1), S = pad(strides, 1), K = pad(counts, 1);
     const total = counts.reduce((a, b) => a * b, 1);
     const ints = [inputs.shape[0], ...d, ...W, ...S, ...K, 0, 0, 0];
-    return perturbationAttribution('Occlusion', this.forward, this.forwardFunc, inputs, opts.target, opts.baselines, total, opts.perturbationsPerEval, ints, null);
+    return perturbationAttribution('Occlusion', this.forward, this.forwardFunc, inputs, opts.target, opts.baselines, total, opts.perturbationsPerEval, ints, null, opts.onProgress);
   }
 }
 
@@ -116,6 +118,7 @@ export interface FeatureAblationOptions {
    */
   featureMask?: ArrayLike<number>;
   perturbationsPerEval?: number;
+  onProgress?: ProgressCallback;
 }
 
 /** Captum's FeatureAblation: each feature's attribution is the drop of the target score when it alone is replaced by the baseline. */
@@ -143,7 +146,7 @@ export class FeatureAblation {
     const mask = keep(ops.fromArray(inputs.ctx, shifted, [shifted.length]));
     try {
       const ints = [inputs.shape[0], ...d, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, ids.length === inputs.size ? 1 : 0];
-      return await perturbationAttribution('FeatureAblation', this.forward, this.forwardFunc, inputs, opts.target, opts.baselines, hi - lo + 1, opts.perturbationsPerEval, ints, mask);
+      return await perturbationAttribution('FeatureAblation', this.forward, this.forwardFunc, inputs, opts.target, opts.baselines, hi - lo + 1, opts.perturbationsPerEval, ints, mask, opts.onProgress);
     } finally {
       mask.release();
     }

@@ -28,7 +28,7 @@ export function modelSpec(a: Parsed): ModelSpec {
 }
 
 /** The model's input as a host tensor [N, 3, H, W]: from --image (preprocessed) or --input FILE.safetensors:KEY (as is). */
-export function readInput(a: Parsed, model: Classifier): HostTensor {
+export function readInput(a: Parsed, model: Classifier, anyShape = false): HostTensor {
   if (!!a.image === !!a.input) throw new UsageError('give exactly one of --image FILE or --input FILE.safetensors:KEY');
   if (a.image) {
     const p = model.card.preprocessing;
@@ -42,6 +42,7 @@ export function readInput(a: Parsed, model: Classifier): HostTensor {
   const { tensors } = parseSafetensors(new Uint8Array(readFileSync(file)), file);
   const t = tensors.get(key);
   if (!t) throw new UsageError(`${file} has no tensor '${key}'; it holds: ${[...tensors.keys()].join(', ')}`);
+  if (anyShape) return t.dtype === 'F32' ? t : { dtype: 'F32', shape: t.shape, data: Float32Array.from(t.data as BigInt64Array, Number) };
   if (t.dtype !== 'F32' || t.shape.length !== 4 || t.shape[1] !== 3) {
     throw new UsageError(`${file}:${key} has shape [${t.shape.join(', ')}]; the model takes a normalized [N, 3, H, W] float tensor`);
   }

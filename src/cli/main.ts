@@ -1,15 +1,18 @@
 import { UsageError } from './args.ts';
 import { PREDICT_HELP, predict } from './predict.ts';
+import { ATTRIBUTE_HELP, attribute } from './attribute.ts';
 
 const HELP = `glimpse: explain image classifiers on the GPU (WebGPU)
 
   glimpse predict --image cat.png            top-5 ImageNet classes with the pretrained ResNet-50
+  glimpse attribute --image cat.png --method integrated-gradients --target 285 --save ig.safetensors
   glimpse <command> --help                   options of a command
 
-Commands: predict`;
+Commands: predict, attribute`;
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
   predict: { run: predict, help: PREDICT_HELP },
+  attribute: { run: attribute, help: ATTRIBUTE_HELP },
 };
 
 async function main(argv: string[]): Promise<void> {

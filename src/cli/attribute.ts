@@ -1,0 +1,170 @@
+import { type Tensor, fromArray, tidy } from '../autograd/index.ts';
+import * as A from '../attr/index.ts';
+import type { Classifier } from '../nn/model.ts';
+import { UsageError, int, parseArgs, type FlagSpec, type Parsed } from './args.ts';
+import { MODEL_FLAGS, readInput, withModel, writeTensors } from './common.ts';
+import { progressBar } from './progress.ts';
+
+type Run = (model: Classifier, x: Tensor, target: number[] | undefined, a: Parsed, progress: (done: number, total: number) => void) => Promise<Tensor | [Tensor, Tensor]>;
+
+const PATH = ['n-steps', 'ig-method', 'baselines', 'internal-batch-size', 'return-convergence-delta'];
+const LAYER = ['layer', 'attribute-to-layer-input'];
+const RESIZE = ['interpolate', 'interpolate-mode'];
+
+function path(a: Parsed) {
+  const method = (a['ig-method'] as string | undefined) ?? 'gausslegendre';
+  if (!A.INTEGRATION_METHODS.includes(method as A.IntegrationMethod)) throw new UsageError(`--ig-method must be one of ${A.INTEGRATION_METHODS.join(', ')}`);
+  return {
+    nSteps: int(a['n-steps'], 'n-steps', 1) ?? 50, method: method as A.IntegrationMethod, baselines: a.baselines as number | undefined,
+    internalBatchSize: int(a['internal-batch-size'], 'internal-batch-size', 1), returnConvergenceDelta: !!a['return-convergence-delta'],
+  };
+}
+function layerName(a: Parsed): string {
+  if (!a.layer) throw new UsageError('this method needs --layer NAME (a dotted module name such as layer3.1.conv2)');
+  return a.layer as string;
+}
+function numbers(a: Parsed, flag: string, required: boolean): number[] | undefined {
+  const v = a[flag] as number[] | undefined;
+  if (required && !v) throw new UsageError(`this method needs --${flag}`);
+  return v;
+}
+
+/** Each method: the options it takes (besides the common ones) and how to run it. */
+const METHODS: Record<string, { flags: string[]; run: Run }> = {
+  'integrated-gradients': { flags: PATH, run: (m, x, target, a, onProgress) => new A.IntegratedGradients(m.net).attribute(x, { target, ...path(a), onProgress }) },
+  saliency: { flags: ['no-abs'], run: (m, x, target, a) => new A.Saliency(m.net).attribute(x, { target, abs: !a['no-abs'] }) },
+  'input-x-gradient': { flags: [], run: (m, x, target) => new A.InputXGradient(m.net).attribute(x, { target }) },
+  'guided-backprop': { flags: [], run: (m, x, target) => new A.GuidedBackprop(m.net).attribute(x, { target }) },
+  deconvolution: { flags: [], run: (m, x, target) => new A.Deconvolution(m.net).attribute(x, { target }) },
+  occlusion: {
+    flags: ['sliding-window-shapes', 'strides', 'baselines', 'perturbations-per-eval'],
+    run: (m, x, target, a, onProgress) => new A.Occlusion(m.net).attribute(x, {
+      target, slidingWindowShapes: numbers(a, 'sliding-window-shapes', true)!, strides: numbers(a, 'strides', false),
+      baselines: a.baselines as number | undefined, perturbationsPerEval: int(a['perturbations-per-eval'], 'perturbations-per-eval', 1), onProgress,
+    }),
+  },
+  'feature-ablation': {
+    flags: ['baselines', 'perturbations-per-eval', 'feature-mask'],
+    run: async (m, x, target, a, onProgress) => {
+      const mask = a['feature-mask'] ? readInput({ input: a['feature-mask'] }, m, true).data as Float32Array : undefined;
+      return new A.FeatureAblation(m.net).attribute(x, { target, baselines: a.baselines as number | undefined, featureMask: mask, perturbationsPerEval: int(a['perturbations-per-eval'], 'perturbations-per-eval', 1), onProgress });
+    },
+  },
+  'layer-gradcam': {
+    flags: [...LAYER, ...RESIZE, 'relu-attributions'],
+    run: (m, x, target, a) => new A.LayerGradCam(m.net, layerName(a)).attribute(x, { target, reluAttributions: !!a['relu-attributions'], attributeToLayerInput: !!a['attribute-to-layer-input'] }),
+  },
+  'guided-gradcam': {
+    flags: [...LAYER, 'interpolate-mode'],
+    run: (m, x, target, a) => new A.GuidedGradCam(m.net, layerName(a)).attribute(x, { target, attributeToLayerInput: !!a['attribute-to-layer-input'], interpolateMode: interpolateMode(a) }),
+  },
+  'layer-activation': { flags: [...LAYER, ...RESIZE], run: (m, x, _t, a) => new A.LayerActivation(m.net, layerName(a)).attribute(x, { attributeToLayerInput: !!a['attribute-to-layer-input'] }) },
+  'layer-gradient-x-activation': {
+    flags: [...LAYER, ...RESIZE],
+    run: (m, x, target, a) => new A.LayerGradientXActivation(m.net, layerName(a)).attribute(x, { target, attributeToLayerInput: !!a['attribute-to-layer-input'] }),
+  },
+  'layer-conductance': {
+    flags: [...LAYER, ...RESIZE, ...PATH],
+    run: (m, x, target, a, onProgress) => new A.LayerConductance(m.net, layerName(a)).attribute(x, { target, attributeToLayerInput: !!a['attribute-to-layer-input'], ...path(a), onProgress }),
+  },
+  'layer-integrated-gradients': {
+    flags: [...LAYER, ...RESIZE, ...PATH],
+    run: (m, x, target, a, onProgress) => new A.LayerIntegratedGradients(m.net, layerName(a)).attribute(x, { target, attributeToLayerInput: !!a['attribute-to-layer-input'], ...path(a), onProgress }),
+  },
+  'gradient-shap': {
+    flags: ['baselines', 'n-samples', 'stdevs', 'seed'],
+    run: (m, x, target, a) => tidy(async () => {
+      const baselines = fromArray(x.ctx, new Float32Array(x.size / x.shape[0]).fill((a.baselines as number | undefined) ?? 0), [1, ...x.shape.slice(1)]);
+      return new A.GradientShap(m.net).attribute(x, { target, baselines, nSamples: int(a['n-samples'], 'n-samples', 1), stdevs: a.stdevs as number | undefined, seed: int(a.seed, 'seed') });
+    }),
+  },
+};
+
+const NOISE_TUNNEL_FLAGS = ['nt-method', 'nt-type', 'nt-samples', 'nt-samples-batch-size', 'stdevs', 'seed'];
+
+function interpolateMode(a: Parsed): 'nearest' | 'bilinear' | undefined {
+  const m = a['interpolate-mode'];
+  if (m !== undefined && m !== 'nearest' && m !== 'bilinear') throw new UsageError(`--interpolate-mode must be nearest or bilinear, got '${m}'`);
+  return m as 'nearest' | 'bilinear' | undefined;
+}
+
+const ALL_FLAGS: FlagSpec = {
+  ...MODEL_FLAGS, method: 'string', target: 'numbers', save: 'string',
+  'n-steps': 'number', 'ig-method': 'string', baselines: 'number', 'internal-batch-size': 'number', 'return-convergence-delta': 'boolean',
+  'sliding-window-shapes': 'numbers', strides: 'numbers', 'perturbations-per-eval': 'number', 'feature-mask': 'string',
+  layer: 'string', 'relu-attributions': 'boolean', 'attribute-to-layer-input': 'boolean', interpolate: 'numbers', 'interpolate-mode': 'string',
+  'no-abs': 'boolean', 'n-samples': 'number', stdevs: 'number', seed: 'number',
+  'nt-method': 'string', 'nt-type': 'string', 'nt-samples': 'number', 'nt-samples-batch-size': 'number',
+};
+const COMMON = new Set([...Object.keys(MODEL_FLAGS), 'method', 'target', 'save']);
+
+export const ATTRIBUTE_HELP = `glimpse attribute (--model resnet50 | --weights FILE --arch A) (--image FILE | --input FILE.safetensors:KEY)
+                  --method M [--target N] [options] --save OUT.safetensors
+  Attributes the model's score for class N (default: its top-1 prediction) to the input or a layer,
+  and writes 'attributions' (and 'delta' with --return-convergence-delta) to OUT.safetensors.
+  Methods (Captum's, in kebab-case) and their options:
+${Object.entries(METHODS).map(([m, d]) => `    ${m.padEnd(28)} ${d.flags.map((f) => `--${f}`).join(' ')}`).join('\n')}
+    noise-tunnel                 --nt-method M2 [--nt-type smoothgrad|smoothgrad_sq|vargrad] [--nt-samples 5]
+                                 [--nt-samples-batch-size B] [--stdevs 1.0] [--seed S], plus M2's options
+  Option values: --ig-method gausslegendre|riemann_left|riemann_right|riemann_middle|riemann_trapezoid,
+  --sliding-window-shapes 3,15,15 --strides 3,8,8, --layer layer3.1.conv2, --interpolate 224,224,
+  --interpolate-mode nearest|bilinear. A negative number is a value: --baselines -0.5.`;
+
+export async function attribute(argv: string[]): Promise<void> {
+  const a = parseArgs(argv, ALL_FLAGS, 'attribute');
+  const name = a.method as string | undefined;
+  if (!name) throw new UsageError('give --method (see glimpse attribute --help)');
+  const tunnel = name === 'noise-tunnel';
+  const inner = tunnel ? (a['nt-method'] as string | undefined) : name;
+  if (tunnel && !inner) throw new UsageError('noise-tunnel needs --nt-method (the method to smooth)');
+  const def = METHODS[inner!];
+  if (!def) throw new UsageError(`unknown method '${inner}'; methods: ${[...Object.keys(METHODS), 'noise-tunnel'].join(', ')}`);
+  const allowed = new Set([...COMMON, ...def.flags, ...(tunnel ? NOISE_TUNNEL_FLAGS : [])]);
+  for (const flag of Object.keys(a)) {
+    if (!allowed.has(flag)) throw new UsageError(`--${flag} is not an option of ${name}${tunnel ? ` with --nt-method ${inner}` : ''} (see glimpse attribute --help)`);
+  }
+  if (!a.save) throw new UsageError('give --save OUT.safetensors');
+  const size = a.interpolate as number[] | undefined;
+  if (size && (size.length !== 2 || size.some((v) => !Number.isInteger(v) || v < 1))) throw new UsageError('--interpolate takes two positive integers: H,W');
+  const mode = interpolateMode(a);
+  if (mode && !size && name !== 'guided-gradcam') throw new UsageError('--interpolate-mode goes with --interpolate H,W');
+
+  await withModel(a, async (ctx, model) => {
+    const input = readInput(a, model);
+    const targets = a.target as number[] | undefined;
+    if (targets) {
+      if (targets.length !== 1 && targets.length !== input.shape[0]) throw new UsageError(`--target gives ${targets.length} classes for ${input.shape[0]} examples`);
+      for (const t of targets) if (!Number.isInteger(t) || t < 0 || t >= model.classes.length) throw new UsageError(`--target ${t} is not a class of this model (0..${model.classes.length - 1})`);
+    }
+    const target = targets ? (targets.length === 1 ? new Array(input.shape[0]).fill(targets[0]) : targets) : undefined;
+    const bar = progressBar(name);
+    const t0 = performance.now();
+    await tidy(async () => {
+      const x = fromArray(ctx, input.data as Float32Array, input.shape);
+      let result: Tensor | [Tensor, Tensor];
+      if (tunnel) {
+        const method = { attribute: (xs: Tensor, o?: Record<string, unknown>) => def.run(model, xs, o?.target as number[] | undefined, a, () => {}) as Promise<Tensor> };
+        const ntType = (a['nt-type'] as string | undefined) ?? 'smoothgrad';
+        result = await new A.NoiseTunnel(method, model.net).attribute(x, {
+          target, ntType: ntType as A.NoiseTunnelType, nSamples: int(a['nt-samples'], 'nt-samples', 1), nSamplesBatchSize: int(a['nt-samples-batch-size'], 'nt-samples-batch-size', 1),
+          stdevs: a.stdevs as number | undefined, seed: int(a.seed, 'seed'), onProgress: bar.update,
+        });
+      } else {
+        result = await def.run(model, x, target, a, bar.update);
+      }
+      bar.done();
+      let [attr, delta] = Array.isArray(result) ? result : [result, null];
+      if (size) attr = A.LayerAttribution.interpolate(attr, [size[0], size[1]], mode ?? 'nearest');
+      const data = await attr.data();
+      const out: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = { attributions: { dtype: 'F32', shape: [...attr.shape], data } };
+      if (delta) out.delta = { dtype: 'F32', shape: [...delta.shape], data: await delta.data() };
+      const seconds = (performance.now() - t0) / 1000;
+      writeTensors(a.save as string, out, { method: name, options: JSON.stringify(Object.fromEntries(Object.entries(a).filter(([k]) => !['save', 'image', 'input', 'weights', 'model'].includes(k)))), seconds: seconds.toFixed(3) });
+      let lo = Infinity, hi = -Infinity, sum = 0;
+      for (const v of data) { lo = Math.min(lo, v); hi = Math.max(hi, v); sum += v; }
+      console.log(`${name}: attributions [${attr.shape.join(', ')}] in ${seconds.toFixed(2)} s; min ${lo.toPrecision(4)}, max ${hi.toPrecision(4)}, sum ${sum.toPrecision(5)}`);
+      if (delta) console.log(`convergence delta: ${[...out.delta.data].map((v) => v.toPrecision(4)).join(', ')}`);
+      console.log(`wrote ${a.save}`);
+    });
+  });
+}
