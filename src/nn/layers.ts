@@ -48,8 +48,12 @@ export class BatchNorm2d extends Module {
     this.scale = this.shift = null;
   }
   forward(x: Tensor): Tensor {
+    return this.affine(x, false);
+  }
+  /** The BatchNorm, optionally with a ReLU in the same kernel. */
+  affine(x: Tensor, relu: boolean): Tensor {
     if (!this.scale || !this.shift) throw new Error(`${this.name || 'BatchNorm2d'}: load weights first`);
-    return ops.channelAffine(x, this.scale, this.shift);
+    return ops.channelAffine(x, this.scale, this.shift, relu);
   }
 }
 
@@ -100,4 +104,13 @@ export class Sequential extends Module {
     for (const m of this.children.values()) y = m.call(y);
     return y;
   }
+}
+
+/**
+ * relu(bn(x)) in one kernel when nothing needs the two apart: a hook on either module (layer
+ * capture) or a ReLU backward rule (GuidedBackprop) runs them separately, as modules.
+ */
+export function bnRelu(bn: BatchNorm2d, relu: ReLU, x: Tensor): Tensor {
+  if (bn.hooked || relu.hooked || relu.rule !== 'standard') return relu.call(bn.call(x));
+  return bn.affine(x, true);
 }

@@ -27,6 +27,11 @@ export abstract class Module {
     return y;
   }
 
+  /** Whether hooks watch this module (then fused fast paths must not skip its own output). */
+  get hooked(): boolean {
+    return this.hooks.length > 0;
+  }
+
   /** Adds a hook; returns a function that removes it. */
   registerForwardHook(hook: ForwardHook): () => void {
     this.hooks.push(hook);

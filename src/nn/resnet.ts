@@ -1,7 +1,7 @@
 import { Tensor } from '../autograd/tensor.ts';
 import * as ops from '../autograd/ops/index.ts';
 import { Module, nameModules } from './module.ts';
-import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential } from './layers.ts';
+import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential, bnRelu } from './layers.ts';
 
 /**
  * torchvision's ResNets (v1.5: a downsampling bottleneck strides in its 3x3 conv) and the original
@@ -33,7 +33,7 @@ export class BasicBlock extends Module {
     this.downsample = downsample ? this.addChild('downsample', downsample) : null;
   }
   forward(x: Tensor): Tensor {
-    const out = this.bn2.call(this.conv2.call(this.relu.call(this.bn1.call(this.conv1.call(x)))));
+    const out = this.bn2.call(this.conv2.call(bnRelu(this.bn1, this.relu, this.conv1.call(x))));
     const identity = this.downsample ? this.downsample.call(x) : x;
     return this.relu.call(ops.add(out, identity));
   }
@@ -56,8 +56,8 @@ export class Bottleneck extends Module {
     this.downsample = downsample ? this.addChild('downsample', downsample) : null;
   }
   forward(x: Tensor): Tensor {
-    let out = this.relu.call(this.bn1.call(this.conv1.call(x)));
-    out = this.relu.call(this.bn2.call(this.conv2.call(out)));
+    let out = bnRelu(this.bn1, this.relu, this.conv1.call(x));
+    out = bnRelu(this.bn2, this.relu, this.conv2.call(out));
     out = this.bn3.call(this.conv3.call(out));
     const identity = this.downsample ? this.downsample.call(x) : x;
     return this.relu.call(ops.add(out, identity));
@@ -99,7 +99,7 @@ export class ResNet extends Module {
   forward(x: Tensor): Tensor {
     if (x.rank !== 4 || x.shape[1] !== 3) throw new Error(`${this.arch} expects a normalized image batch [N, 3, H, W], got [${x.shape.join(', ')}]`);
     if (x.shape[2] < 32 || x.shape[3] < 32) throw new Error(`${this.arch} needs images of at least 32x32, got ${x.shape[2]}x${x.shape[3]}`);
-    let y = this.maxpool.call(this.relu.call(this.bn1.call(this.conv1.call(x))));
+    let y = this.maxpool.call(bnRelu(this.bn1, this.relu, this.conv1.call(x)));
     for (const l of this.layers) y = l.call(y);
     return this.fc.call(ops.flatten(this.avgpool.call(y)));
   }

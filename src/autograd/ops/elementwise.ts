@@ -34,7 +34,9 @@ export function zerosLike(t: Tensor): Tensor {
 
 /** alpha * a + beta * b */
 export function combine(a: Tensor, b: Tensor, alpha: number, beta: number): Tensor {
-  return record(binary('combine', BIN.combine, a, b, alpha, beta), 'combine', [a, b], (g) => [scale(g, alpha), scale(g, beta)]);
+  // A coefficient of 1 passes the gradient on as a view: the residual adds of a ResNet copy nothing.
+  const pass = (g: Tensor, k: number) => (k === 1 ? g.view(g.shape) : scale(g, k));
+  return record(binary('combine', BIN.combine, a, b, alpha, beta), 'combine', [a, b], (g, needs) => [needs[0] ? pass(g, alpha) : null, needs[1] ? pass(g, beta) : null]);
 }
 
 export function add(a: Tensor, b: Tensor): Tensor {
@@ -82,7 +84,12 @@ export function scale(x: Tensor, a: number): Tensor {
 
 export function relu(x: Tensor): Tensor {
   const y = unary('relu', UN.relu, x);
-  return record(y, 'relu', [x], (g) => [binary('relu_backward', BIN.reluGrad, g, y)]);
+  return record(y, 'relu', [x], (g) => [reluBackward(g, y)]);
+}
+
+/** The gradient through a ReLU whose output was y: g where y > 0 (0 at 0, as PyTorch). */
+export function reluBackward(g: Tensor, y: Tensor): Tensor {
+  return binary('relu_backward', BIN.reluGrad, g, y);
 }
 
 /**

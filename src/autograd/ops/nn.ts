@@ -40,19 +40,25 @@ export function selectTargets(x: Tensor, targets: number[]): Tensor {
   return out;
 }
 
-/** BatchNorm2d in inference mode as a per-channel affine map: y = x * scale[c] + shift[c]. */
-export function channelAffine(x: Tensor, scale: Tensor, shift: Tensor | null): Tensor {
+/**
+ * BatchNorm2d in inference mode as a per-channel affine map: y = x * scale[c] + shift[c], with
+ * `relu` followed by ReLU in the same pass (the same arithmetic as the two ops apart).
+ */
+export function channelAffine(x: Tensor, scale: Tensor, shift: Tensor | null, relu = false): Tensor {
   if (x.rank !== 4 || scale.size !== x.shape[1] || (shift && shift.size !== x.shape[1])) {
     throw new Error(`channelAffine: input [${x.shape.join(', ')}] does not match ${scale.size} channel parameters`);
   }
   const [, C, H, W] = x.shape;
   const ints = [x.size, C, H * W];
   const inputs = shift ? [x, scale, shift] : [x, scale];
-  const y = launch({ name: 'batch_norm', file: 'channel', inputs: inputs.length, outputs: 1, defines: { SHIFT: !!shift, RELU: false } },
+  const y = launch({ name: relu ? 'batch_norm_relu' : 'batch_norm', file: 'channel', inputs: inputs.length, outputs: 1, defines: { SHIFT: !!shift, RELU: relu, RELU_BACKWARD: false } },
     inputs, x.shape, { ints, workgroups: grid(x.ctx, x.size) });
   // The parameters of an inference-mode BatchNorm are frozen: only the input takes a gradient.
-  return record(y, 'batch_norm', [x], (g) => [
-    launch({ name: 'batch_norm_backward', file: 'channel', inputs: 2, outputs: 1, defines: { SHIFT: false, RELU: false } },
-      [g, scale], x.shape, { ints, workgroups: grid(x.ctx, x.size) }),
+  return record(y, relu ? 'batch_norm_relu' : 'batch_norm', [x], (g) => [
+    relu
+      ? launch({ name: 'batch_norm_relu_backward', file: 'channel', inputs: 3, outputs: 1, defines: { SHIFT: false, RELU: false, RELU_BACKWARD: true } },
+        [g, scale, y], x.shape, { ints, workgroups: grid(x.ctx, x.size) })
+      : launch({ name: 'batch_norm_backward', file: 'channel', inputs: 2, outputs: 1, defines: { SHIFT: false, RELU: false, RELU_BACKWARD: false } },
+        [g, scale], x.shape, { ints, workgroups: grid(x.ctx, x.size) }),
   ]);
 }
