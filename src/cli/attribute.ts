@@ -4,6 +4,11 @@ import type { Classifier } from '../nn/model.ts';
 import { UsageError, int, parseArgs, type FlagSpec, type Parsed } from './args.ts';
 import { MODEL_FLAGS, readInput, withModel, writeTensors } from './common.ts';
 import { progressBar } from './progress.ts';
+import { writeFileSync } from 'node:fs';
+import { vizArgs } from './demo.ts';
+import { VISUALIZE_METHODS, VISUALIZE_SIGNS, visualizeImageAttr } from '../io/visualize.ts';
+import { encodePng, readImage } from '../io/image-decode.ts';
+import { preprocessImage } from '../io/image.ts';
 
 type Run = (model: Classifier, x: Tensor, target: number[] | undefined, a: Parsed, progress: (done: number, total: number) => void) => Promise<Tensor | [Tensor, Tensor]>;
 
@@ -95,8 +100,9 @@ const ALL_FLAGS: FlagSpec = {
   layer: 'string', 'relu-attributions': 'boolean', 'attribute-to-layer-input': 'boolean', interpolate: 'numbers', 'interpolate-mode': 'string',
   'no-abs': 'boolean', 'n-samples': 'number', stdevs: 'number', seed: 'number',
   'nt-method': 'string', 'nt-type': 'string', 'nt-samples': 'number', 'nt-samples-batch-size': 'number',
+  png: 'string', viz: 'string', sign: 'string', 'outlier-perc': 'number',
 };
-const COMMON = new Set([...Object.keys(MODEL_FLAGS), 'method', 'target', 'save']);
+const COMMON = new Set([...Object.keys(MODEL_FLAGS), 'method', 'target', 'save', 'png', 'viz', 'sign', 'outlier-perc']);
 
 export const ATTRIBUTE_HELP = `glimpse attribute (--model resnet50 | --weights FILE --arch A) (--image FILE | --input FILE.safetensors:KEY)
                   --method M [--target N] [options] --save OUT.safetensors
@@ -108,7 +114,10 @@ ${Object.entries(METHODS).map(([m, d]) => `    ${m.padEnd(28)} ${d.flags.map((f)
                                  [--nt-samples-batch-size B] [--stdevs 1.0] [--seed S], plus M2's options
   Option values: --ig-method gausslegendre|riemann_left|riemann_right|riemann_middle|riemann_trapezoid,
   --sliding-window-shapes 3,15,15 --strides 3,8,8, --layer layer3.1.conv2, --interpolate 224,224,
-  --interpolate-mode nearest|bilinear. A negative number is a value: --baselines -0.5.`;
+  --interpolate-mode nearest|bilinear. A negative number is a value: --baselines -0.5.
+  Pictures (Captum's visualize_image_attr): --png OUT.png [--viz heat_map|blended_heat_map|original_image|
+  masked_image|alpha_scaling] [--sign all|positive|negative|absolute_value] [--outlier-perc 2]. Methods
+  other than heat_map draw over the --image; layer maps need --interpolate to the image size.`;
 
 export async function attribute(argv: string[]): Promise<void> {
   const a = parseArgs(argv, ALL_FLAGS, 'attribute');
@@ -128,6 +137,11 @@ export async function attribute(argv: string[]): Promise<void> {
   if (size && (size.length !== 2 || size.some((v) => !Number.isInteger(v) || v < 1))) throw new UsageError('--interpolate takes two positive integers: H,W');
   const mode = interpolateMode(a);
   if (mode && !size && name !== 'guided-gradcam') throw new UsageError('--interpolate-mode goes with --interpolate H,W');
+  if ((a.viz || a.sign || a['outlier-perc'] !== undefined) && !a.png) throw new UsageError('--viz, --sign and --outlier-perc describe the --png picture');
+  if (a.png && !(a.png as string).endsWith('.png')) throw new UsageError(`--png must name a .png file, got ${a.png}`);
+  const { method: vizMethod, sign } = vizArgs(a.viz, a.sign);
+  if (!VISUALIZE_METHODS.includes(vizMethod)) throw new UsageError(`--viz must be one of ${VISUALIZE_METHODS.join(', ')}`);
+  if (!VISUALIZE_SIGNS.includes(sign)) throw new UsageError(`--sign must be one of ${VISUALIZE_SIGNS.join(', ')}`);
 
   await withModel(a, async (ctx, model) => {
     const input = readInput(a, model);
@@ -165,6 +179,15 @@ export async function attribute(argv: string[]): Promise<void> {
       console.log(`${name}: attributions [${attr.shape.join(', ')}] in ${seconds.toFixed(2)} s; min ${lo.toPrecision(4)}, max ${hi.toPrecision(4)}, sum ${sum.toPrecision(5)}`);
       if (delta) console.log(`convergence delta: ${[...out.delta.data].map((v) => v.toPrecision(4)).join(', ')}`);
       console.log(`wrote ${a.save}`);
+      if (a.png) {
+        if (attr.shape[0] !== 1) throw new UsageError('--png draws one example; the input holds several');
+        const original = vizMethod === 'heat_map' ? null : a.image ? { data: preprocessImage(readImage(a.image as string), model.card.preprocessing), shape: [3, model.card.preprocessing.crop, model.card.preprocessing.crop] } : null;
+        if (vizMethod !== 'heat_map' && !original) throw new UsageError(`--viz ${vizMethod} draws over the image: give --image rather than --input`);
+        writeFileSync(a.png as string, encodePng(visualizeImageAttr({ data, shape: attr.shape }, original, {
+          method: vizMethod, sign, outlierPerc: a['outlier-perc'] as number | undefined, showColorbar: vizMethod === 'heat_map' || vizMethod === 'blended_heat_map', title: `${name}${target ? ` (class ${target[0]})` : ''}`,
+        })));
+        console.log(`wrote ${a.png}`);
+      }
     });
   });
 }

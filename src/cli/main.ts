@@ -1,18 +1,21 @@
 import { UsageError } from './args.ts';
 import { PREDICT_HELP, predict } from './predict.ts';
 import { ATTRIBUTE_HELP, attribute } from './attribute.ts';
+import { DEMO_HELP, demo } from './demo.ts';
 
 const HELP = `glimpse: explain image classifiers on the GPU (WebGPU)
 
   glimpse predict --image cat.png            top-5 ImageNet classes with the pretrained ResNet-50
   glimpse attribute --image cat.png --method integrated-gradients --target 285 --save ig.safetensors
+  glimpse demo                               Captum's tutorial end to end: figures and a report in out/demo/
   glimpse <command> --help                   options of a command
 
-Commands: predict, attribute`;
+Commands: predict, attribute, demo`;
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
   predict: { run: predict, help: PREDICT_HELP },
   attribute: { run: attribute, help: ATTRIBUTE_HELP },
+  demo: { run: demo, help: DEMO_HELP },
 };
 
 async function main(argv: string[]): Promise<void> {
