@@ -11,14 +11,17 @@ const test = suite('reference 224');
 const R18 = 'resnet18_chelsea_224.safetensors', R50 = 'resnet50_keras_chelsea_224.safetensors';
 
 /**
- * Integrated Gradients at 224x224 sums gradients over 50 points of the path, and at some of them a
- * ReLU's pre-activation is within float32 rounding of zero (-2.1e-6 in float64 at layer4.1's output
- * for alpha = 0.072), so which side it falls on depends on the order of the additions. PyTorch's
- * own float32 and float64 gradients differ by up to 18% at such points. Any float32 engine that does
- * not repeat MKL-DNN's exact summation order therefore lands within a few 1e-3 of the reference,
- * not 1e-3: that is the tolerance here, and the 64x64 IG test holds 1e-3.
+ * Integrated Gradients at 224x224 sums gradients over 20 to 50 points of the path, and at some of them
+ * a ReLU's input is within float32 rounding of zero (-2.1e-6 in float64 at layer4.1's output for
+ * alpha = 0.072), so which side it falls on depends on the order of the additions. PyTorch's own
+ * float32 and float64 gradients differ by up to 18% at such points, and PyTorch's own float64 IG is
+ * 1.6e-3 (Gauss-Legendre 50) and 1.7e-3 (trapezoid 20 from a constant 0.5 image, all ties at its
+ * first point) away from these float32 references, in relative max error. A float32 engine that does
+ * not repeat MKL-DNN's summation order lands within a few 1e-3 (here 1.6e-3 and 4.4e-3), so that is
+ * the tolerance for the 224 path methods; the 64x64 IG test holds 1e-3, and a real error shows far
+ * above it (Captum's trapezoid weights, misread as 1/(n-1), gave 5.3e-2).
  */
-const PATH_TOL = 3e-3;
+const PATH_TOL = 5e-3;
 
 async function check(file: string, key: string, run: () => Promise<Tensor | [Tensor, Tensor]>, tol = 1e-3): Promise<void> {
   await tidy(async () => {
