@@ -5,7 +5,7 @@ import * as A from '../src/attr/index.ts';
 import { assertClose, getGpu, randoms } from './helpers.ts';
 import { conv2dRef } from './reference.ts';
 import { Module, nameModules } from '../src/nn/module.ts';
-import { Conv2d } from '../src/nn/layers.ts';
+import { Conv2d, Linear, ReLU, Sequential } from '../src/nn/layers.ts';
 import { ref, resnet18Seed0 } from './refdata.ts';
 
 const test = suite('attribution');
@@ -159,6 +159,35 @@ test('GradientShap on a linear model is w (x - b) averaged over the baselines dr
     const attr = await (await new A.GradientShap((t) => ops.linear(t, w)).attribute(x, { baselines: b, target: 0, nSamples: 9 })).data();
     assertClose(attr, [0, -2, 6], 1e-6, 'gradient shap');
   });
+});
+
+test('LayerConductance and LayerIntegratedGradients on a separable MLP equal their closed forms', async () => {
+  const ctx = await getGpu();
+  // f(x) = w2 . relu(W1 x + b1) + b2 is separable in the hidden layer a = W1 x + b1: both methods give
+  // w2_i (relu(a_i(x)) - relu(a_i(baseline))) per hidden unit, and (h(x) - h(b)) w2 at the input of fc2.
+  const W1 = [1, -2, 0.5, -1, 1, 1, 2, 0, -1], b1 = [0.1, 0.2, -0.3], w2 = [1.5, -2, 0.5];
+  const mlp = new Sequential(new Linear(3, 3), new ReLU(), new Linear(3, 1));
+  nameModules(mlp);
+  mlp.loadStateDict(ctx, new Map([
+    ['0.weight', { dtype: 'F32', shape: [3, 3], data: Float32Array.from(W1) }], ['0.bias', { dtype: 'F32', shape: [3], data: Float32Array.from(b1) }],
+    ['2.weight', { dtype: 'F32', shape: [1, 3], data: Float32Array.from(w2) }], ['2.bias', { dtype: 'F32', shape: [1], data: Float32Array.from([0.7]) }],
+  ]));
+  const xv = [0.5, -1, 2], bv = [0, 0, 0];
+  const hidden = (v: number[]) => [0, 1, 2].map((i) => W1[3 * i] * v[0] + W1[3 * i + 1] * v[1] + W1[3 * i + 2] * v[2] + b1[i]);
+  const ax = hidden(xv), ab = hidden(bv), relu = (v: number) => Math.max(v, 0);
+  const expect = [0, 1, 2].map((i) => w2[i] * (relu(ax[i]) - relu(ab[i])));
+  await tidy(async () => {
+    const x = fromArray(ctx, xv, [1, 3]);
+    const opts = { target: 0, nSteps: 400, method: 'riemann_middle' as const };
+    const lc = await (await new A.LayerConductance(mlp, '0').attribute(x, opts)).data();
+    assertClose(lc, expect, 1e-2, 'conductance at the hidden layer');
+    const lig = await (await new A.LayerIntegratedGradients(mlp, '1').attribute(x, opts)).data();
+    assertClose(lig, expect, 1e-2, 'layer IG at the ReLU output');
+    const [lig2, delta] = await new A.LayerIntegratedGradients(mlp, '2').attribute(x, { ...opts, attributeToLayerInput: true, returnConvergenceDelta: true });
+    assertClose(await lig2.data(), expect, 1e-5, 'layer IG at the input of the last layer');
+    if (Math.abs((await delta.data())[0]) > 1e-4) throw new Error(`delta ${await delta.data()}`);
+  });
+  mlp.release();
 });
 
 test('bad arguments are clear errors', async () => {

@@ -95,4 +95,21 @@ export async function autoBatchSize(ctx: GpuContext, forward: (x: Tensor) => Ten
   return Math.max(1, Math.min(byBinding, byMemory, 64));
 }
 
+/**
+ * Rows (examples x steps or perturbations) per pass: `given` when the caller set it (validated),
+ * otherwise sized by autoBatchSize from the first example.
+ */
+export async function rowsPerPass(forward: (x: Tensor) => Tensor, key: object, inputs: Tensor, given: number | undefined, withGrad: boolean, option: string): Promise<number> {
+  if (given !== undefined) {
+    if (!(Number.isInteger(given) && given > 0)) throw new Error(`${option} must be a positive integer, got ${given}`);
+    return given;
+  }
+  const example = tidy(() => keep(ops.sliceBatch(inputs, 0, 1)));
+  try {
+    return await autoBatchSize(inputs.ctx, forward, key, example, withGrad);
+  } finally {
+    example.release();
+  }
+}
+
 export { keep };

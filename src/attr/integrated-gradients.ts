@@ -2,7 +2,7 @@ import { Tensor, tidy, keep, noGrad } from '../autograd/index.ts';
 import * as ops from '../autograd/ops/index.ts';
 import { grid } from '../autograd/ops/launch.ts';
 import { type IntegrationMethod, approximationParameters } from './approximation.ts';
-import { type ForwardFunc, type ProgressCallback, type Target, asFunction, autoBatchSize, checkImageBatch, gradientOfTargets, repeatTargets, resolveTargets, scores } from './common.ts';
+import { type ForwardFunc, type ProgressCallback, type Target, asFunction, rowsPerPass, checkImageBatch, gradientOfTargets, repeatTargets, resolveTargets, scores } from './common.ts';
 
 export type Baseline = number | Tensor;
 
@@ -95,15 +95,10 @@ export class IntegratedGradients {
     checkImageBatch(inputs, 'IntegratedGradients');
     const { nSteps = 50, method = 'gausslegendre', internalBatchSize } = opts;
     const { alphas, stepSizes } = approximationParameters(method, nSteps);
-    if (internalBatchSize !== undefined && !(Number.isInteger(internalBatchSize) && internalBatchSize > 0)) {
-      throw new Error(`IntegratedGradients: internalBatchSize must be a positive integer, got ${internalBatchSize}`);
-    }
     const targets = await resolveTargets(this.forward, inputs, opts.target, 'IntegratedGradients');
     const baseline = keep(baselineTensor(inputs, opts.baselines, 'IntegratedGradients'));
     try {
-      const example = tidy(() => keep(ops.sliceBatch(inputs, 0, 1)));
-      const rows = internalBatchSize ?? (await autoBatchSize(inputs.ctx, this.forward, this.forwardFunc, example, true));
-      example.release();
+      const rows = await rowsPerPass(this.forward, this.forwardFunc, inputs, internalBatchSize, true, 'IntegratedGradients: internalBatchSize');
       const total = await integratePathGradients(this.forward, inputs, baseline, targets, alphas, stepSizes, rows, opts.onProgress);
       const attributions = this.multiplyByInputs ? keep(tidy(() => ops.mul(total, ops.sub(inputs, baseline)))) : total;
       if (attributions !== total) total.release();

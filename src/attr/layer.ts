@@ -3,8 +3,8 @@ import * as ops from '../autograd/ops/index.ts';
 import { grid } from '../autograd/ops/launch.ts';
 import { Module } from '../nn/module.ts';
 import { approximationParameters, type IntegrationMethod } from './approximation.ts';
-import { type ProgressCallback, type Target, autoBatchSize, checkImageBatch, repeatTargets, resolveTargets } from './common.ts';
-import { type Baseline, baselineTensor, sumRows } from './integrated-gradients.ts';
+import { type ProgressCallback, type Target, rowsPerPass, checkImageBatch, repeatTargets, resolveTargets } from './common.ts';
+import { type Baseline, baselineTensor, convergenceDelta } from './integrated-gradients.ts';
 import { GuidedBackprop } from './gradient.ts';
 
 /** A layer by dotted name ('layer3.1.conv2') or by module. */
@@ -179,9 +179,7 @@ export class LayerConductance {
     const targets = await resolveTargets(forward, inputs, opts.target, 'LayerConductance');
     const ctx = inputs.ctx, N = inputs.shape[0];
     const baseline = keep(baselineTensor(inputs, opts.baselines, 'LayerConductance'));
-    const example = tidy(() => keep(ops.sliceBatch(inputs, 0, 1)));
-    const rows = opts.internalBatchSize ?? (await autoBatchSize(ctx, forward, this.model, example, true));
-    example.release();
+    const rows = await rowsPerPass(forward, this.model, inputs, opts.internalBatchSize, true, 'LayerConductance: internalBatchSize');
     const stepsPerBatch = Math.max(1, Math.floor(rows / N));
     let total: Tensor | null = null, prevActs: Tensor | null = null, prevGrads: Tensor | null = null;
     try {
@@ -211,10 +209,7 @@ export class LayerConductance {
       }
       const attributions = total!;
       if (!opts.returnConvergenceDelta) return attributions;
-      // Captum: sum of the layer attributions minus (F(x) - F(baseline)).
-      const delta = keep(tidy(() => noGrad(() => ops.sub(sumRows(attributions),
-        ops.sub(ops.selectTargets(forward(inputs), targets), ops.selectTargets(forward(baseline), targets))))));
-      return [attributions, delta];
+      return [attributions, keep(convergenceDelta(forward, attributions, inputs, baseline, targets))];
     } finally {
       baseline.release();
       prevActs?.release();
@@ -246,9 +241,7 @@ export class LayerIntegratedGradients {
     const baseline = keep(baselineTensor(inputs, opts.baselines, 'LayerIntegratedGradients'));
     const layerValue = (x: Tensor) => keep(tidy(() => noGrad(() => withLayer(this.layer, toInput, null, (c) => { forward(x); return ops.affine(c(), 1, 0); }))));
     const ax = layerValue(inputs), ab = layerValue(baseline);
-    const example = tidy(() => keep(ops.sliceBatch(inputs, 0, 1)));
-    const rows = opts.internalBatchSize ?? (await autoBatchSize(ctx, forward, this.model, example, true));
-    example.release();
+    const rows = await rowsPerPass(forward, this.model, inputs, opts.internalBatchSize, true, 'LayerIntegratedGradients: internalBatchSize');
     const stepsPerBatch = Math.max(1, Math.floor(rows / N));
     let total = keep(ops.fill(ctx, ax.shape, 0));
     try {
@@ -274,9 +267,7 @@ export class LayerIntegratedGradients {
       const attributions = this.multiplyByInputs ? keep(tidy(() => ops.mul(total, ops.sub(ax, ab)))) : total;
       if (attributions !== total) total.release();
       if (!opts.returnConvergenceDelta) return attributions;
-      const delta = keep(tidy(() => noGrad(() => ops.sub(sumRows(attributions),
-        ops.sub(ops.selectTargets(forward(inputs), targets), ops.selectTargets(forward(baseline), targets))))));
-      return [attributions, delta];
+      return [attributions, keep(convergenceDelta(forward, attributions, inputs, baseline, targets))];
     } finally {
       baseline.release();
       ax.release();

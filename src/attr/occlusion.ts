@@ -2,15 +2,13 @@ import type { Kernel } from '../gpu/kernel.ts';
 import { Tensor, tidy, keep } from '../autograd/index.ts';
 import * as ops from '../autograd/ops/index.ts';
 import { grid } from '../autograd/ops/launch.ts';
-import { type ForwardFunc, type ProgressCallback, type Target, asFunction, autoBatchSize, checkImageBatch, repeatTargets, resolveTargets, scores } from './common.ts';
+import { type ForwardFunc, type ProgressCallback, type Target, asFunction, rowsPerPass, checkImageBatch, repeatTargets, resolveTargets, scores } from './common.ts';
 import { type Baseline, baselineTensor } from './integrated-gradients.ts';
 
 const kernel = (perturb: boolean, mask: boolean): Kernel => ({
   name: `${mask ? 'feature_ablation' : 'occlusion'}_${perturb ? 'perturb' : 'finalize'}`,
   file: 'occlusion', inputs: mask ? 3 : 2, outputs: 1, defines: { PERTURB: perturb, MASK: mask },
 });
-
-interface Geometry { dims: [number, number, number]; window: number[]; strides: number[]; counts: number[] }
 
 /** [N, D0, D1, D2] view of an input of rank 2..4, as the kernels address it. */
 function dims3(inputs: Tensor, method: string): [number, number, number] {
@@ -30,18 +28,14 @@ async function perturbationAttribution(
   perturbations: number, perEval: number | undefined, ints: number[], mask: Tensor | null, onProgress?: ProgressCallback,
 ): Promise<Tensor> {
   const ctx = inputs.ctx, N = inputs.shape[0], rest = inputs.shape.slice(1);
-  if (perEval !== undefined && !(Number.isInteger(perEval) && perEval > 0)) throw new Error(`${method}: perturbationsPerEval must be a positive integer, got ${perEval}`);
   const targets = await resolveTargets(forward, inputs, targetSpec, method);
   const baseline = keep(baselineTensor(inputs, baselines, method));
   const f0 = keep(tidy(() => scores(forward, inputs, targets)));
   const evals = keep(new Tensor(ctx, [perturbations, N]));
   try {
-    let per = perEval;
-    if (per === undefined) {
-      const example = tidy(() => keep(ops.sliceBatch(inputs, 0, 1)));
-      per = Math.max(1, Math.floor((await autoBatchSize(ctx, forward, key, example, false)) / N));
-      example.release();
-    }
+    const per = perEval !== undefined
+      ? await rowsPerPass(forward, key, inputs, perEval, false, `${method}: perturbationsPerEval`)
+      : Math.max(1, Math.floor((await rowsPerPass(forward, key, inputs, undefined, false, '')) / N));
     for (let first = 0; first < perturbations; first += per) {
       const count = Math.min(per, perturbations - first);
       tidy(() => {
