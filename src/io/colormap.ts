@@ -44,6 +44,7 @@ export const COLORMAPS: Record<string, Colormap> = {
   Reds: colormapFromStops('Reds', ['#fff5f0', '#fee0d2', '#fcbba1', '#fc9272', '#fb6a4a', '#ef3b2c', '#cb181d', '#a50f15', '#67000d']),
   Blues: colormapFromStops('Blues', ['#f7fbff', '#deebf7', '#c6dbef', '#9ecae1', '#6baed6', '#4292c6', '#2171b5', '#08519c', '#08306b']),
   gray: colormapFromStops('gray', ['#000000', '#ffffff']),
-  // The Captum tutorial's "custom blue": white to a dark blue at a quarter, then black.
-  'custom blue': colormapFromStops('custom blue', [[0, '#ffffff'], [0.25, '#252b36'], [1, '#000000']]),
+  // The Captum tutorial's "custom blue" shape (white, a saturated color at a quarter, darker to the
+  // end), in blue: white -> blue -> navy.
+  'custom blue': colormapFromStops('custom blue', [[0, '#ffffff'], [0.25, '#1f5fd6'], [1, '#0a1f5c']]),
 };
