@@ -112,4 +112,3 @@ export async function rowsPerPass(forward: (x: Tensor) => Tensor, key: object, i
   }
 }
 
-export { keep };

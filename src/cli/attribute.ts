@@ -5,8 +5,7 @@ import { UsageError, int, parseArgs, type FlagSpec, type Parsed } from './args.t
 import { MODEL_FLAGS, readInput, withModel, writeTensors } from './common.ts';
 import { progressBar } from './progress.ts';
 import { writeFileSync } from 'node:fs';
-import { vizArgs } from './demo.ts';
-import { VISUALIZE_METHODS, VISUALIZE_SIGNS, visualizeImageAttr } from '../io/visualize.ts';
+import { VISUALIZE_METHODS, VISUALIZE_SIGNS, type VisualizeMethod, type VisualizeSign, visualizeImageAttr } from '../io/visualize.ts';
 import { encodePng, readImage } from '../io/image-decode.ts';
 import { preprocessImage } from '../io/image.ts';
 
@@ -139,7 +138,8 @@ export async function attribute(argv: string[]): Promise<void> {
   if (mode && !size && name !== 'guided-gradcam') throw new UsageError('--interpolate-mode goes with --interpolate H,W');
   if ((a.viz || a.sign || a['outlier-perc'] !== undefined) && !a.png) throw new UsageError('--viz, --sign and --outlier-perc describe the --png picture');
   if (a.png && !(a.png as string).endsWith('.png')) throw new UsageError(`--png must name a .png file, got ${a.png}`);
-  const { method: vizMethod, sign } = vizArgs(a.viz, a.sign);
+  // Captum's defaults: a heat map of absolute values.
+  const vizMethod = (a.viz as VisualizeMethod | undefined) ?? 'heat_map', sign = (a.sign as VisualizeSign | undefined) ?? 'absolute_value';
   if (!VISUALIZE_METHODS.includes(vizMethod)) throw new UsageError(`--viz must be one of ${VISUALIZE_METHODS.join(', ')}`);
   if (!VISUALIZE_SIGNS.includes(sign)) throw new UsageError(`--sign must be one of ${VISUALIZE_SIGNS.join(', ')}`);
 

@@ -5,7 +5,7 @@ import * as A from '../attr/index.ts';
 import { readImage, encodePng } from '../io/image-decode.ts';
 import { normalizeData, preprocessImage } from '../io/image.ts';
 import { ROOT } from '../io/models.ts';
-import { type HostArray, type VisualizeMethod, type VisualizeSign, visualizeImageAttr, visualizeImageAttrMultiple } from '../io/visualize.ts';
+import { type HostArray, visualizeImageAttr, visualizeImageAttrMultiple } from '../io/visualize.ts';
 import { parseArgs } from './args.ts';
 import { MODEL_FLAGS, withModel } from './common.ts';
 import { progressBar } from './progress.ts';
@@ -94,8 +94,4 @@ ${steps.map((s, k) => `<h2>${k + 2}. ${escapeHtml(s.title)} (${s.seconds.toFixed
     });
     console.log(`wrote ${join(outDir, 'index.html')} and the figures beside it`);
   });
-}
-
-export function vizArgs(viz: unknown, sign: unknown): { method: VisualizeMethod; sign: VisualizeSign } {
-  return { method: (viz as VisualizeMethod | undefined) ?? 'heat_map', sign: (sign as VisualizeSign | undefined) ?? 'absolute_value' };
 }
