@@ -6,6 +6,7 @@ import { parseSafetensors, serializeSafetensors } from '../src/io/safetensors.ts
 import { parseTfjsWeights, kerasResNet50ToTorchvision } from '../src/io/tfjs.ts';
 import { decodeImage } from '../src/io/image-decode.ts';
 import { REF_DIR } from './refdata.ts';
+import jpeg from 'jpeg-js';
 
 const test = suite('formats');
 
@@ -82,6 +83,18 @@ test('TF.js: shards shorter than the manifest, and a model that is not ResNet50,
   await rejects(() => parseTfjsWeights('{oops', async () => new Uint8Array(0), 'm.json'), 'not JSON');
   const w = await parseTfjsWeights(manifest, async () => new Uint8Array(16), 'm.json');
   await rejects(() => kerasResNet50ToTorchvision(w), "no weight 'conv1/bias'");
+});
+
+test('JPEG decodes to the same picture as the PNG (within JPEG loss)', () => {
+  const img = decodeImage(new Uint8Array(readFileSync(join(REF_DIR, 'images', 'chelsea.png'))));
+  const rgba = new Uint8Array(img.width * img.height * 4);
+  for (let i = 0; i < img.width * img.height; i++) rgba.set([img.data[3 * i], img.data[3 * i + 1], img.data[3 * i + 2], 255], 4 * i);
+  const jpg = jpeg.encode({ data: rgba, width: img.width, height: img.height }, 95).data;
+  const back = decodeImage(new Uint8Array(jpg), 'chelsea.jpg');
+  if (back.width !== img.width || back.height !== img.height) throw new Error('size');
+  let d = 0;
+  for (let i = 0; i < img.data.length; i++) d += Math.abs(back.data[i] - img.data[i]);
+  if (!(d / img.data.length < 3)) throw new Error(`mean absolute difference ${d / img.data.length} of 255`);
 });
 
 test('images: a corrupt PNG and a non-image are clear errors', async () => {

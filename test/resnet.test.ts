@@ -67,6 +67,17 @@ test('layers are addressed by dotted names; a missing one is a clear error', () 
   if (!msg.includes("no layer named 'layer3.9.conv2'") || !msg.includes('layer3.1.conv2')) throw new Error(msg);
 });
 
+test("every architecture has torchvision's state_dict keys", () => {
+  // Key counts of torchvision's resnet18/34/50/101/152 state_dicts, num_batches_tracked included.
+  const want: Record<string, number> = { resnet18: 122, resnet34: 218, resnet50: 320, resnet101: 626, resnet152: 932 };
+  for (const [arch, n] of Object.entries(want)) {
+    const keys = new ResNet(arch as 'resnet18').expectedKeys();
+    if (keys.size !== n) throw new Error(`${arch}: ${keys.size} keys, torchvision has ${n}`);
+  }
+  const r101 = new ResNet('resnet101').expectedKeys();
+  if (r101.get('layer3.22.conv3.weight')?.shape.join() !== '1024,256,1,1' || r101.get('fc.weight')?.shape.join() !== '1000,2048') throw new Error('resnet101 shapes');
+});
+
 test('v1 strides in the 1x1 conv, v1.5 in the 3x3', () => {
   const v1 = new ResNet('resnet50', 'v1'), v15 = new ResNet('resnet50', 'v1.5');
   const stride = (n: ResNet, l: string) => ((n.get(l) as unknown as { options: { stride?: number } }).options.stride ?? 1);
