@@ -2,9 +2,9 @@ import { Tensor, grad, tidy, keep, noGrad } from '../autograd/index.ts';
 import * as ops from '../autograd/ops/index.ts';
 import { grid } from '../autograd/ops/launch.ts';
 import { Module } from '../nn/module.ts';
-import { approximationParameters, type IntegrationMethod } from './approximation.ts';
-import { type ProgressCallback, type Target, rowsPerPass, checkImageBatch, repeatTargets, resolveTargets } from './common.ts';
-import { type Baseline, baselineTensor, convergenceDelta } from './integrated-gradients.ts';
+import { approximationParameters } from './approximation.ts';
+import { type Target, rowsPerPass, checkImageBatch, repeatTargets, resolveTargets } from './common.ts';
+import { type IntegratedGradientsOptions, baselineTensor, convergenceDelta } from './integrated-gradients.ts';
 import { GuidedBackprop } from './gradient.ts';
 
 /** A layer by dotted name ('layer3.1.conv2') or by module. */
@@ -150,14 +150,8 @@ export class GuidedGradCam {
   }
 }
 
-interface PathOptions extends LayerOptions {
-  baselines?: Baseline;
-  nSteps?: number;
-  method?: IntegrationMethod;
-  internalBatchSize?: number;
-  returnConvergenceDelta?: boolean;
-  onProgress?: ProgressCallback;
-}
+/** The layer path methods take Integrated Gradients' options, and the layer options. */
+type PathOptions = IntegratedGradientsOptions & LayerOptions;
 
 /**
  * Captum's LayerConductance: for the points alpha_0..alpha_n of the integration rule (n + 1 of them),
