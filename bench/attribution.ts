@@ -1,4 +1,4 @@
-// npm run bench:attribution [resnet18] [resnet50] [--quick]: IG (50 steps), Occlusion (3x15x15 / 3x8x8),
+// npm run bench:attribution [resnet18] [resnet50] [--quick | --occlusion-on resnet18]: IG (50 steps), Occlusion (3x15x15 / 3x8x8),
 // Grad-CAM and Saliency at 224x224, each with its error against ../shared/ref and the time of the
 // same Captum call on this kind of machine (../shared/ref/timings.json, measured apart: compare ratios
 // only with care on a shared machine). Also IG with its steps run one at a time, to show what
@@ -15,7 +15,8 @@ import { table, writeResult } from './util.ts';
 
 const timings = JSON.parse(readFileSync(join(REF_DIR, 'timings.json'), 'utf8')).seconds as Record<string, number>;
 const args = process.argv.slice(2);
-const want = (m: string) => !args.some((a) => a.startsWith('resnet')) || args.includes(m);
+const models_ = args.filter((a, i) => a.startsWith('resnet') && args[i - 1] !== '--occlusion-on');
+const want = (m: string) => !models_.length || models_.includes(m);
 const ctx = await createNodeGpu();
 console.log(`adapter: ${ctx.adapterDescription}`);
 const rows: Record<string, string | number>[] = [];
@@ -50,7 +51,8 @@ for (const [name, file, prefix, target] of models) {
   if (name === 'resnet18') await run(`${name} Saliency`, file, 'saliency', `${prefix}.saliency`, () => new A.Saliency(net).attribute(x, { target }));
   await run(`${name} IG 50 steps (batched)`, file, 'ig_gl50', `${prefix}.ig_gl50`, () => new A.IntegratedGradients(net).attribute(x, { target, nSteps: 50 }));
   if (name === 'resnet18') await run(`${name} IG 50 steps, one per pass`, file, 'ig_gl50', `${prefix}.ig_gl50`, () => new A.IntegratedGradients(net).attribute(x, { target, nSteps: 50, internalBatchSize: 1 }));
-  if (!args.includes('--quick')) {
+  const only = args.indexOf('--occlusion-on');
+  if (!args.includes('--quick') && (only < 0 || args[only + 1] === name)) {
     await run(`${name} Occlusion 3x15x15 / 3x8x8`, file, 'occlusion_w15_s8', `${prefix}.occlusion_w15_s8`, () => new A.Occlusion(net).attribute(x, { target, slidingWindowShapes: [3, 15, 15], strides: [3, 8, 8], baselines: 0 }));
   }
   x.release();
