@@ -142,6 +142,7 @@ export async function attribute(argv: string[]): Promise<void> {
   const vizMethod = (a.viz as VisualizeMethod | undefined) ?? 'heat_map', sign = (a.sign as VisualizeSign | undefined) ?? 'absolute_value';
   if (!VISUALIZE_METHODS.includes(vizMethod)) throw new UsageError(`--viz must be one of ${VISUALIZE_METHODS.join(', ')}`);
   if (!VISUALIZE_SIGNS.includes(sign)) throw new UsageError(`--sign must be one of ${VISUALIZE_SIGNS.join(', ')}`);
+  if (a.png && vizMethod !== 'heat_map' && !a.image) throw new UsageError(`--viz ${vizMethod} draws over the image: give --image rather than --input`);
 
   await withModel(a, async (ctx, model) => {
     const input = readInput(a, model);
@@ -182,7 +183,6 @@ export async function attribute(argv: string[]): Promise<void> {
       if (a.png) {
         if (attr.shape[0] !== 1) throw new UsageError('--png draws one example; the input holds several');
         const original = vizMethod === 'heat_map' ? null : a.image ? { data: preprocessImage(readImage(a.image as string), model.card.preprocessing), shape: [3, model.card.preprocessing.crop, model.card.preprocessing.crop] } : null;
-        if (vizMethod !== 'heat_map' && !original) throw new UsageError(`--viz ${vizMethod} draws over the image: give --image rather than --input`);
         writeFileSync(a.png as string, encodePng(visualizeImageAttr({ data, shape: attr.shape }, original, {
           method: vizMethod, sign, outlierPerc: a['outlier-perc'] as number | undefined, showColorbar: vizMethod === 'heat_map' || vizMethod === 'blended_heat_map', title: `${name}${target ? ` (class ${target[0]})` : ''}`,
         })));
