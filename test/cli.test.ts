@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseSafetensors } from '../src/io/safetensors.ts';
 import { parseArgs } from '../src/cli/args.ts';
+import { PNG } from 'pngjs';
 import { assertClose } from './helpers.ts';
 import { REF_DIR, ref } from './refdata.ts';
 
@@ -39,6 +40,19 @@ test('predict with a .pth and an input tensor prints the top classes and saves t
   if (lines.length !== 3 || !lines[0].trim().startsWith(String(best))) throw new Error(r.out);
   const saved = parseSafetensors(new Uint8Array(readFileSync(save))).tensors.get('logits')!;
   assertClose(saved.data as Float32Array, want, 1e-3, 'saved logits');
+});
+
+test('attribute writes the attributions and, with --png, a picture; a method refuses options it does not take', () => {
+  const save = join(tmp, 'sal.safetensors'), png = join(tmp, 'sal.png');
+  const input = `${join(REF_DIR, 'resnet18_chelsea_64.safetensors')}:input`;
+  const r = glimpse('attribute', '--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet18', '--input', input,
+    '--method', 'saliency', '--target', '281', '--save', save, '--png', png, '--sign', 'absolute_value');
+  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.err}`);
+  assertClose(parseSafetensors(new Uint8Array(readFileSync(save))).tensors.get('attributions')!.data as Float32Array, ref('resnet18_chelsea_64.safetensors', 'saliency').data, 1e-3, 'saved saliency');
+  const pic = PNG.sync.read(readFileSync(png));
+  if (pic.width < 64 || pic.height < 64) throw new Error(`picture ${pic.width}x${pic.height}`);
+  const bad = glimpse('attribute', '--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet18', '--input', input, '--method', 'saliency', '--n-steps', '5', '--save', save);
+  if (bad.code !== 2 || !bad.err.includes('--n-steps is not an option of saliency')) throw new Error(`exit ${bad.code}: ${bad.err}`);
 });
 
 test('user mistakes print one line and exit non-zero, without a stack trace', () => {
