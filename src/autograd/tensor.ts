@@ -101,7 +101,8 @@ export class Tensor {
 /**
  * Scopes, like tf.tidy: tensors created inside `tidy(fn)` are released when it returns, except those
  * it returns (in an array or object) and those marked with `keep`. A loop of forward and backward
- * passes inside tidy therefore ends with the pool's live bytes where it started.
+ * passes inside tidy therefore ends with the pool's live bytes where it started. `fn` may be async;
+ * scopes form one stack, so async tidies must be awaited one at a time, not interleaved.
  */
 class ScopeStack {
   private stack: Set<Tensor>[] = [];
