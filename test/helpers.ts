@@ -2,6 +2,7 @@ import { GpuContext } from '../src/gpu/device.ts';
 import { createNodeGpu } from '../src/io/node-gpu.ts';
 import { Tensor } from '../src/autograd/tensor.ts';
 import { fromArray } from '../src/autograd/ops/index.ts';
+import { uniformRandoms } from '../src/attr/noise.ts';
 
 let gpu: Promise<GpuContext> | null = null;
 
@@ -15,18 +16,9 @@ export async function closeGpu(): Promise<void> {
   gpu = null;
 }
 
-/** Deterministic pseudo-random numbers in [-1, 1) (mulberry32). */
+/** Deterministic pseudo-random numbers in [-1, 1), from the engine's seeded generator. */
 export function randoms(n: number, seed = 1): Float64Array {
-  let a = seed >>> 0;
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
+  return Float64Array.from(uniformRandoms(seed, n), (u) => u * 2 - 1);
 }
 
 export async function gpuTensor(data: ArrayLike<number>, shape: number[], requiresGrad = false): Promise<Tensor> {

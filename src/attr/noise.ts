@@ -23,9 +23,9 @@ export function noisyCopies(x: Tensor, samples: number, sample0: number, stdev: 
   return out;
 }
 
-/** Any attribution method: NoiseTunnel wraps it. */
+/** Any attribution method: NoiseTunnel wraps it and passes its other options through. */
 export interface AttributionMethod {
-  attribute(inputs: Tensor, opts?: never): Promise<Tensor>;
+  attribute(inputs: Tensor, opts?: Record<string, unknown>): Promise<Tensor>;
 }
 
 export type NoiseTunnelType = 'smoothgrad' | 'smoothgrad_sq' | 'vargrad';
@@ -49,7 +49,7 @@ export interface NoiseTunnelOptions {
  * combined as their mean (smoothgrad), mean of squares (smoothgrad_sq) or variance (vargrad).
  */
 export class NoiseTunnel {
-  constructor(private method: { attribute(inputs: Tensor, opts?: Record<string, unknown>): Promise<Tensor> }, private forwardFunc?: ForwardFunc) {}
+  constructor(private method: AttributionMethod, private forwardFunc?: ForwardFunc) {}
 
   async attribute(inputs: Tensor, opts: NoiseTunnelOptions = {}): Promise<Tensor> {
     checkImageBatch(inputs, 'NoiseTunnel');
@@ -128,7 +128,10 @@ export class GradientShap {
     return keep(tidy(() => {
       const noisy = noisyCopies(inputs, nSamples, 0, stdevs, seed); // [S * N, ...]
       // One baseline and one alpha per (sample, example) row.
-      const rows = Array.from({ length: nSamples * N }, (_, r) => ops.sliceBatch(baselines, Math.min(B - 1, Math.floor(draws[2 * r] * B)), Math.min(B - 1, Math.floor(draws[2 * r] * B)) + 1));
+      const rows = Array.from({ length: nSamples * N }, (_, r) => {
+        const b = Math.min(B - 1, Math.floor(draws[2 * r] * B));
+        return ops.sliceBatch(baselines, b, b + 1);
+      });
       const base = ops.concat(rows);
       const alpha = ops.broadcastTo(ops.fromArray(inputs.ctx, Array.from({ length: nSamples * N }, (_, r) => draws[2 * r + 1]), [nSamples * N, ...inputs.shape.slice(1).map(() => 1)]), noisy.shape);
       const diff = ops.sub(noisy, base);

@@ -19,13 +19,19 @@ function dims3(inputs: Tensor, method: string): [number, number, number] {
 }
 
 /**
+ * Uniforms of kernels/occlusion.wgsl: the geometry [N, D0..D2, W0..W2, S0..S2, K0..K2], then the
+ * perturbations first .. first + count - 1, then whether the feature mask is per example.
+ */
+const uniforms = (geometry: number[], first: number, count: number, maskBatched: boolean) => [...geometry, first, count, maskBatched ? 1 : 0];
+
+/**
  * The loop both methods share: F(x) once, then every perturbation's F in batches (each batch built on
  * the GPU from perturbation indices), the scores gathered into one [perturbations, N] buffer, and a
  * final kernel turning them into attributions. Nothing but the attributions leaves the GPU.
  */
 async function perturbationAttribution(
   method: string, forward: (x: Tensor) => Tensor, key: object, inputs: Tensor, targetSpec: Target, baselines: Baseline | undefined,
-  perturbations: number, perEval: number | undefined, ints: number[], mask: Tensor | null, onProgress?: ProgressCallback,
+  perturbations: number, perEval: number | undefined, geometry: number[], mask: Tensor | null, maskBatched: boolean, onProgress?: ProgressCallback,
 ): Promise<Tensor> {
   const ctx = inputs.ctx, N = inputs.shape[0], rest = inputs.shape.slice(1);
   const targets = await resolveTargets(forward, inputs, targetSpec, method);
@@ -41,7 +47,7 @@ async function perturbationAttribution(
       tidy(() => {
         const batch = new Tensor(ctx, [count * N, ...rest]);
         const inputsList = [inputs.buffer, baseline.buffer, ...(mask ? [mask.buffer] : [])];
-        ctx.dispatch(kernel(true, !!mask), { inputs: inputsList, outputs: [batch.buffer], ints: [...ints.slice(0, 13), first, count, ints[15]], workgroups: grid(ctx, batch.size) });
+        ctx.dispatch(kernel(true, !!mask), { inputs: inputsList, outputs: [batch.buffer], ints: uniforms(geometry, first, count, maskBatched), workgroups: grid(ctx, batch.size) });
         const s = scores(forward, batch, repeatTargets(targets, count));
         ctx.copy(s.buffer, 0, evals.buffer, first * N * 4, count * N * 4);
       });
@@ -49,7 +55,7 @@ async function perturbationAttribution(
       onProgress?.(first + count, perturbations);
     }
     const attr = new Tensor(ctx, inputs.shape);
-    ctx.dispatch(kernel(false, !!mask), { inputs: [f0.buffer, evals.buffer, ...(mask ? [mask.buffer] : [])], outputs: [attr.buffer], ints: [...ints.slice(0, 13), ints[13], perturbations, ints[15]], workgroups: grid(ctx, inputs.size) });
+    ctx.dispatch(kernel(false, !!mask), { inputs: [f0.buffer, evals.buffer, ...(mask ? [mask.buffer] : [])], outputs: [attr.buffer], ints: uniforms(geometry, 0, perturbations, maskBatched), workgroups: grid(ctx, inputs.size) });
     return keep(attr);
   } finally {
     baseline.release();
@@ -98,8 +104,8 @@ export class Occlusion {
     const pad = (a: number[], v: number) => [...new Array(3 - a.length).fill(v), ...a];
     const W = pad(win, 1), S = pad(strides, 1), K = pad(counts, 1);
     const total = counts.reduce((a, b) => a * b, 1);
-    const ints = [inputs.shape[0], ...d, ...W, ...S, ...K, 0, 0, 0];
-    return perturbationAttribution('Occlusion', this.forward, this.forwardFunc, inputs, opts.target, opts.baselines, total, opts.perturbationsPerEval, ints, null, opts.onProgress);
+    const geometry = [inputs.shape[0], ...d, ...W, ...S, ...K];
+    return perturbationAttribution('Occlusion', this.forward, this.forwardFunc, inputs, opts.target, opts.baselines, total, opts.perturbationsPerEval, geometry, null, false, opts.onProgress);
   }
 }
 
@@ -139,8 +145,9 @@ export class FeatureAblation {
     const shifted = Float32Array.from(ids, (v) => v - lo);
     const mask = keep(ops.fromArray(inputs.ctx, shifted, [shifted.length]));
     try {
-      const ints = [inputs.shape[0], ...d, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, ids.length === inputs.size ? 1 : 0];
-      return await perturbationAttribution('FeatureAblation', this.forward, this.forwardFunc, inputs, opts.target, opts.baselines, hi - lo + 1, opts.perturbationsPerEval, ints, mask, opts.onProgress);
+      // No windows: unit window, stride and count keep the geometry well formed.
+      const geometry = [inputs.shape[0], ...d, 1, 1, 1, 1, 1, 1, 1, 1, 1];
+      return await perturbationAttribution('FeatureAblation', this.forward, this.forwardFunc, inputs, opts.target, opts.baselines, hi - lo + 1, opts.perturbationsPerEval, geometry, mask, ids.length === inputs.size, opts.onProgress);
     } finally {
       mask.release();
     }
