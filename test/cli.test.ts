@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,6 +70,43 @@ test('user mistakes print one line and exit non-zero, without a stack trace', ()
     const r = glimpse(...args);
     if (r.code === 0 || !r.err.includes(msg) || r.err.includes('    at ')) throw new Error(`${args.join(' ')}: exit ${r.code}, stderr: ${r.err}`);
   }
+});
+
+test('insights serves a folder with labels until SIGINT; a bad folder or labels file is one clear error', async () => {
+  const dir = join(tmp, 'photos');
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(join(REF_DIR, 'images', 'chelsea.png'), join(dir, 'chelsea.png'));
+  writeFileSync(join(dir, 'notes.txt'), 'not an image');
+  const labels = join(tmp, 'labels.json');
+  writeFileSync(labels, JSON.stringify({ 'chelsea.png': 'Egyptian cat' }));
+  const model = ['--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet18'];
+  const child = spawn(process.execPath, [BIN, 'insights', '--images', dir, '--labels', labels, ...model, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '', err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  try {
+    const t0 = Date.now();
+    while (!/http:\/\/127\.0\.0\.1:\d+\//.test(out)) {
+      if (Date.now() - t0 > 120_000 || child.exitCode !== null) throw new Error(`no URL printed: ${out} ${err}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const url = /http:\/\/127\.0\.0\.1:\d+\//.exec(out)![0];
+    const init = await (await fetch(`${url}api/init`)).json();
+    if (init.examples !== 1 || init.models[0].name !== 'resnet18') throw new Error(JSON.stringify(init).slice(0, 200));
+    const res = await (await fetch(`${url}api/fetch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ method: 'Saliency' }) })).json();
+    const e = res.examples[0];
+    if (e.label.index !== 285 || e.target.index !== 285 || !e.attribution.heatMap.startsWith('data:image/png')) throw new Error(JSON.stringify(e).slice(0, 300));
+  } finally {
+    child.kill('SIGINT');
+  }
+  const code = await exited;
+  if (code !== 0) throw new Error(`insights exited ${code} after SIGINT: ${err}`);
+  writeFileSync(labels, JSON.stringify({ 'cat.png': 285 }));
+  const bad = glimpse('insights', '--images', dir, '--labels', labels, ...model, '--port', '0');
+  if (bad.code !== 1 || !bad.err.includes("labels 'cat.png', which is not an image in")) throw new Error(`exit ${bad.code}: ${bad.err}`);
+  const missing = glimpse('insights', '--images', join(tmp, 'nowhere'), ...model);
+  if (missing.code !== 1 || !missing.err.includes('is not a folder')) throw new Error(`exit ${missing.code}: ${missing.err}`);
 });
 
 test.run();

@@ -2,20 +2,23 @@ import { UsageError } from './args.ts';
 import { PREDICT_HELP, predict } from './predict.ts';
 import { ATTRIBUTE_HELP, attribute } from './attribute.ts';
 import { DEMO_HELP, demo } from './demo.ts';
+import { INSIGHTS_HELP, insights } from './insights.ts';
 
 const HELP = `glimpse: explain image classifiers on the GPU (WebGPU)
 
   glimpse predict --image cat.png            top-5 ImageNet classes with the pretrained ResNet-50
   glimpse attribute --image cat.png --method integrated-gradients --target 285 --save ig.safetensors
   glimpse demo                               Captum's tutorial end to end: figures and a report in out/demo/
+  glimpse insights --images photos/         the attribution explorer in the browser, on http://127.0.0.1:8080/
   glimpse <command> --help                   options of a command
 
-Commands: predict, attribute, demo`;
+Commands: predict, attribute, demo, insights`;
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
   predict: { run: predict, help: PREDICT_HELP },
   attribute: { run: attribute, help: ATTRIBUTE_HELP },
   demo: { run: demo, help: DEMO_HELP },
+  insights: { run: insights, help: INSIGHTS_HELP },
 };
 
 async function main(argv: string[]): Promise<void> {

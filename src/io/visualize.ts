@@ -219,3 +219,9 @@ export function visualizeImageAttrMultiple(attr: HostArray | null, original: Hos
   if (opts.titles && opts.titles.length !== methods.length) throw new Error(`titles must be as many as methods (${opts.titles.length} vs ${methods.length})`);
   return compose(methods.map((method, i) => renderPanel(attr, original, { ...opts, method, sign: signs[i], title: opts.titles?.[i] })), opts.scale);
 }
+
+/** The panel alone at the attribution's size, without title, colorbar or margins: what a page overlays. */
+export function renderImageAttr(attr: HostArray | null, original: HostArray | null, opts: Omit<VisualizeOptions, 'title' | 'showColorbar' | 'scale'> = {}): RgbImage {
+  const p = renderPanel(attr, original, opts);
+  return { width: p.W, height: p.H, data: Uint8Array.from(p.rgb, (v) => Math.round(Math.max(0, Math.min(1, v)) * 255)) };
+}

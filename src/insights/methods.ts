@@ -1,0 +1,164 @@
+/**
+ * The attribution methods Glimpse Insights offers, as data: Captum's class names, typed arguments with
+ * Captum Insights' defaults and limits, one validator, and how each runs on an image batch. The server
+ * and the in-browser mode share this file, so both accept the same requests and compute the same thing.
+ */
+import { type Tensor, tidy } from '../autograd/index.ts';
+import * as A from '../attr/index.ts';
+import type { Module } from '../nn/module.ts';
+
+/** A request the caller got wrong: the server answers it with 400 and this message. */
+export class RequestError extends Error {
+  readonly status = 400;
+}
+
+export type ArgumentSpec =
+  | { name: string; type: 'integer' | 'number'; default: number | null; min: number; max: number; help: string }
+  | { name: string; type: 'enum'; default: string; options: string[]; help: string }
+  | { name: string; type: 'boolean'; default: boolean; help: string }
+  | { name: string; type: 'integers'; default: number[]; length: number; min: number; max: number; help: string };
+
+export type ArgumentValues = Record<string, number | string | boolean | number[] | null>;
+
+export interface RunContext {
+  net: Module;
+  /** The names of the model's modules, for layer methods. */
+  layers: string[];
+  /** The first baseline of the image feature (Captum Insights uses baselines[0]); zeros when none. */
+  baseline: Tensor | undefined;
+  onProgress: (done: number, total: number) => void;
+}
+
+export interface MethodSpec {
+  /** Captum's class name. */
+  name: string;
+  label: string;
+  arguments: ArgumentSpec[];
+  /** Attributions [1, C, H, W] for one example [1, 3, H, W], at the input's size. */
+  run(x: Tensor, target: number, args: ArgumentValues, rc: RunContext): Promise<Tensor>;
+}
+
+const LAYER_PLACEHOLDER = 'layer4';
+
+const groupMask = (H: number, W: number, C: number, size: number): Int32Array => {
+  // One feature per size x size patch over all channels: a mask a picker can express (Captum Insights'
+  // default, one feature per element, would cost C*H*W forward passes on a 224x224 photo).
+  const cols = Math.ceil(W / size), mask = new Int32Array(C * H * W);
+  for (let c = 0; c < C; c++) for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) mask[(c * H + y) * W + x] = Math.floor(y / size) * cols + Math.floor(x / size);
+  return mask;
+};
+
+/** Grad-CAM maps [1, 1, h, w] are upsampled to the image for the overlay, as Captum's tutorials do. */
+const toInputSize = (attr: Tensor, x: Tensor, mode: string): Tensor =>
+  A.LayerAttribution.interpolate(attr, [x.shape[2], x.shape[3]], mode as 'nearest' | 'bilinear');
+
+export const METHODS: MethodSpec[] = [
+  {
+    name: 'IntegratedGradients', label: 'Integrated Gradients',
+    arguments: [
+      { name: 'nSteps', type: 'integer', default: 25, min: 2, max: 1000, help: 'number of points on the path from the baseline' },
+      { name: 'method', type: 'enum', default: 'gausslegendre', options: [...A.INTEGRATION_METHODS], help: 'integral approximation' },
+    ],
+    run: (x, target, a, rc) => new A.IntegratedGradients(rc.net).attribute(x, { target, baselines: rc.baseline, nSteps: a.nSteps as number, method: a.method as A.IntegrationMethod, onProgress: rc.onProgress }),
+  },
+  {
+    name: 'Saliency', label: 'Saliency',
+    arguments: [{ name: 'abs', type: 'boolean', default: true, help: 'absolute value of the gradient' }],
+    run: (x, target, a, rc) => new A.Saliency(rc.net).attribute(x, { target, abs: a.abs as boolean }),
+  },
+  { name: 'InputXGradient', label: 'Input x Gradient', arguments: [], run: (x, target, _a, rc) => new A.InputXGradient(rc.net).attribute(x, { target }) },
+  { name: 'GuidedBackprop', label: 'Guided Backprop', arguments: [], run: (x, target, _a, rc) => new A.GuidedBackprop(rc.net).attribute(x, { target }) },
+  { name: 'Deconvolution', label: 'Deconvolution', arguments: [], run: (x, target, _a, rc) => new A.Deconvolution(rc.net).attribute(x, { target }) },
+  {
+    name: 'Occlusion', label: 'Occlusion',
+    arguments: [
+      { name: 'slidingWindowShapes', type: 'integers', default: [3, 15, 15], length: 3, min: 1, max: 4096, help: 'window (C, H, W) set to the baseline' },
+      { name: 'strides', type: 'integers', default: [3, 8, 8], length: 3, min: 1, max: 4096, help: 'step of the window (C, H, W)' },
+      { name: 'perturbationsPerEval', type: 'integer', default: null, min: 1, max: 4096, help: 'windows per forward pass (empty: as many as fit)' },
+    ],
+    run: (x, target, a, rc) => {
+      const win = a.slidingWindowShapes as number[], dims = x.shape.slice(1);
+      if (win.some((w, i) => w > dims[i])) throw new RequestError(`Occlusion.slidingWindowShapes [${win.join(', ')}] is larger than the input [${dims.join(', ')}]`);
+      return new A.Occlusion(rc.net).attribute(x, {
+      target, baselines: rc.baseline, slidingWindowShapes: a.slidingWindowShapes as number[], strides: a.strides as number[],
+      perturbationsPerEval: (a.perturbationsPerEval as number | null) ?? undefined, onProgress: rc.onProgress,
+      });
+    },
+  },
+  {
+    name: 'FeatureAblation', label: 'Feature Ablation',
+    arguments: [
+      { name: 'patchSize', type: 'integer', default: 16, min: 1, max: 4096, help: 'features are square patches of this many pixels, all channels together' },
+      { name: 'perturbationsPerEval', type: 'integer', default: null, min: 1, max: 4096, help: 'features ablated per forward pass (empty: as many as fit)' },
+    ],
+    run: (x, target, a, rc) => new A.FeatureAblation(rc.net).attribute(x, {
+      target, baselines: rc.baseline, featureMask: groupMask(x.shape[2], x.shape[3], x.shape[1], a.patchSize as number),
+      perturbationsPerEval: (a.perturbationsPerEval as number | null) ?? undefined, onProgress: rc.onProgress,
+    }),
+  },
+  {
+    name: 'LayerGradCam', label: 'Grad-CAM',
+    arguments: [
+      { name: 'layer', type: 'enum', default: LAYER_PLACEHOLDER, options: [], help: 'the layer whose activations and gradients make the map' },
+      { name: 'reluAttributions', type: 'boolean', default: false, help: 'keep only the positive part of the map' },
+      { name: 'interpolateMode', type: 'enum', default: 'nearest', options: ['nearest', 'bilinear'], help: 'upsampling of the map to the image' },
+    ],
+    run: (x, target, a, rc) => tidy(async () => {
+      const cam = await new A.LayerGradCam(rc.net, a.layer as string).attribute(x, { target, reluAttributions: a.reluAttributions as boolean });
+      return toInputSize(cam, x, a.interpolateMode as string);
+    }),
+  },
+];
+
+/** The catalogue as /api/init sends it: the layer picker lists the model's own layers. */
+export function describeMethods(layers: string[]): { name: string; label: string; arguments: ArgumentSpec[] }[] {
+  return METHODS.map((m) => ({
+    name: m.name, label: m.label,
+    arguments: m.arguments.map((s) => (s.type === 'enum' && s.name === 'layer' ? { ...s, options: layers, default: layers.includes(s.default) ? s.default : layers[layers.length - 1] } : s)),
+  }));
+}
+
+export function findMethod(name: unknown): MethodSpec {
+  const m = METHODS.find((x) => x.name === name);
+  if (!m) throw new RequestError(`unknown method ${JSON.stringify(name)}; methods: ${METHODS.map((x) => x.name).join(', ')}`);
+  return m;
+}
+
+/** Checks every argument's type and range, fills in the defaults, and refuses names the method does not take. */
+export function validateArguments(method: MethodSpec, raw: unknown, layers: string[]): ArgumentValues {
+  if (raw === undefined || raw === null) raw = {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new RequestError(`arguments must be an object of ${method.name}'s options`);
+  const given = raw as Record<string, unknown>;
+  const specs = describeMethods(layers).find((m) => m.name === method.name)!.arguments;
+  for (const k of Object.keys(given)) {
+    if (!specs.some((s) => s.name === k)) {
+      throw new RequestError(`${method.name} has no argument '${k}'${specs.length ? `; it takes ${specs.map((s) => s.name).join(', ')}` : '; it takes none'}`);
+    }
+  }
+  const out: ArgumentValues = {};
+  for (const s of specs) {
+    const v = given[s.name];
+    const where = `${method.name}.${s.name}`;
+    if (v === undefined || (v === null && s.type !== 'boolean')) {
+      out[s.name] = s.default;
+      continue;
+    }
+    if (s.type === 'integer' || s.type === 'number') {
+      if (typeof v !== 'number' || !Number.isFinite(v) || (s.type === 'integer' && !Number.isInteger(v))) throw new RequestError(`${where} must be ${s.type === 'integer' ? 'an integer' : 'a number'}, got ${JSON.stringify(v)}`);
+      if (v < s.min || v > s.max) throw new RequestError(`${where} must be between ${s.min} and ${s.max}, got ${v}`);
+    } else if (s.type === 'enum') {
+      if (typeof v !== 'string' || !s.options.includes(v)) {
+        const list = s.options.length > 12 ? `${s.options.slice(0, 12).join(', ')}, ... (${s.options.length} in all)` : s.options.join(', ');
+        throw new RequestError(`${where} must be one of ${list}; got ${JSON.stringify(v)}`);
+      }
+    } else if (s.type === 'boolean') {
+      if (typeof v !== 'boolean') throw new RequestError(`${where} must be true or false, got ${JSON.stringify(v)}`);
+    } else if (s.type === 'integers') {
+      if (!Array.isArray(v) || v.length !== s.length || v.some((e) => typeof e !== 'number' || !Number.isInteger(e) || e < s.min || e > s.max)) {
+        throw new RequestError(`${where} must be ${s.length} integers between ${s.min} and ${s.max}, got ${JSON.stringify(v)}`);
+      }
+    }
+    out[s.name] = v as ArgumentValues[string];
+  }
+  return out;
+}

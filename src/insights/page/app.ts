@@ -1,0 +1,365 @@
+/**
+ * The explorer page: method picker with typed argument fields, class and correctness filters, a grid of
+ * examples with their predictions, attribution overlays and contribution bars. Attributions come from
+ * the server's JSON API, or, in the in-browser mode, from the same engine bundled into this script and
+ * run on the visitor's WebGPU (weights fetched once; nothing is sent back).
+ */
+import { fromArray, tidy } from '../../autograd/index.ts';
+import { GpuContext } from '../../gpu/device.ts';
+import type { RgbImage } from '../../io/image.ts';
+import { parseSafetensors } from '../../io/safetensors.ts';
+import { ResNet, type ResNetArch, type ResNetVariant } from '../../nn/resnet.ts';
+import { type ArgumentSpec, type ArgumentValues, findMethod, validateArguments } from '../methods.ts';
+import { type Prediction, attributionPictures, decodeFloats } from '../present.ts';
+
+interface Init {
+  classes: string[];
+  models: { index: number; name: string; browserCompute: boolean }[];
+  features: { name: string }[];
+  methods: { name: string; label: string; arguments: ArgumentSpec[] }[];
+  examples: number;
+}
+interface Attribution {
+  method: string; arguments: ArgumentValues; seconds: number; computedOn: string;
+  heatMap: string; blended: string; contributions: { name: string; value: number; sum: number }[]; note?: string;
+  shape?: number[]; data?: string;
+}
+interface Example {
+  index: number; label: { index: number; name: string } | null; predictions: Prediction[];
+  target: { index: number; name: string }; original: string; attribution: Attribution | null;
+}
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+let init: Init;
+const chosenClasses = new Set<string>();
+let lastQuery: { method: string; arguments: ArgumentValues; filter: object } | null = null;
+let nextOffset: number | null = null;
+
+class ApiError extends Error {}
+
+async function api<T>(path: string, body?: unknown): Promise<T> {
+  const res = await fetch(path, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const text = await res.text();
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new ApiError(`${path}: HTTP ${res.status}: ${text.slice(0, 200)}`);
+  }
+  if (!res.ok) throw new ApiError((v as { error?: string }).error ?? `${path}: HTTP ${res.status}`);
+  return v as T;
+}
+
+function showError(message: string | null): void {
+  const el = $('error');
+  el.hidden = !message;
+  el.textContent = message ?? '';
+}
+
+// ---- progress: the server's queue is polled while a request waits; the browser mode reports directly.
+let pollTimer: ReturnType<typeof setInterval> | null = null;
+function setProgress(text: string | null, done?: number, total?: number): void {
+  $('status').hidden = text === null;
+  $('status-text').textContent = text ?? '';
+  const bar = $<HTMLProgressElement>('progress');
+  if (done !== undefined && total) { bar.max = total; bar.value = done; } else bar.removeAttribute('value');
+}
+async function whileBusy<T>(label: string, work: () => Promise<T>, pollServer: boolean): Promise<T> {
+  setProgress(label);
+  $<HTMLButtonElement>('fetch').disabled = true;
+  if (pollServer) {
+    pollTimer = setInterval(async () => {
+      try {
+        const s = await api<{ running: { label: string; done: number; total: number } | null; queued: number }>('/api/progress');
+        if (s.running) setProgress(`${label}: ${s.running.label} ${s.running.done}/${s.running.total}${s.queued ? `, ${s.queued} waiting` : ''}`, s.running.done, s.running.total);
+      } catch { /* the next poll tries again */ }
+    }, 400);
+  }
+  try {
+    return await work();
+  } finally {
+    if (pollTimer) clearInterval(pollTimer);
+    pollTimer = null;
+    setProgress(null);
+    $<HTMLButtonElement>('fetch').disabled = false;
+  }
+}
+
+// ---- the method picker and its typed fields
+function renderArgumentFields(): void {
+  const spec = init.methods.find((m) => m.name === $<HTMLSelectElement>('method').value)!;
+  const box = $('arguments');
+  box.replaceChildren();
+  for (const a of spec.arguments) {
+    const label = document.createElement('label');
+    label.title = a.help;
+    label.append(a.name + ' ');
+    let input: HTMLInputElement | HTMLSelectElement;
+    if (a.type === 'enum') {
+      input = document.createElement('select');
+      for (const o of a.options) input.append(new Option(o, o, o === a.default, o === a.default));
+    } else {
+      input = document.createElement('input');
+      if (a.type === 'boolean') { input.type = 'checkbox'; input.checked = a.default; }
+      else if (a.type === 'integers') { input.className = 'tuple'; input.value = a.default.join(','); input.pattern = `\\d+(,\\d+){${a.length - 1}}`; }
+      else {
+        input.type = 'number'; input.min = String(a.min); input.max = String(a.max); input.step = a.type === 'integer' ? '1' : 'any';
+        input.value = a.default === null ? '' : String(a.default);
+        if (a.default === null) input.placeholder = 'auto';
+      }
+    }
+    input.name = a.name;
+    input.dataset.kind = a.type;
+    label.append(input);
+    box.append(label);
+  }
+}
+
+/** The fields' values as the API takes them, checked by the same validator the server runs. */
+function readArguments(): { method: string; arguments: ArgumentValues } {
+  const method = $<HTMLSelectElement>('method').value;
+  const values: Record<string, unknown> = {};
+  for (const el of $('arguments').querySelectorAll<HTMLInputElement | HTMLSelectElement>('input, select')) {
+    const kind = el.dataset.kind;
+    el.classList.remove('bad');
+    if (kind === 'boolean') values[el.name] = (el as HTMLInputElement).checked;
+    else if (kind === 'enum') values[el.name] = el.value;
+    else if (kind === 'integers') values[el.name] = el.value.split(',').map((s) => (s.trim() === '' ? NaN : Number(s)));
+    else values[el.name] = el.value.trim() === '' ? null : Number(el.value);
+  }
+  try {
+    return { method, arguments: validateArguments(findMethod(method), values, layerNames()) };
+  } catch (e) {
+    const bad = /\.(\w+) /.exec((e as Error).message)?.[1];
+    $('arguments').querySelector(`[name="${bad}"]`)?.classList.add('bad');
+    throw e;
+  }
+}
+
+function layerNames(): string[] {
+  const a = init.methods.flatMap((m) => m.arguments).find((x) => x.name === 'layer');
+  return a?.type === 'enum' ? a.options : [];
+}
+
+// ---- filters
+function renderChips(): void {
+  const box = $('class-chips');
+  box.replaceChildren(...[...chosenClasses].map((c) => {
+    const b = document.createElement('button');
+    b.type = 'button'; b.className = 'chip'; b.textContent = `${c} ×`; b.title = 'remove';
+    b.onclick = () => { chosenClasses.delete(c); renderChips(); };
+    return b;
+  }));
+}
+
+// ---- the grid
+function figure(src: string, caption: string): HTMLElement {
+  const f = document.createElement('figure');
+  const img = document.createElement('img');
+  img.src = src; img.alt = caption;
+  const c = document.createElement('figcaption');
+  c.textContent = caption;
+  f.append(img, c);
+  return f;
+}
+
+function renderExample(e: Example): HTMLElement {
+  const card = document.createElement('article');
+  card.className = 'example';
+  card.dataset.index = String(e.index);
+  const h = document.createElement('h3');
+  h.textContent = `Example ${e.index} · label: ${e.label ? `${e.label.name} (${e.label.index})` : 'none'}`;
+  const images = document.createElement('div');
+  images.className = 'images';
+  images.append(figure(e.original, 'original'));
+  if (e.attribution) images.append(figure(e.attribution.heatMap, 'heat map'), figure(e.attribution.blended, 'blended'));
+  const row = document.createElement('div');
+  row.className = 'row';
+  const preds = document.createElement('ul');
+  preds.className = 'predictions';
+  for (const p of e.predictions) {
+    const li = document.createElement('li');
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = `pred${p.index === e.target.index ? ' target' : ''}`;
+    b.textContent = p.name;
+    b.title = `attribute to ${p.name} (${p.index})`;
+    b.dataset.class = String(p.index);
+    b.onclick = () => reattribute(card, e, p.index);
+    const bar = document.createElement('div');
+    bar.className = 'bar';
+    bar.style.width = `${Math.max(1, p.score * 100)}%`;
+    const score = document.createElement('span');
+    score.textContent = p.score.toFixed(3);
+    li.append(b, bar, score);
+    preds.append(li);
+  }
+  row.append(preds);
+  if (e.attribution) {
+    const contrib = document.createElement('div');
+    contrib.className = 'contributions';
+    for (const c of e.attribution.contributions) {
+      const line = document.createElement('div');
+      line.className = 'contrib';
+      const track = document.createElement('div'), fill = document.createElement('div');
+      track.className = 'track'; fill.className = 'fill';
+      const w = Math.abs(c.value) * 50;
+      Object.assign(fill.style, c.value >= 0 ? { left: '50%', width: `${w}%`, background: '#3a9a4a' } : { left: `${50 - w}%`, width: `${w}%`, background: '#c0392b' });
+      track.append(fill);
+      const v = document.createElement('span');
+      v.textContent = c.sum.toPrecision(3);
+      line.append(Object.assign(document.createElement('span'), { textContent: c.name }), track, v);
+      contrib.append(line);
+    }
+    row.append(contrib);
+  }
+  const meta = document.createElement('p');
+  meta.className = 'meta';
+  meta.textContent = e.attribution
+    ? `${e.attribution.method} → ${e.target.name} (${e.target.index}), ${e.attribution.seconds.toFixed(2)} s ${e.attribution.computedOn === 'browser' ? 'in this browser' : 'on the server'}${e.attribution.note ? `; ${e.attribution.note}` : ''}`
+    : `target ${e.target.name}`;
+  card.append(h, images, row, meta);
+  return card;
+}
+
+function computeInBrowser(): boolean {
+  return (document.querySelector<HTMLInputElement>('input[name=compute]:checked')?.value ?? 'server') === 'browser';
+}
+
+/** Attributions for examples fetched without them, computed here. */
+async function fillInBrowser(examples: Example[], q: { method: string; arguments: ArgumentValues }): Promise<void> {
+  for (const e of examples) e.attribution = (await attributeInBrowser({ example: e.index, target: e.target.index, ...q })).attribution;
+}
+
+async function runFetch(offset: number): Promise<void> {
+  showError(null);
+  try {
+    const q = offset === 0 ? { ...readArguments(), filter: { classes: [...chosenClasses], prediction: $<HTMLSelectElement>('prediction').value } } : lastQuery!;
+    lastQuery = q;
+    const browser = computeInBrowser();
+    const res = await whileBusy(browser ? 'computing in this browser' : 'computing on the server', async () => {
+      const r = await api<{ examples: Example[]; total: number; next: number | null }>('/api/fetch', { ...q, method: browser ? null : q.method, arguments: browser ? undefined : q.arguments, offset, count: 4 });
+      if (browser) await fillInBrowser(r.examples, q);
+      return r;
+    }, !browser);
+    if (offset === 0) $('examples').replaceChildren();
+    $('examples').append(...res.examples.map(renderExample));
+    if (res.total === 0) showError('no example passes the filter');
+    nextOffset = res.next;
+    $('more').hidden = nextOffset === null;
+  } catch (e) {
+    showError((e as Error).message);
+  }
+}
+
+async function reattribute(card: HTMLElement, e: Example, target: number): Promise<void> {
+  showError(null);
+  card.classList.add('busy');
+  try {
+    const q = lastQuery ?? readArguments();
+    const req = { example: e.index, target, method: q.method, arguments: q.arguments };
+    const browser = computeInBrowser();
+    type Updated = Pick<Example, 'target' | 'attribution'>;
+    const updated = await whileBusy<Updated>(`attributing to ${init.classes[target]}`,
+      () => (browser ? attributeInBrowser(req) : api<Example>('/api/attribute', req)), !browser);
+    card.replaceWith(renderExample({ ...e, target: updated.target, attribution: updated.attribution }));
+  } catch (err) {
+    showError((err as Error).message);
+    card.classList.remove('busy');
+  }
+}
+
+// ---- the in-browser engine
+let engine: Promise<{ ctx: GpuContext; net: ResNet }> | null = null;
+function browserEngine(): Promise<{ ctx: GpuContext; net: ResNet }> {
+  return (engine ??= (async () => {
+    if (!navigator.gpu) throw new Error('this browser has no WebGPU (navigator.gpu); compute on the server instead');
+    const kernels = await api<Record<string, string>>('/api/kernels');
+    const ctx = await GpuContext.create({ gpu: navigator.gpu, source: (file) => {
+      const text = kernels[file];
+      if (text === undefined) throw new Error(`kernel ${file} is missing from /api/kernels`);
+      return text;
+    } });
+    const res = await fetch('/api/models/0/weights');
+    if (!res.ok) throw new Error(`the model's weights could not be fetched: ${(await res.json()).error}`);
+    const { tensors, metadata } = parseSafetensors(new Uint8Array(await res.arrayBuffer()), 'the model weights');
+    const net = new ResNet(metadata.arch as ResNetArch, metadata.variant as ResNetVariant, Number(metadata.numClasses));
+    net.loadStateDict(ctx, tensors);
+    return { ctx, net };
+  })().catch((e) => {
+    engine = null;
+    throw e;
+  }));
+}
+
+function toDataUrl(img: RgbImage): string {
+  const canvas = document.createElement('canvas');
+  canvas.width = img.width; canvas.height = img.height;
+  const g = canvas.getContext('2d')!;
+  const rgba = g.createImageData(img.width, img.height);
+  for (let i = 0; i < img.width * img.height; i++) {
+    rgba.data.set([img.data[i * 3], img.data[i * 3 + 1], img.data[i * 3 + 2], 255], i * 4);
+  }
+  g.putImageData(rgba, 0, 0);
+  return canvas.toDataURL('image/png');
+}
+
+interface AttributeRequest { example: number; target: number; method: string; arguments: ArgumentValues }
+
+/** One attribution on this browser's GPU, with the pictures; `data` is the raw [1, C, H, W] result. */
+async function attributeInBrowser(req: AttributeRequest): Promise<{ target: { index: number; name: string }; attribution: Attribution; data: Float32Array }> {
+  const spec = findMethod(req.method);
+  const values = validateArguments(spec, req.arguments, layerNames());
+  const { ctx, net } = await browserEngine();
+  const res = await fetch(`/api/examples/${req.example}/tensors`);
+  if (!res.ok) throw new Error((await res.json()).error);
+  const { tensors } = parseSafetensors(new Uint8Array(await res.arrayBuffer()), 'the example');
+  const input = tensors.get('input')!, baseline = tensors.get('baseline')!, display = tensors.get('display')!;
+  const t0 = performance.now();
+  const { data, shape } = await tidy(async () => {
+    const x = fromArray(ctx, input.data as Float32Array, input.shape);
+    const b = fromArray(ctx, baseline.data as Float32Array, baseline.shape);
+    const attr = await spec.run(x, req.target, values, { net, layers: layerNames(), baseline: b, onProgress: (done, total) => setProgress(`computing in this browser: ${spec.label}`, done, total) });
+    return { data: await attr.data(), shape: [...attr.shape] };
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  const pics = attributionPictures({ data, shape }, { data: display.data as Float32Array, shape: display.shape.slice(1) }, init.features[0].name);
+  return {
+    target: { index: req.target, name: init.classes[req.target] },
+    attribution: { method: spec.name, arguments: values, seconds, computedOn: 'browser', heatMap: toDataUrl(pics.heatMap), blended: toDataUrl(pics.blended), contributions: pics.contributions, note: pics.note },
+    data,
+  };
+}
+
+// ---- start
+async function main(): Promise<void> {
+  init = await api<Init>('/api/init');
+  $('summary').textContent = `${init.examples} examples · ${init.models.map((m) => m.name).join(', ')} · ${init.classes.length} classes`;
+  const select = $<HTMLSelectElement>('method');
+  for (const m of init.methods) select.append(new Option(m.label, m.name));
+  select.onchange = renderArgumentFields;
+  renderArgumentFields();
+  $('class-list').replaceChildren(...init.classes.map((c) => new Option(c)));
+  const classInput = $<HTMLInputElement>('class-input');
+  classInput.onchange = () => {
+    if (init.classes.includes(classInput.value)) { chosenClasses.add(classInput.value); renderChips(); classInput.value = ''; }
+  };
+  const canBrowse = !!navigator.gpu && init.models[0].browserCompute;
+  $<HTMLInputElement>('compute-browser').disabled = !canBrowse;
+  $('compute-note').textContent = canBrowse ? 'the in-browser mode downloads the weights once' : navigator.gpu ? 'this model runs on the server only' : 'this browser has no WebGPU';
+  $('controls').onsubmit = (ev) => { ev.preventDefault(); void runFetch(0); };
+  $('more').onclick = () => { if (nextOffset !== null) void runFetch(nextOffset); };
+  // For scripts and tests: the raw in-browser result, to compare with the server's.
+  Object.assign(window, {
+    glimpseInsights: {
+      attributeInBrowser: async (req: AttributeRequest) => {
+        const r = await whileBusy('computing in this browser', () => attributeInBrowser(req), false);
+        return { data: Array.from(r.data), seconds: r.attribution.seconds };
+      },
+      decodeFloats,
+    },
+  });
+  document.body.dataset.ready = 'true';
+}
+
+main().catch((e) => showError(`the explorer failed to start: ${(e as Error).message}`));

@@ -1,0 +1,62 @@
+/**
+ * What a page shows of one attribution, computed the same way on the server and in the browser:
+ * Captum Insights' pictures (heat map and blended heat map of absolute values over the original) and
+ * its per-feature contribution (each feature's attribution sum, over the L1 norm of all of them).
+ */
+import type { RgbImage } from '../io/image.ts';
+import { type HostArray, renderImageAttr } from '../io/visualize.ts';
+
+export interface Prediction {
+  index: number;
+  name: string;
+  score: number;
+}
+
+export interface AttributionPictures {
+  heatMap: RgbImage;
+  blended: RgbImage;
+  /** One entry per feature, as Captum Insights' bar chart. */
+  contributions: { name: string; value: number; sum: number }[];
+  /** Set when the attributions are all zero: the pictures are blank and this says why. */
+  note?: string;
+}
+
+/** The k best classes by score, best first. */
+export function topPredictions(scores: ArrayLike<number>, classes: string[], k: number): Prediction[] {
+  const order = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[b] - scores[a]);
+  return order.slice(0, k).map((i) => ({ index: i, name: classes[i] ?? String(i), score: scores[i] }));
+}
+
+/** attr [1, C, H, W] or [C, H, W] at the image's size; original [3, H, W] in [0, 1]. */
+export function attributionPictures(attr: HostArray, original: HostArray, featureName: string): AttributionPictures {
+  let sum = 0;
+  for (let i = 0; i < attr.data.length; i++) sum += attr.data[i];
+  const contributions = [{ name: featureName, value: sum === 0 ? 0 : sum / Math.abs(sum), sum }];
+  let allZero = true;
+  for (let i = 0; i < attr.data.length && allZero; i++) allZero = attr.data[i] === 0;
+  if (allZero) {
+    // Captum's normalization divides by zero here; show the image and say so instead.
+    const blank = renderImageAttr(null, original, { method: 'original_image' });
+    return { heatMap: { ...blank, data: new Uint8Array(blank.data.length).fill(255) }, blended: blank, contributions, note: 'the attributions are all zero' };
+  }
+  const opts = { sign: 'absolute_value' as const, outlierPerc: 2 };
+  return {
+    heatMap: renderImageAttr(attr, null, { ...opts, method: 'heat_map' }),
+    blended: renderImageAttr(attr, original, { ...opts, method: 'blended_heat_map' }),
+    contributions,
+  };
+}
+
+/** Float32 data as base64 (little-endian), the JSON API's form for raw attributions. */
+export function encodeFloats(data: Float32Array): string {
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+export function decodeFloats(b64: string): Float32Array {
+  const s = atob(b64), bytes = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) bytes[i] = s.charCodeAt(i);
+  return new Float32Array(bytes.buffer);
+}

@@ -1,0 +1,311 @@
+/**
+ * Captum Insights' AttributionVisualizer on Glimpse: a dataset of image batches, one or more models,
+ * and the requests the explorer page makes (init, fetch a page of examples with their attributions,
+ * re-attribute one example to another target). Requests are validated here, whatever transport
+ * carries them; GPU work goes through one queue. `serve()` starts the HTTP server (server.ts).
+ */
+import { type Tensor, fromArray, noGrad, softmax, tidy } from '../autograd/index.ts';
+import type { GpuContext } from '../gpu/device.ts';
+import type { RgbImage } from '../io/image.ts';
+import type { HostArray } from '../io/visualize.ts';
+import type { Module } from '../nn/module.ts';
+import { ResNet } from '../nn/resnet.ts';
+import { type ArgumentValues, RequestError, describeMethods, findMethod, validateArguments } from './methods.ts';
+import { type Prediction, attributionPictures, encodeFloats, topPredictions } from './present.ts';
+import { WorkQueue } from './queue.ts';
+
+/** A transform of one example [3, H, W] (Captum applies its transforms to batches; ours are per image). */
+export type ImageTransform = (x: HostArray) => HostArray;
+
+export interface ImageFeatureOptions {
+  /** Each makes a baseline from the transformed input; Captum Insights uses the first. Default: zeros. */
+  baselineTransforms?: ImageTransform[];
+  /** Applied in order to the dataset's image before the model sees it (normalization, typically). */
+  inputTransforms?: ImageTransform[];
+  /** What the page shows of the image (default: the dataset's image as is, which must be in [0, 1]). */
+  visualizationTransform?: ImageTransform;
+}
+
+export class ImageFeature {
+  constructor(readonly name: string, readonly options: ImageFeatureOptions = {}) {
+    if (typeof name !== 'string' || !name) throw new Error('ImageFeature needs a name');
+  }
+}
+
+/** torchvision's Normalize(mean, std) as an input transform. */
+export function normalizeTransform(mean: readonly number[], std: readonly number[]): ImageTransform {
+  return (x) => {
+    const [C, H, W] = x.shape, out = new Float32Array(C * H * W);
+    for (let c = 0; c < C; c++) for (let i = 0; i < H * W; i++) out[c * H * W + i] = (x.data[c * H * W + i] - mean[c]) / std[c];
+    return { data: out, shape: x.shape };
+  };
+}
+
+/** The usual baseline: zeros of the transformed input's shape. */
+export const zeroBaseline: ImageTransform = (x) => ({ data: new Float32Array(x.data.length), shape: x.shape });
+
+/** A batch of the dataset: images [N, 3, H, W] in display space, and their class indices if known. */
+export interface Batch {
+  inputs: HostArray;
+  labels?: ArrayLike<number | null> | null;
+}
+
+export interface AttributionVisualizerOptions {
+  /** The GPU context the models' weights live on. */
+  ctx: GpuContext;
+  models: Module[];
+  /** Names shown for the models (default: their architecture, or "model 0", ...). */
+  modelNames?: string[];
+  classes: string[];
+  features: ImageFeature[];
+  dataset: Iterable<Batch> | AsyncIterable<Batch>;
+  /** Applied to the model's output before the top predictions are read (default: softmax). */
+  scoreFunc?: (logits: Tensor) => Tensor;
+  /** Attribute to the true label when there is one (Captum's default), else to the top prediction. */
+  useLabelForAttr?: boolean;
+  /** Predictions shown per example. */
+  topK?: number;
+  /** The dataset is read up to this many examples. */
+  maxExamples?: number;
+  /** How pictures become URLs (server: PNG data URLs). */
+  encodeImage: (img: RgbImage) => string;
+}
+
+export interface Filter {
+  /** Class names: an example is kept when its label or its top prediction is one of them. */
+  classes?: string[];
+  prediction?: 'all' | 'correct' | 'incorrect';
+}
+
+interface Example {
+  index: number;
+  display: HostArray;
+  input: HostArray;
+  baseline: HostArray;
+  label: number | null;
+}
+
+const MAX_PAGE = 32;
+
+function chwShape(shape: readonly number[], what: string): [number, number, number] {
+  if (shape.length !== 3) throw new Error(`${what} must be [C, H, W], got [${shape.join(', ')}]`);
+  return shape as [number, number, number];
+}
+
+export class AttributionVisualizer {
+  readonly queue = new WorkQueue();
+  private examples: Example[] | null = null;
+  private loading: Promise<Example[]> | null = null;
+  private predictions = new Map<number, Prediction[][]>();
+  private o: Required<Omit<AttributionVisualizerOptions, 'modelNames'>> & { modelNames: string[] };
+
+  constructor(opts: AttributionVisualizerOptions) {
+    if (!opts.models?.length) throw new Error('AttributionVisualizer needs at least one model');
+    if (!opts.classes?.length) throw new Error('AttributionVisualizer needs the class names');
+    if (opts.features?.length !== 1 || !(opts.features[0] instanceof ImageFeature)) {
+      throw new Error('AttributionVisualizer takes exactly one ImageFeature: the models here take one image input');
+    }
+    const modelNames = opts.modelNames ?? opts.models.map((m, i) => (m instanceof ResNet ? m.arch : `model ${i}`));
+    if (modelNames.length !== opts.models.length) throw new Error(`modelNames has ${modelNames.length} names for ${opts.models.length} models`);
+    const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as AttributionVisualizerOptions;
+    this.o = { scoreFunc: softmax, useLabelForAttr: true, topK: 5, maxExamples: 1000, ...given, modelNames };
+    if (!(Number.isInteger(this.o.maxExamples) && this.o.maxExamples >= 1)) throw new Error(`maxExamples must be a positive integer, got ${this.o.maxExamples}`);
+  }
+
+  get classes(): string[] {
+    return this.o.classes;
+  }
+
+  /** The model's module names that a layer method can take (leaves and blocks alike). */
+  layers(model = 0): string[] {
+    return [...this.o.models[model].namedModules()].map(([n]) => n).filter((n) => n !== '');
+  }
+
+  /** Reads the dataset once, applying the feature's transforms to each example. */
+  async loadExamples(): Promise<Example[]> {
+    if (this.examples) return this.examples;
+    this.loading ??= (async () => {
+      const f = this.o.features[0].options, out: Example[] = [];
+      for await (const batch of this.o.dataset as AsyncIterable<Batch>) {
+        const { inputs, labels } = batch;
+        if (inputs?.shape?.length !== 4) throw new Error(`a dataset batch's inputs must be [N, C, H, W], got [${inputs?.shape?.join(', ')}]`);
+        const [N, C, H, W] = inputs.shape, per = C * H * W;
+        if (labels && labels.length !== N) throw new Error(`a dataset batch has ${N} inputs but ${labels.length} labels`);
+        for (let n = 0; n < N && out.length < this.o.maxExamples; n++) {
+          const raw: HostArray = { data: Float32Array.from({ length: per }, (_, i) => inputs.data[n * per + i]), shape: [C, H, W] };
+          let input = raw;
+          for (const t of f.inputTransforms ?? []) input = t(input);
+          chwShape(input.shape, 'an input transform\'s output');
+          const baseline = (f.baselineTransforms?.[0] ?? zeroBaseline)(input);
+          const display = f.visualizationTransform ? f.visualizationTransform(raw) : raw;
+          const label = labels && labels[n] !== null ? Number(labels[n]) : null;
+          if (label !== null && !(Number.isInteger(label) && label >= 0 && label < this.o.classes.length)) throw new Error(`example ${out.length} has label ${labels![n]}, not a class index 0..${this.o.classes.length - 1}`);
+          out.push({ index: out.length, display, input, baseline, label });
+        }
+        if (out.length >= this.o.maxExamples) break;
+      }
+      if (!out.length) throw new Error('the dataset is empty');
+      return (this.examples = out);
+    })();
+    return this.loading;
+  }
+
+  /** GET /api/init. */
+  async init() {
+    const examples = await this.loadExamples();
+    return {
+      classes: this.o.classes,
+      models: this.o.modelNames.map((name, i) => ({ index: i, name, browserCompute: this.o.models[i] instanceof ResNet })),
+      features: this.o.features.map((f) => ({ name: f.name, type: 'image' })),
+      methods: describeMethods(this.layers()),
+      examples: examples.length,
+      inputShape: examples[0].input.shape,
+    };
+  }
+
+  private checkModel(m: unknown): number {
+    if (m === undefined) return 0;
+    if (!Number.isInteger(m) || (m as number) < 0 || (m as number) >= this.o.models.length) throw new RequestError(`model must be an index 0..${this.o.models.length - 1}, got ${JSON.stringify(m)}`);
+    return m as number;
+  }
+
+  /** Top predictions of every example (computed once per model, in batches, without gradients). */
+  private async predictAll(model: number): Promise<Prediction[][]> {
+    const cached = this.predictions.get(model);
+    if (cached) return cached;
+    const examples = await this.loadExamples();
+    const out = await this.queue.run('predicting', async (progress) => {
+      const all: Prediction[][] = [];
+      const B = 8, [C, H, W] = examples[0].input.shape;
+      for (let first = 0; first < examples.length; first += B) {
+        const group = examples.slice(first, first + B);
+        const data = new Float32Array(group.length * C * H * W);
+        group.forEach((e, i) => data.set(e.input.data, i * C * H * W));
+        const scores = await tidy(() => noGrad(() => this.o.scoreFunc(this.o.models[model].call(fromArray(this.o.ctx, data, [group.length, C, H, W])))).data());
+        const K = scores.length / group.length;
+        group.forEach((_, i) => all.push(topPredictions(scores.subarray(i * K, (i + 1) * K), this.o.classes, this.o.topK)));
+        progress(Math.min(first + B, examples.length), examples.length);
+      }
+      return all;
+    });
+    this.predictions.set(model, out);
+    return out;
+  }
+
+  private parseFilter(f: unknown): (e: Example, p: Prediction[]) => boolean {
+    if (f === undefined || f === null) return () => true;
+    if (typeof f !== 'object' || Array.isArray(f)) throw new RequestError('filter must be an object {classes, prediction}');
+    const { classes, prediction, ...rest } = f as Record<string, unknown>;
+    if (Object.keys(rest).length) throw new RequestError(`filter has no field '${Object.keys(rest)[0]}'; it takes classes and prediction`);
+    if (prediction !== undefined && !['all', 'correct', 'incorrect'].includes(prediction as string)) throw new RequestError(`filter.prediction must be all, correct or incorrect, got ${JSON.stringify(prediction)}`);
+    let wanted: Set<number> | null = null;
+    if (classes !== undefined) {
+      if (!Array.isArray(classes) || classes.some((c) => typeof c !== 'string')) throw new RequestError('filter.classes must be a list of class names');
+      wanted = new Set(classes.map((c) => {
+        const i = this.o.classes.indexOf(c as string);
+        if (i < 0) throw new RequestError(`filter.classes: unknown class ${JSON.stringify(c)}`);
+        return i;
+      }));
+      if (!wanted.size) wanted = null;
+    }
+    return (e, p) => {
+      if (wanted && !(e.label !== null && wanted.has(e.label)) && !wanted.has(p[0].index)) return false;
+      if (prediction === 'correct') return e.label !== null && p[0].index === e.label;
+      if (prediction === 'incorrect') return e.label !== null && p[0].index !== e.label;
+      return true;
+    };
+  }
+
+  private async exampleAt(i: unknown): Promise<Example> {
+    const examples = await this.loadExamples();
+    if (!Number.isInteger(i) || (i as number) < 0 || (i as number) >= examples.length) throw new RequestError(`example must be an index 0..${examples.length - 1}, got ${JSON.stringify(i)}`);
+    return examples[i as number];
+  }
+
+  /** POST /api/fetch: a page of examples that pass the filter, each attributed with the method (none when method is null). */
+  async fetch(req: Record<string, unknown>, signal?: AbortSignal) {
+    const { method, arguments: args, filter, model: m, offset = 0, count = 4, raw, ...rest } = req;
+    if (Object.keys(rest).length) throw new RequestError(`unknown field '${Object.keys(rest)[0]}'; fetch takes method, arguments, filter, model, offset, count, raw`);
+    const model = this.checkModel(m);
+    if (!Number.isInteger(offset) || (offset as number) < 0) throw new RequestError(`offset must be a non-negative integer, got ${JSON.stringify(offset)}`);
+    if (!Number.isInteger(count) || (count as number) < 1 || (count as number) > MAX_PAGE) throw new RequestError(`count must be an integer 1..${MAX_PAGE}, got ${JSON.stringify(count)}`);
+    const spec = method === null ? null : findMethod(method);
+    const values = spec ? validateArguments(spec, args, this.layers(model)) : null;
+    const keep = this.parseFilter(filter);
+    const examples = await this.loadExamples();
+    const preds = await this.predictAll(model);
+    const matched = examples.filter((e) => keep(e, preds[e.index]));
+    const page = matched.slice(offset as number, (offset as number) + (count as number));
+    const out = [];
+    for (const e of page) {
+      const target = this.o.useLabelForAttr && e.label !== null ? e.label : preds[e.index][0].index;
+      out.push(await this.describe(e, preds[e.index], model, target, spec ? { method: spec.name, values: values! } : null, !!raw, signal));
+    }
+    const next = (offset as number) + page.length;
+    return { examples: out, total: matched.length, offset, next: next < matched.length ? next : null };
+  }
+
+  /** POST /api/attribute: one example, one target. */
+  async attribute(req: Record<string, unknown>, signal?: AbortSignal) {
+    const { example, target, method, arguments: args, model: m, raw, ...rest } = req;
+    if (Object.keys(rest).length) throw new RequestError(`unknown field '${Object.keys(rest)[0]}'; attribute takes example, target, method, arguments, model, raw`);
+    const model = this.checkModel(m);
+    const e = await this.exampleAt(example);
+    if (!Number.isInteger(target) || (target as number) < 0 || (target as number) >= this.o.classes.length) throw new RequestError(`target must be a class index 0..${this.o.classes.length - 1}, got ${JSON.stringify(target)}`);
+    const spec = findMethod(method);
+    const values = validateArguments(spec, args, this.layers(model));
+    const preds = await this.predictAll(model);
+    return this.describe(e, preds[e.index], model, target as number, { method: spec.name, values }, !!raw, signal);
+  }
+
+  /** The example's model input and baseline, for the page's in-browser mode. */
+  async tensors(i: unknown): Promise<{ input: HostArray; baseline: HostArray; display: HostArray }> {
+    const e = await this.exampleAt(i);
+    return { input: e.input, baseline: e.baseline, display: e.display };
+  }
+
+  /** The model's weights and architecture, for the page's in-browser mode. */
+  modelForBrowser(m: unknown): ResNet {
+    const net = this.o.models[this.checkModel(m)];
+    if (!(net instanceof ResNet)) throw new RequestError('this model is not a Glimpse ResNet: it can run on the server only');
+    return net;
+  }
+
+  private async describe(e: Example, preds: Prediction[], model: number, target: number, job: { method: string; values: ArgumentValues } | null, raw: boolean, signal?: AbortSignal) {
+    const cls = (i: number) => ({ index: i, name: this.o.classes[i] });
+    const base = { index: e.index, label: e.label === null ? null : cls(e.label), predictions: preds, target: cls(target), model, original: this.o.encodeImage(renderOriginal(e.display)) };
+    if (!job) return { ...base, attribution: null };
+    const spec = findMethod(job.method);
+    const { data, shape, seconds } = await this.queue.run(`${spec.label}, example ${e.index}`, (progress) => tidy(async () => {
+      const t0 = performance.now();
+      const ctx = this.o.ctx, [C, H, W] = e.input.shape;
+      const x = fromArray(ctx, e.input.data, [1, C, H, W]);
+      const baseline = fromArray(ctx, e.baseline.data, [1, C, H, W]);
+      const attr = await spec.run(x, target, job.values, { net: this.o.models[model], layers: this.layers(model), baseline, onProgress: progress });
+      return { data: await attr.data(), shape: [...attr.shape], seconds: (performance.now() - t0) / 1000 };
+    }), signal);
+    const pics = attributionPictures({ data, shape }, e.display, this.o.features[0].name);
+    return {
+      ...base,
+      attribution: {
+        method: job.method, arguments: job.values, seconds, computedOn: 'server',
+        heatMap: this.o.encodeImage(pics.heatMap), blended: this.o.encodeImage(pics.blended), contributions: pics.contributions, note: pics.note,
+        ...(raw ? { shape, data: encodeFloats(data) } : {}),
+      },
+    };
+  }
+
+  /** Starts the explorer's HTTP server (Node only). */
+  async serve(opts: { port?: number; host?: string } = {}): Promise<{ url: string; close(): Promise<void> }> {
+    const { startServer } = await import('./server.ts');
+    return startServer(this, opts);
+  }
+}
+
+/** The display image [3, H, W] in [0, 1] as RGB pixels. */
+export function renderOriginal(x: HostArray): RgbImage {
+  const [C, H, W] = chwShape(x.shape, 'a display image');
+  const data = new Uint8Array(H * W * 3);
+  for (let i = 0; i < H * W; i++) for (let c = 0; c < 3; c++) data[i * 3 + c] = Math.round(Math.max(0, Math.min(1, x.data[(C === 1 ? 0 : c) * H * W + i])) * 255);
+  return { width: W, height: H, data };
+}

@@ -1,0 +1,80 @@
+// End to end in a real browser: Debian's Chromium driven headless by playwright-core loads the
+// explorer, picks a method, fetches, waits for the overlays, re-attributes by clicking a predicted
+// class, computes the same attribution on the page's own WebGPU (SwiftShader) and compares it with the
+// server's, and checks that no console error was logged. The screenshot lands in test/artifacts/.
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { decodeFloats } from '../src/insights/present.ts';
+import { getGpu, relMaxError } from './helpers.ts';
+import { insightsFixture } from './insights-fixture.ts';
+
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
+
+test('insights page: fetch, overlays, re-attribution, in-browser WebGPU agrees with the server', async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium; .ci/run does) or set CHROMIUM`);
+  const { chromium } = await import('playwright-core');
+  const { vis } = await insightsFixture(await getGpu());
+  const server = await vis.serve({ port: 0 });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM, headless: true,
+    // The machine's network is closed: background networking would only fill the log with refusals.
+    args: ['--no-sandbox', '--disable-gpu', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+  const errors: string[] = [];
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(server.url);
+    await page.waitForSelector('body[data-ready=true]', { timeout: 60_000 });
+
+    // Server mode: Grad-CAM on layer3 for every example.
+    await page.selectOption('#method', 'LayerGradCam');
+    await page.selectOption('select[name=layer]', 'layer3');
+    await page.click('#fetch');
+    await page.waitForFunction(() => document.querySelectorAll('.example img[alt=blended]').length === 4, null, { timeout: 120_000 });
+    const loaded = await page.$$eval('.example img', (imgs) => imgs.map((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth));
+    assert.is(loaded.length, 12);
+    assert.ok(loaded.every((w) => w === 64), `every picture decoded at 64 px: ${loaded}`);
+
+    // Click the second prediction of example 1: the card is attributed to that class.
+    const second = await page.$eval('.example[data-index="1"] .predictions li:nth-child(2) .pred', (b) => (b as HTMLElement).dataset.class!);
+    await page.click('.example[data-index="1"] .predictions li:nth-child(2) .pred');
+    await page.waitForFunction((c) => document.querySelector(`.example[data-index="1"] .pred.target`)?.getAttribute('data-class') === c, second, { timeout: 60_000 });
+    assert.match(await page.textContent('.example[data-index="1"] .meta') ?? '', 'on the server');
+
+    // A bad argument shows the validator's message and sends nothing.
+    await page.selectOption('#method', 'IntegratedGradients');
+    await page.fill('input[name=nSteps]', '1');
+    await page.click('#fetch');
+    await page.waitForSelector('#error:not([hidden])');
+    assert.match(await page.textContent('#error') ?? '', 'IntegratedGradients.nSteps must be between 2 and 1000');
+
+    // In-browser mode: the page computes IG itself; its numbers match the server's.
+    await page.fill('input[name=nSteps]', '4');
+    await page.check('#compute-browser');
+    await page.click('#fetch');
+    await page.waitForFunction(() => document.querySelectorAll('.example .meta').length === 4 && [...document.querySelectorAll('.example .meta')].every((m) => m.textContent!.includes('in this browser')), null, { timeout: 300_000 });
+    const req = { example: 2, target: 285, method: 'IntegratedGradients', arguments: { nSteps: 4 } };
+    const inBrowser = await page.evaluate((r) => (window as unknown as { glimpseInsights: { attributeInBrowser(r: unknown): Promise<{ data: number[] }> } }).glimpseInsights.attributeInBrowser(r), req);
+    const res = await fetch(`${server.url}api/attribute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...req, raw: true }) });
+    const onServer = decodeFloats((await res.json()).attribution.data);
+    assert.is(inBrowser.data.length, onServer.length);
+    const err = relMaxError(inBrowser.data, onServer);
+    assert.ok(err <= 1e-3, `browser vs server IG: relative max error ${err}`);
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'insights.png'), fullPage: true });
+    assert.equal(errors, [], `console errors: ${errors.join('\n')}`);
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+});
+
+test.run();
