@@ -1,0 +1,218 @@
+// npm run bench [-- --quick] [--runs N] [--only TEXT] [--device] [--json] [--profile]
+// The whole suite: IG (50 steps), Occlusion (3x15x15 / 3x8x8), Grad-CAM and Saliency on ResNet-18 and
+// the pretrained ResNet-50 at 224, and the conv kernels' means over ResNet-18's shapes at batch 16.
+// Each case runs alternately on the engine and on a plain-PyTorch reference (bench/reference/, started
+// in this invocation when /usr/bin/python3 has torch); times are medians. Errors are against
+// ../shared/ref (Captum), or against the PyTorch reference where shared/ref has no such output.
+// Writes bench/results/bench.json (rows) and bench/README.md (the latest table, with the machine).
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as A from '../src/attr/index.ts';
+import { type Tensor, fromArray, tidy } from '../src/autograd/index.ts';
+import { createNodeGpu } from '../src/io/node-gpu.ts';
+import { RESNET50_WEIGHTS, ROOT, loadClassifier } from '../src/io/models.ts';
+import type { ResNet } from '../src/nn/resnet.ts';
+import { relL2Error, relMaxError } from '../test/helpers.ts';
+import { REF_DIR, ref, refTensors, resnet18Seed0 } from '../test/refdata.ts';
+import { CONV_KERNELS, RESNET18_CONV_SHAPES, convRows } from './conv-cases.ts';
+import { layerFlops, passFlops } from './flops.ts';
+import { type ReferenceWorker, startReference } from './reference.ts';
+import { BENCH_DIR, table, writeResult } from './util.ts';
+
+const argv = process.argv.slice(2);
+const flag = (f: string) => argv.includes(f);
+const value = (f: string) => (argv.includes(f) ? argv[argv.indexOf(f) + 1] : undefined);
+const known = new Set(['--quick', '--runs', '--only', '--device', '--json', '--profile']);
+for (const [i, a] of argv.entries()) {
+  if (a.startsWith('--') && !known.has(a)) throw new Error(`bench: unknown option ${a}; options: ${[...known].join(' ')}`);
+  if (!a.startsWith('--') && !['--runs', '--only'].includes(argv[i - 1])) throw new Error(`bench: unexpected argument '${a}'`);
+}
+const quick = flag('--quick'), jsonOnly = flag('--json'), profile = flag('--profile'), device = flag('--device');
+const runsOverride = value('--runs') === undefined ? undefined : Number(value('--runs'));
+if (runsOverride !== undefined && !(Number.isInteger(runsOverride) && runsOverride >= 1)) throw new Error('--runs takes a positive integer');
+const only = value('--only');
+const log = (...a: unknown[]) => (jsonOnly ? console.error(...a) : console.log(...a));
+
+interface Row {
+  case: string;
+  engine_ms: number;
+  reference_ms: number | null;
+  ratio: number | null;
+  gflops: number;
+  rel_l2: number | null;
+  rel_max: number | null;
+  /** What the errors are against: 'captum' (../shared/ref) or 'pytorch' (this bench's reference). */
+  error_against?: string;
+  /** The PyTorch reference's own error against ../shared/ref, for scale. */
+  reference_rel_max?: number | null;
+  runs: number;
+  device?: string;
+}
+
+const ctx = await createNodeGpu({ profile });
+log(`adapter: ${ctx.adapterDescription}${profile && !ctx.profiler ? ' (no timestamp-query: --profile is ignored)' : ''}`);
+const weights50 = join(ROOT, RESNET50_WEIGHTS);
+const reference = await startReference(REF_DIR, weights50);
+const referenceNote = 'missing' in reference ? `no reference times: ${reference.missing}` : `PyTorch ${reference.describe.torch}, ${reference.describe.threads} threads`;
+log(`reference: ${referenceNote}`);
+const rows: Row[] = [];
+const profiles: Record<string, { kernel: string; calls: number; ms: number }[]> = {};
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const round = (x: number, digits = 3) => Number(x.toPrecision(digits));
+
+function addRow(r: Row): void {
+  if (device) r.device = ctx.adapterDescription;
+  rows.push(r);
+  log(JSON.stringify(r));
+}
+
+interface AttributionCase {
+  model: 'resnet18' | 'resnet50';
+  method: 'ig' | 'occlusion' | 'gradcam' | 'saliency';
+  label: string;
+  refKey: string | null;
+  flops: number;
+  heavy: boolean;
+  run: () => Promise<Tensor>;
+}
+
+async function benchAttribution(c: AttributionCase, file: string): Promise<void> {
+  const name = `${c.model} ${c.label}`;
+  const runs = runsOverride ?? (quick || c.heavy ? 1 : 3);
+  const engine: number[] = [], refMs: number[] = [];
+  let data: Float32Array | null = null;
+  const refOut = join(tmpdir(), `glimpse-bench-${process.pid}.f32`);
+  let refData: Float32Array | null = null;
+  for (let r = 0; r < runs; r++) {
+    ctx.profiler?.reset();
+    await tidy(async () => {
+      const t0 = performance.now();
+      const out = await (await c.run()).data();
+      engine.push(performance.now() - t0);
+      data ??= out;
+    });
+    if (r === 0 && ctx.profiler) {
+      await ctx.profiler.settle();
+      profiles[name] = ctx.profiler.report().slice(0, 12).map((k) => ({ ...k, ms: round(k.ms, 4) }));
+    }
+    if (!('missing' in reference)) {
+      const res = await reference.run({ case: `${c.model}.${c.method}`, out: r === 0 ? refOut : null });
+      refMs.push(res.ms);
+      if (r === 0) {
+        refData = new Float32Array(new Uint8Array(readFileSync(refOut)).buffer);
+        rmSync(refOut, { force: true });
+      }
+    }
+  }
+  const want = c.refKey ? ref(file, c.refKey).data : refData;
+  const ms = median(engine), rms = refMs.length ? median(refMs) : null;
+  addRow({
+    case: name, engine_ms: Math.round(ms), reference_ms: rms === null ? null : Math.round(rms), ratio: rms === null ? null : round(ms / rms),
+    gflops: round(c.flops / ms / 1e6), rel_l2: want ? round(relL2Error(data!, want)) : null, rel_max: want ? round(relMaxError(data!, want)) : null,
+    error_against: c.refKey ? 'captum' : want ? 'pytorch' : 'none',
+    reference_rel_max: c.refKey && refData ? round(relMaxError(refData, ref(file, c.refKey).data)) : null, runs,
+  });
+}
+
+const MODELS = [
+  { model: 'resnet18' as const, file: 'resnet18_chelsea_224.safetensors', target: 281, layer: 'layer3.1.conv2', refCam: 'gradcam_layer3.1.conv2' },
+  { model: 'resnet50' as const, file: 'resnet50_keras_chelsea_224.safetensors', target: 285, layer: 'layer4.2.conv3', refCam: 'gradcam_layer4.2.conv3' },
+];
+const selected = (label: string) => !only || label.includes(only);
+
+for (const m of MODELS) {
+  if (m.model === 'resnet50' && !existsSync(weights50)) {
+    log(`resnet50: ${RESNET50_WEIGHTS} is not installed (npm run fetch-weights); its cases are skipped`);
+    continue;
+  }
+  const net: ResNet = m.model === 'resnet18' ? (await resnet18Seed0(ctx)).net : (await loadClassifier(ctx, { model: 'resnet50' })).net;
+  const input = ref(m.file, 'input');
+  const x = fromArray(ctx, input.data, input.shape);
+  const layers = layerFlops(ctx, net, 224);
+  const full = passFlops(layers), toCam = passFlops(layers, m.layer);
+  const windows = 27 * 27; // (224 - 15) / 8 + 1 = 27 positions per side, one channel block
+  const has = (k: string) => refTensors(m.file).has(k);
+  const cases: AttributionCase[] = [
+    { model: m.model, method: 'gradcam', label: `Grad-CAM ${m.layer}`, refKey: m.refCam, flops: full.forward + toCam.backward, heavy: false,
+      run: () => new A.LayerGradCam(net, m.layer).attribute(x, { target: m.target }) },
+    { model: m.model, method: 'saliency', label: 'Saliency', refKey: has('saliency') ? 'saliency' : null, flops: full.forward + full.backward, heavy: false,
+      run: () => new A.Saliency(net).attribute(x, { target: m.target }) },
+    { model: m.model, method: 'ig', label: 'IG 50 steps', refKey: 'ig_gl50', flops: 50 * (full.forward + full.backward), heavy: m.model === 'resnet50',
+      run: () => new A.IntegratedGradients(net).attribute(x, { target: m.target, nSteps: 50 }) },
+    { model: m.model, method: 'occlusion', label: 'Occlusion 3x15x15 / 3x8x8', refKey: 'occlusion_w15_s8', flops: (windows + 1) * full.forward, heavy: true,
+      run: () => new A.Occlusion(net).attribute(x, { target: m.target, slidingWindowShapes: [3, 15, 15], strides: [3, 8, 8], baselines: 0 }) },
+  ];
+  for (const c of cases) {
+    if (quick && c.method === 'occlusion') continue;
+    if (selected(`${c.model} ${c.label}`)) await benchAttribution(c, m.file);
+  }
+  x.release();
+}
+
+// The conv kernels: mean GFLOP/s over ResNet-18's shapes at batch 16, against PyTorch's on the same shapes.
+const BATCH = 16;
+const convLabel = (k: string) => `${k} ResNet-18 shapes, batch ${BATCH} (mean)`;
+const convKernels = CONV_KERNELS.filter((k) => selected(convLabel(k)));
+if (convKernels.length) {
+  const runs = runsOverride ?? 1;
+  const engine = new Map<string, number[]>(), refMs = new Map<string, number[]>(), gflops = new Map<string, number[]>();
+  const push = (m: Map<string, number[]>, k: string, v: number) => m.set(k, [...(m.get(k) ?? []), v]);
+  for (let r = 0; r < runs; r++) {
+    const all = await convRows(ctx, BATCH, quick ? 1 : 3);
+    for (const k of convKernels) {
+      const mine = all.filter((x) => x.kernel === k);
+      push(engine, k, mine.reduce((s, x) => s + x.ms, 0));
+      push(gflops, k, mine.reduce((s, x) => s + x.gflops, 0) / mine.length);
+      if (!('missing' in reference)) push(refMs, k, (await reference.run({ case: `conv.${k.replace('conv2d_', '')}`, batch: BATCH, shapes: RESNET18_CONV_SHAPES, reps: quick ? 1 : 3 })).ms);
+    }
+  }
+  for (const k of convKernels) {
+    const ms = median(engine.get(k)!), rms = refMs.has(k) ? median(refMs.get(k)!) : null;
+    addRow({ case: convLabel(k), engine_ms: Math.round(ms), reference_ms: rms === null ? null : Math.round(rms), ratio: rms === null ? null : round(ms / rms), gflops: round(median(gflops.get(k)!)), rel_l2: null, rel_max: null, runs });
+  }
+}
+
+if (!('missing' in reference)) (reference as ReferenceWorker).close();
+const path = writeResult('bench.json', rows);
+if (profile) writeResult('profile.json', profiles);
+writeReadme();
+if (jsonOnly) console.log(JSON.stringify(rows, null, 1));
+else {
+  console.log(table(rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'device').map(([k, v]) => [k, v ?? '-'])) as Record<string, string | number>)));
+  console.log(`wrote ${path} and bench/README.md`);
+  for (const [name, ks] of Object.entries(profiles)) console.log(`\nprofile ${name}:\n${table(ks)}`);
+}
+ctx.destroy();
+
+function writeReadme(): void {
+  const cpu = cpus();
+  const fmt = (v: number | null | undefined, unit = '') => (v === null || v === undefined ? '-' : `${v}${unit}`);
+  const lines = [
+    '# Benchmarks',
+    '',
+    `Written by \`npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; do not edit by hand, rerun the bench.`,
+    '',
+    `- Machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores; Node ${process.version}, ${process.platform}.`,
+    `- Adapter: ${ctx.adapterDescription}.`,
+    `- Reference: ${referenceNote} (\`bench/reference/reference.py\`: the same computations with \`torch.autograd.grad\`, no Captum), run in the same invocation, alternating with the engine; times are medians of \`runs\`.`,
+    '- Errors (relative L2 and max) are against `../shared/ref` (Captum\'s outputs) where it has the case, else against the PyTorch reference (`vs`); `PyTorch err` is the reference\'s own relative max error against `../shared/ref`, for scale.',
+    '- GFLOP/s counts the convolutions and the classifier (x2 multiply-adds): a backward pass to the input costs what the forward costs (no weight gradients); Grad-CAM\'s backward stops at its layer; IG is 50 forward+backward passes, Occlusion 730 forwards.',
+    '',
+    '| case | engine ms | PyTorch ms | ratio | GFLOP/s | rel L2 | rel max | vs | PyTorch err | runs |',
+    '|---|---:|---:|---:|---:|---:|---:|---|---:|---:|',
+    ...rows.map((r) => `| ${r.case} | ${r.engine_ms} | ${fmt(r.reference_ms)} | ${fmt(r.ratio)} | ${r.gflops} | ${fmt(r.rel_l2)} | ${fmt(r.rel_max)} | ${r.error_against ?? '-'} | ${fmt(r.reference_rel_max)} | ${r.runs} |`),
+    '',
+  ];
+  if (device) {
+    const l = ctx.limits;
+    lines.push('## Adapter', '', `${ctx.adapterDescription}; features: ${[...ctx.device.features].sort().join(', ') || 'none'}; maxStorageBufferBindingSize ${l.maxStorageBufferBindingSize}, maxComputeInvocationsPerWorkgroup ${l.maxComputeInvocationsPerWorkgroup}.`, '');
+  }
+  if (profile && Object.keys(profiles).length) {
+    lines.push('## Profile (GPU time per kernel, first run of each case; timestamps slow the run)', '');
+    for (const [name, ks] of Object.entries(profiles)) {
+      lines.push(`**${name}**: ${ks.slice(0, 6).map((k) => `${k.kernel} ${k.ms.toFixed(0)} ms (${k.calls})`).join(', ')}`, '');
+    }
+  }
+  writeFileSync(join(BENCH_DIR, 'README.md'), lines.join('\n'));
+}

@@ -1,0 +1,163 @@
+"""Plain-PyTorch reference for `npm run bench`: the same computations as the engine's cases (IG,
+Occlusion, Grad-CAM, Saliency on ResNet-18 and ResNet-50 at 224), written with torch.autograd.grad,
+no Captum. A long-lived worker so the bench can alternate engine and reference runs: each line on
+stdin is a JSON request {"case": ..., "out": path or null}; each answer on stdout is one JSON line
+{"ms": wall milliseconds, "shape": [...]} (the attributions written to `out` as raw float32) or
+{"error": ...}. The first line it prints describes the setup.
+"""
+import json
+import os
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+import torchvision
+
+torch.set_num_threads(int(os.environ.get("GLIMPSE_REF_THREADS", os.cpu_count() or 1)))
+torch.set_grad_enabled(False)
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for key, e in header.items():
+        if key == "__metadata__":
+            continue
+        dtype = {"F32": np.float32, "I64": np.int64, "F64": np.float64}[e["dtype"]]
+        a, b = e["data_offsets"]
+        out[key] = torch.from_numpy(np.frombuffer(data[a:b], dtype=dtype).reshape(e["shape"]).copy())
+    return out
+
+
+def resnet18(ref_dir):
+    m = torchvision.models.resnet18()
+    m.load_state_dict(torch.load(os.path.join(ref_dir, "resnet18_seed0.pth")))
+    return m.eval()
+
+
+def resnet50_keras(weights):
+    """Our converted Keras ResNet-50: torchvision names, stride 2 on the 1x1 conv (v1)."""
+    m = torchvision.models.resnet50()
+    m.load_state_dict(read_safetensors(weights))
+    for layer in (m.layer2, m.layer3, m.layer4):
+        layer[0].conv1.stride, layer[0].conv2.stride = (2, 2), (1, 1)
+    return m.eval()
+
+
+def integrated_gradients(model, x, target, n_steps=50, batch=16):
+    """Gauss-Legendre IG from a zero baseline, `batch` steps per forward/backward (Captum's internal_batch_size)."""
+    nodes, weights = np.polynomial.legendre.leggauss(n_steps)
+    alphas, ws = (nodes + 1) / 2, weights / 2
+    total = torch.zeros_like(x)
+    for i in range(0, n_steps, batch):
+        a = torch.tensor(alphas[i:i + batch], dtype=torch.float32).view(-1, 1, 1, 1)
+        w = torch.tensor(ws[i:i + batch], dtype=torch.float32).view(-1, 1, 1, 1)
+        with torch.enable_grad():
+            xs = (a * x).requires_grad_(True)
+            out = model(xs)[:, target].sum()
+            (g,) = torch.autograd.grad(out, xs)
+        total += (w * g).sum(0, keepdim=True)
+    return total * x
+
+
+def occlusion(model, x, target, window=(3, 15, 15), strides=(3, 8, 8), batch=16):
+    """Occlusion with baseline 0: each window's score drop, averaged over the windows covering each element."""
+    _, C, H, W = x.shape
+    f0 = model(x)[0, target]
+    starts = [(c, h, w) for c in range(0, C - window[0] + 1, strides[0])
+              for h in range(0, H - window[1] + 1, strides[1]) for w in range(0, W - window[2] + 1, strides[2])]
+    attr, count = torch.zeros_like(x), torch.zeros_like(x)
+    for i in range(0, len(starts), batch):
+        group = starts[i:i + batch]
+        xs = x.repeat(len(group), 1, 1, 1)
+        for j, (c, h, w) in enumerate(group):
+            xs[j, c:c + window[0], h:h + window[1], w:w + window[2]] = 0
+        drops = f0 - model(xs)[:, target]
+        for j, (c, h, w) in enumerate(group):
+            attr[0, c:c + window[0], h:h + window[1], w:w + window[2]] += drops[j]
+            count[0, c:c + window[0], h:h + window[1], w:w + window[2]] += 1
+    return attr / count
+
+
+def grad_cam(model, x, target, layer):
+    module = dict(model.named_modules())[layer]
+    saved = {}
+    handle = module.register_forward_hook(lambda m, i, o: saved.__setitem__("a", o))
+    try:
+        with torch.enable_grad():
+            out = model(x)[0, target]
+            (g,) = torch.autograd.grad(out, saved["a"])
+    finally:
+        handle.remove()
+    return (g.mean((2, 3), keepdim=True) * saved["a"]).sum(1, keepdim=True)
+
+
+def saliency(model, x, target):
+    with torch.enable_grad():
+        xs = x.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(model(xs)[0, target], xs)
+    return g.abs()
+
+
+def conv_kernels(kind, n, shapes, reps=3):
+    """Total ms over ResNet-18's conv shapes of one kernel (median of reps per shape), as bench:kernels times ours."""
+    import torch.nn.functional as F
+    total = 0.0
+    for c, h, k, ks, s, p in shapes:
+        x, w = torch.full((n, c, h, h), 0.5), torch.full((k, c, ks, ks), 0.01)
+        y = F.conv2d(x, w, stride=s, padding=p)
+        gy = torch.full_like(y, 0.1)
+        run = {
+            "forward": lambda: F.conv2d(x, w, stride=s, padding=p),
+            "grad_input": lambda: torch.nn.grad.conv2d_input(x.shape, w, gy, stride=s, padding=p),
+            "grad_weight": lambda: torch.nn.grad.conv2d_weight(x, w.shape, gy, stride=s, padding=p),
+        }[kind]
+        run()
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            run()
+            times.append((time.perf_counter() - t0) * 1000)
+        total += sorted(times)[len(times) // 2]
+    return total
+
+
+def main():
+    ref_dir, weights50 = sys.argv[1], sys.argv[2]
+    models = {"resnet18": (resnet18(ref_dir), "resnet18_chelsea_224.safetensors", 281, "layer3.1.conv2")}
+    if os.path.exists(weights50):
+        models["resnet50"] = (resnet50_keras(weights50), "resnet50_keras_chelsea_224.safetensors", 285, "layer4.2.conv3")
+    inputs = {name: read_safetensors(os.path.join(ref_dir, f))["input"] for name, (_, f, _, _) in models.items()}
+    methods = {
+        "ig": lambda m, x, t, l: integrated_gradients(m, x, t),
+        "occlusion": lambda m, x, t, l: occlusion(m, x, t),
+        "gradcam": lambda m, x, t, l: grad_cam(m, x, t, l),
+        "saliency": lambda m, x, t, l: saliency(m, x, t),
+    }
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "models": list(models)}), flush=True)
+    for line in sys.stdin:
+        try:
+            req = json.loads(line)
+            if req["case"].startswith("conv."):
+                ms = conv_kernels(req["case"][5:], req["batch"], req["shapes"], req.get("reps", 3))
+                print(json.dumps({"ms": ms}), flush=True)
+                continue
+            name, method = req["case"].split(".")
+            model, _, target, layer = models[name]
+            t0 = time.perf_counter()
+            out = methods[method](model, inputs[name], target, layer)
+            ms = (time.perf_counter() - t0) * 1000
+            if req.get("out"):
+                out.detach().contiguous().numpy().astype("<f4").tofile(req["out"])
+            print(json.dumps({"ms": ms, "shape": list(out.shape)}), flush=True)
+        except Exception as e:  # one bad request must not end the worker
+            print(json.dumps({"error": f"{type(e).__name__}: {e}"}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
