@@ -48,27 +48,35 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 @group(0) @binding(3) var<storage, read_write> gx: array<f32>;
 
 // Gathers rather than scatters: each input pixel sums the gradients of the windows that cover it
-// and chose it, so overlapping windows (3x3 stride 2) need no atomics.
+// and chose it, so overlapping windows (3x3 stride 2) need no atomics. Workgroups run over rows (y)
+// and planes (z), so a row's window range is uniform; each lane owns the SW input columns that start
+// at its window column, so finding the windows over a pixel takes no per-lane division (slow on
+// SIMD CPUs such as lavapipe).
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let i = i32((wid.y * nwg.x + wid.x) * WG + lid.x);
-  if (i >= p.NC * p.H * p.W) { return; }
-  let plane = i / (p.H * p.W);
-  let at = i - plane * p.H * p.W;
-  let ih = at / p.W;
-  let iw = at - ih * p.W;
+  let ow = i32(wid.x * WG + lid.x);
+  let ih = i32(wid.y);
+  if (ow * p.SW - p.PW >= p.W) { return; }
   // Windows oh with oh*SH - PH <= ih <= oh*SH - PH + (KH-1)*DH.
   let oh0 = max(0, (ih + p.PH - (p.KH - 1) * p.DH + p.SH - 1) / p.SH);
   let oh1 = min(p.OH - 1, (ih + p.PH) / p.SH);
-  let ow0 = max(0, (iw + p.PW - (p.KW - 1) * p.DW + p.SW - 1) / p.SW);
-  let ow1 = min(p.OW - 1, (iw + p.PW) / p.SW);
-  var s = 0.0;
-  for (var oh = oh0; oh <= oh1; oh++) {
-    for (var ow = ow0; ow <= ow1; ow++) {
-      let o = (plane * p.OH + oh) * p.OW + ow;
-      if (argmax[o] == at) { s += gy[o]; }
+  let span = (p.KW - 1) * p.DW;
+  for (var plane = i32(wid.z); plane < p.NC; plane += i32(nwg.z)) {
+    for (var t = 0; t < p.SW; t++) {
+      let iw = ow * p.SW - p.PW + t;
+      if (iw < 0 || iw >= p.W) { continue; }
+      let at = ih * p.W + iw;
+      var s = 0.0;
+      for (var oh = oh0; oh <= oh1; oh++) {
+        let row = (plane * p.OH + oh) * p.OW;
+        // Window ow - j starts j*SW + t columns left of iw.
+        for (var j = 0; j * p.SW + t <= span; j++) {
+          let o = ow - j;
+          if (o >= 0 && o < p.OW && argmax[row + o] == at) { s += gy[row + o]; }
+        }
+      }
+      gx[plane * p.H * p.W + at] = s;
     }
   }
-  gx[i] = s;
 }
 #endif

@@ -71,9 +71,14 @@ test('sum and mean over dims, keepDim', async () => {
   await check('sum all', shape, (x) => ops.sum(x), (x) => sumRef(x, [0, 1, 2, 3]));
 });
 
-test('max pool 3x3 stride 2 padding 1 (ResNet stem) and 2x2, gradient to the arg-max', async () => {
+test('max pool 3x3 stride 2 padding 1 (ResNet stem), 2x2 and other geometries, gradient to the arg-max', async () => {
   await check('maxpool3s2p1', [2, 3, 9, 8], (x) => ops.maxPool2d(x, { kernelSize: 3, stride: 2, padding: 1 }), (x) => maxPoolRef(x, [2, 3, 9, 8], 3, 2, 1).y);
   await check('maxpool2', [1, 2, 6, 6], (x) => ops.maxPool2d(x, { kernelSize: 2 }), (x) => maxPoolRef(x, [1, 2, 6, 6], 2, 2, 0).y);
+  // The backward finds each pixel's windows per row and per lane column: strides, dilations and
+  // windows wider than twice the stride, non-square.
+  await check('maxpool3s1p1d2', [1, 2, 7, 9], (x) => ops.maxPool2d(x, { kernelSize: 3, stride: 1, padding: 1, dilation: 2 }), (x) => maxPoolRef(x, [1, 2, 7, 9], 3, 1, 1, 2).y);
+  await check('maxpool5x3s(3,2)p(2,1)', [2, 1, 11, 10], (x) => ops.maxPool2d(x, { kernelSize: [5, 3], stride: [3, 2], padding: [2, 1] }), (x) => maxPoolRef(x, [2, 1, 11, 10], [5, 3], [3, 2], [2, 1]).y);
+  await check('maxpool4s3', [1, 1, 10, 13], (x) => ops.maxPool2d(x, { kernelSize: 4, stride: 3 }), (x) => maxPoolRef(x, [1, 1, 10, 13], 4, 3, 0).y);
   // Ties: PyTorch sends the gradient to the first maximum in scan order.
   await tidy(async () => {
     const x = await gpuTensor([1, 1, 1, 1], [1, 1, 2, 2], true);

@@ -19,14 +19,16 @@ export function conv2dRef(x: ArrayLike<number>, xs: number[], w: ArrayLike<numbe
   return { y, shape: [N, K, OH, OW] };
 }
 
-export function maxPoolRef(x: ArrayLike<number>, xs: number[], k: number, s: number, p: number) {
+export function maxPoolRef(x: ArrayLike<number>, xs: number[], k: number | [number, number], s: number | [number, number], p: number | [number, number], d: number | [number, number] = 1) {
   const [N, C, H, W] = xs;
-  const OH = Math.floor((H + 2 * p - k) / s) + 1, OW = Math.floor((W + 2 * p - k) / s) + 1;
+  const two = (v: number | [number, number]) => (typeof v === 'number' ? [v, v] : v);
+  const [KH, KW] = two(k), [SH, SW] = two(s), [PH, PW] = two(p), [DH, DW] = two(d);
+  const OH = Math.floor((H + 2 * PH - DH * (KH - 1) - 1) / SH) + 1, OW = Math.floor((W + 2 * PW - DW * (KW - 1) - 1) / SW) + 1;
   const y = new Float64Array(N * C * OH * OW);
   for (let pl = 0; pl < N * C; pl++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
     let m = -Infinity;
-    for (let kh = 0; kh < k; kh++) for (let kw = 0; kw < k; kw++) {
-      const ih = oh * s - p + kh, iw = ow * s - p + kw;
+    for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) {
+      const ih = oh * SH - PH + kh * DH, iw = ow * SW - PW + kw * DW;
       if (ih >= 0 && ih < H && iw >= 0 && iw < W) m = Math.max(m, x[(pl * H + ih) * W + iw]);
     }
     y[(pl * OH + oh) * OW + ow] = m;

@@ -31,7 +31,7 @@ export function maxPool2d(x: Tensor, opts: MaxPoolOptions): Tensor {
   if (!record(y, 'max_pool2d', [x], (g) => {
     const gx = new Tensor(x.ctx, x.shape);
     x.ctx.dispatch({ name: 'max_pool2d_backward', file: 'pool', inputs: 2, outputs: 1, defines: { FORWARD: false } },
-      { inputs: [g.buffer, argmax.buffer], outputs: [gx.buffer], ints, workgroups: grid(x.ctx, gx.size) });
+      { inputs: [g.buffer, argmax.buffer], outputs: [gx.buffer], ints, workgroups: [Math.ceil((W + PW) / SW / 64), H, Math.min(N * C, x.ctx.limits.maxComputeWorkgroupsPerDimension)] });
     return [gx];
   }).node) argmax.release();
   return y;
