@@ -1,36 +1,62 @@
-// Per-channel affine map of an NCHW tensor: y = x * scale[c] (+ shift[c]), optionally followed by
-// ReLU. BatchNorm in inference mode is this map with scale = gamma / sqrt(var + eps) and
-// shift = beta - mean * scale; its input gradient is the same map without the shift, and with a
-// fused ReLU the gradient is first zeroed where the output y was not positive.
-struct Params { n: i32, C: i32, HW: i32, }
+// Per-channel affine map of an NCHW tensor: y = x * scale[c] (+ shift[c]) (+ residual), optionally
+// followed by ReLU. BatchNorm in inference mode is this map with scale = gamma / sqrt(var + eps) and
+// shift = beta - mean * scale; a ResNet block's tail relu(bn(x) + identity) is it with the residual,
+// in the same arithmetic as the three ops apart. Backward: the gradient is zeroed where the output
+// was not positive (with ReLU), then scaled for x and passed as is to the residual.
+// Lanes run along a plane (x) and workgroups over planes (y, z), so the channel is uniform: no lane
+// divides its flat index (slow on SIMD CPUs such as lavapipe).
+struct Params { NC: i32, C: i32, HW: i32, }
 @group(0) @binding(0) var<uniform> p: Params;
+#if ${FORWARD}
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> scale: array<f32>;
-#if ${RELU_BACKWARD}
-@group(0) @binding(3) var<storage, read> y_out: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-#elif ${SHIFT}
 @group(0) @binding(3) var<storage, read> shift: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+#if ${RESIDUAL}
+@group(0) @binding(4) var<storage, read> residual: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
 #else
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+#endif
+#else
+@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read> scale: array<f32>;
+#if ${RELU}
+@group(0) @binding(3) var<storage, read> y_out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> gx: array<f32>;
+#if ${RESIDUAL}
+@group(0) @binding(5) var<storage, read_write> gr: array<f32>;
+#endif
+#else
+@group(0) @binding(3) var<storage, read_write> gx: array<f32>;
+#endif
 #endif
 const WG = 64;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let i = i32((wid.y * nwg.x + wid.x) * WG + lid.x);
-  if (i >= p.n) { return; }
-  let c = (i / p.HW) % p.C;
-#if ${RELU_BACKWARD}
-  var v = select(0.0, x[i], y_out[i] > 0.0) * scale[c];
-#elif ${SHIFT}
+  let hw = i32(wid.x * WG + lid.x);
+  let plane = i32(wid.z * nwg.y + wid.y);
+  if (hw >= p.HW || plane >= p.NC) { return; }
+  let c = plane % p.C;
+  let i = plane * p.HW + hw;
+#if ${FORWARD}
   var v = x[i] * scale[c] + shift[c];
-#else
-  var v = x[i] * scale[c];
+#if ${RESIDUAL}
+  v = v + residual[i];
 #endif
 #if ${RELU}
   v = max(v, 0.0);
 #endif
   y[i] = v;
+#else
+#if ${RELU}
+  let gs = select(0.0, g[i], y_out[i] > 0.0);
+#else
+  let gs = g[i];
+#endif
+  gx[i] = gs * scale[c];
+#if ${RESIDUAL}
+  gr[i] = gs;
+#endif
+#endif
 }

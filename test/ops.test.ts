@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as ops from '../src/autograd/index.ts';
 import { grad, tidy, type Tensor } from '../src/autograd/index.ts';
-import { assertClose, dot, gpuTensor, numericGrad, randoms } from './helpers.ts';
+import { assertClose, dot, getGpu, gpuTensor, numericGrad, randoms } from './helpers.ts';
 import { interpolateRef, matmulRef, maxPoolRef, softmaxRef } from './reference.ts';
 
 const test = suite('ops');
@@ -141,6 +141,24 @@ test('batch norm (inference affine), permute, concat, repeat and slice along the
   const sv = randoms(3, 5), tv = randoms(3, 6);
   await check('batchnorm', [2, 3, 2, 2], (x) => ops.channelAffine(x, ops.fromArray(x.ctx, sv, [3]), ops.fromArray(x.ctx, tv, [3])),
     (x) => x.map((v, i) => v * sv[Math.floor(i / 4) % 3] + tv[Math.floor(i / 4) % 3]));
+  // The fused ReLU and the ResNet block tail relu(bn(x) + residual): gradients to x and to the residual.
+  const bn = (v: number, i: number, hw: number) => v * sv[Math.floor(i / hw) % 3] + tv[Math.floor(i / hw) % 3];
+  await check('batchnorm relu', [2, 3, 3, 5], (x) => ops.channelAffine(x, ops.fromArray(x.ctx, sv, [3]), ops.fromArray(x.ctx, tv, [3]), true),
+    (x) => x.map((v, i) => Math.max(bn(v, i, 15), 0)));
+  const rv = randoms(90, 9), xv = randoms(90, 10);
+  await check('batchnorm add relu (x)', [2, 3, 3, 5], (x) => ops.channelAffine(x, ops.fromArray(x.ctx, sv, [3]), ops.fromArray(x.ctx, tv, [3]), true, ops.fromArray(x.ctx, rv, [2, 3, 3, 5])),
+    (x) => x.map((v, i) => Math.max(bn(v, i, 15) + rv[i], 0)));
+  await check('batchnorm add relu (residual)', [2, 3, 3, 5], (r) => ops.channelAffine(ops.fromArray(r.ctx, xv, [2, 3, 3, 5]), ops.fromArray(r.ctx, sv, [3]), ops.fromArray(r.ctx, tv, [3]), true, r),
+    (r) => r.map((v, i) => Math.max(bn(xv[i], i, 15) + v, 0)));
+  await tidy(async () => {
+    // Bit for bit what the three ops give apart, so fusing changes no attribution.
+    const ctx = await getGpu();
+    const x = ops.fromArray(ctx, randoms(2 * 64 * 7 * 7, 11), [2, 64, 7, 7]), r = ops.fromArray(ctx, randoms(2 * 64 * 7 * 7, 12), [2, 64, 7, 7]);
+    const s = ops.fromArray(ctx, randoms(64, 13), [64]), t = ops.fromArray(ctx, randoms(64, 14), [64]);
+    const fused = await ops.channelAffine(x, s, t, true, r).data();
+    const apart = await ops.relu(ops.add(ops.channelAffine(x, s, t), r)).data();
+    if (fused.some((v, i) => v !== apart[i])) throw new Error('fused batch_norm_add_relu differs from batch_norm, add, relu');
+  });
   await check('permute', [2, 3, 4], (x) => ops.permute(x, [2, 0, 1]), (x) => {
     const out = new Float64Array(24);
     for (let a = 0; a < 2; a++) for (let b = 0; b < 3; b++) for (let c = 0; c < 4; c++) out[(c * 2 + a) * 3 + b] = x[(a * 3 + b) * 4 + c];

@@ -50,10 +50,10 @@ export class BatchNorm2d extends Module {
   forward(x: Tensor): Tensor {
     return this.affine(x, false);
   }
-  /** The BatchNorm, optionally with a ReLU in the same kernel. */
-  affine(x: Tensor, relu: boolean): Tensor {
+  /** The BatchNorm, optionally with a residual added and a ReLU, in the same kernel. */
+  affine(x: Tensor, relu: boolean, residual: Tensor | null = null): Tensor {
     if (!this.scale || !this.shift) throw new Error(`${this.name || 'BatchNorm2d'}: load weights first`);
-    return ops.channelAffine(x, this.scale, this.shift, relu);
+    return ops.channelAffine(x, this.scale, this.shift, relu, residual);
   }
 }
 
@@ -113,4 +113,10 @@ export class Sequential extends Module {
 export function bnRelu(bn: BatchNorm2d, relu: ReLU, x: Tensor): Tensor {
   if (bn.hooked || relu.hooked || relu.rule !== 'standard') return relu.call(bn.call(x));
   return bn.affine(x, true);
+}
+
+/** A residual block's tail, relu(bn(x) + identity), in one kernel under the same conditions. */
+export function bnAddRelu(bn: BatchNorm2d, relu: ReLU, x: Tensor, identity: Tensor): Tensor {
+  if (bn.hooked || relu.hooked || relu.rule !== 'standard') return relu.call(ops.add(bn.call(x), identity));
+  return bn.affine(x, true, identity);
 }

@@ -1,7 +1,7 @@
 import { Tensor } from '../autograd/tensor.ts';
 import * as ops from '../autograd/ops/index.ts';
 import { Module, nameModules } from './module.ts';
-import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential, bnRelu } from './layers.ts';
+import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential, bnAddRelu, bnRelu } from './layers.ts';
 
 /**
  * torchvision's ResNets (v1.5: a downsampling bottleneck strides in its 3x3 conv) and the original
@@ -33,9 +33,9 @@ export class BasicBlock extends Module {
     this.downsample = downsample ? this.addChild('downsample', downsample) : null;
   }
   forward(x: Tensor): Tensor {
-    const out = this.bn2.call(this.conv2.call(bnRelu(this.bn1, this.relu, this.conv1.call(x))));
+    const out = this.conv2.call(bnRelu(this.bn1, this.relu, this.conv1.call(x)));
     const identity = this.downsample ? this.downsample.call(x) : x;
-    return this.relu.call(ops.add(out, identity));
+    return bnAddRelu(this.bn2, this.relu, out, identity);
   }
 }
 
@@ -58,9 +58,9 @@ export class Bottleneck extends Module {
   forward(x: Tensor): Tensor {
     let out = bnRelu(this.bn1, this.relu, this.conv1.call(x));
     out = bnRelu(this.bn2, this.relu, this.conv2.call(out));
-    out = this.bn3.call(this.conv3.call(out));
+    out = this.conv3.call(out);
     const identity = this.downsample ? this.downsample.call(x) : x;
-    return this.relu.call(ops.add(out, identity));
+    return bnAddRelu(this.bn3, this.relu, out, identity);
   }
 }
 

@@ -40,25 +40,36 @@ export function selectTargets(x: Tensor, targets: number[]): Tensor {
   return out;
 }
 
+/** Workgroups over [plane, position in plane] with the plane uniform in a workgroup (kernels/channel.wgsl). */
+function planeGrid(ctx: GpuContext, planes: number, HW: number): [number, number, number] {
+  const max = ctx.limits.maxComputeWorkgroupsPerDimension;
+  return [Math.ceil(HW / 64), Math.min(planes, max), Math.ceil(planes / max)];
+}
+
 /**
  * BatchNorm2d in inference mode as a per-channel affine map: y = x * scale[c] + shift[c], with
- * `relu` followed by ReLU in the same pass (the same arithmetic as the two ops apart).
+ * `relu` followed by ReLU in the same pass, and with `residual` the ResNet block's tail
+ * relu(bn(x) + residual) (the same arithmetic as the ops apart).
  */
-export function channelAffine(x: Tensor, scale: Tensor, shift: Tensor | null, relu = false): Tensor {
-  if (x.rank !== 4 || scale.size !== x.shape[1] || (shift && shift.size !== x.shape[1])) {
+export function channelAffine(x: Tensor, scale: Tensor, shift: Tensor, relu = false, residual: Tensor | null = null): Tensor {
+  if (x.rank !== 4 || scale.size !== x.shape[1] || shift.size !== x.shape[1]) {
     throw new Error(`channelAffine: input [${x.shape.join(', ')}] does not match ${scale.size} channel parameters`);
   }
-  const [, C, H, W] = x.shape;
-  const ints = [x.size, C, H * W];
-  const inputs = shift ? [x, scale, shift] : [x, scale];
-  const y = launch({ name: relu ? 'batch_norm_relu' : 'batch_norm', file: 'channel', inputs: inputs.length, outputs: 1, defines: { SHIFT: !!shift, RELU: relu, RELU_BACKWARD: false } },
-    inputs, x.shape, { ints, workgroups: grid(x.ctx, x.size) });
-  // The parameters of an inference-mode BatchNorm are frozen: only the input takes a gradient.
-  return record(y, relu ? 'batch_norm_relu' : 'batch_norm', [x], (g) => [
-    relu
-      ? launch({ name: 'batch_norm_relu_backward', file: 'channel', inputs: 3, outputs: 1, defines: { SHIFT: false, RELU: false, RELU_BACKWARD: true } },
-        [g, scale, y], x.shape, { ints, workgroups: grid(x.ctx, x.size) })
-      : launch({ name: 'batch_norm_backward', file: 'channel', inputs: 2, outputs: 1, defines: { SHIFT: false, RELU: false, RELU_BACKWARD: false } },
-        [g, scale], x.shape, { ints, workgroups: grid(x.ctx, x.size) }),
-  ]);
+  if (residual && (residual.rank !== 4 || residual.shape.some((d, i) => d !== x.shape[i]))) {
+    throw new Error(`channelAffine: residual [${residual.shape.join(', ')}] does not match the input [${x.shape.join(', ')}]`);
+  }
+  const [N, C, H, W] = x.shape;
+  const ints = [N * C, C, H * W], workgroups = planeGrid(x.ctx, N * C, H * W);
+  const name = `batch_norm${residual ? '_add' : ''}${relu ? '_relu' : ''}`;
+  const defines = (forward: boolean) => ({ FORWARD: forward, RELU: relu, RESIDUAL: !!residual });
+  const inputs = residual ? [x, scale, shift, residual] : [x, scale, shift];
+  const y = launch({ name, file: 'channel', inputs: inputs.length, outputs: 1, defines: defines(true) }, inputs, x.shape, { ints, workgroups });
+  // The parameters of an inference-mode BatchNorm are frozen: only the input (and the residual) take a gradient.
+  return record(y, name, residual ? [x, residual] : [x], (g, needs) => {
+    const gx = new Tensor(x.ctx, x.shape), gr = residual ? new Tensor(x.ctx, x.shape) : null;
+    x.ctx.dispatch({ name: `${name}_backward`, file: 'channel', inputs: relu ? 3 : 2, outputs: gr ? 2 : 1, defines: defines(false) },
+      { inputs: relu ? [g.buffer, scale.buffer, y.buffer] : [g.buffer, scale.buffer], outputs: gr ? [gx.buffer, gr.buffer] : [gx.buffer], ints, workgroups });
+    if (gr && !needs[1]) { gr.release(); return [gx, null]; }
+    return gr ? [gx, gr] : [gx];
+  });
 }
