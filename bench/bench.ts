@@ -131,7 +131,7 @@ for (const m of MODELS) {
   const x = fromArray(ctx, input.data, input.shape);
   const layers = layerFlops(ctx, net, 224);
   const full = passFlops(layers), toCam = passFlops(layers, m.layer);
-  const windows = 27 * 27; // (224 - 15) / 8 + 1 = 27 positions per side, one channel block
+  const windows = 28 * 28; // ceil((224 - 15) / 8) + 1 = 28 positions per side (the last cropped), one channel block
   const has = (k: string) => refTensors(m.file).has(k);
   const cases: AttributionCase[] = [
     { model: m.model, method: 'gradcam', label: `Grad-CAM ${m.layer}`, refKey: m.refCam, flops: full.forward + toCam.backward, heavy: false,
@@ -197,7 +197,7 @@ function writeReadme(): void {
     `- Adapter: ${ctx.adapterDescription}.`,
     `- Reference: ${referenceNote} (\`bench/reference/reference.py\`: the same computations with \`torch.autograd.grad\`, no Captum), run in the same invocation, alternating with the engine; times are medians of \`runs\`.`,
     '- Errors (relative L2 and max) are against `../shared/ref` (Captum\'s outputs) where it has the case, else against the PyTorch reference (`vs`); `PyTorch err` is the reference\'s own relative max error against `../shared/ref`, for scale.',
-    '- GFLOP/s counts the convolutions and the classifier (x2 multiply-adds): a backward pass to the input costs what the forward costs (no weight gradients); Grad-CAM\'s backward stops at its layer; IG is 50 forward+backward passes, Occlusion 730 forwards.',
+    '- GFLOP/s counts the convolutions and the classifier (x2 multiply-adds): a backward pass to the input costs what the forward costs (no weight gradients); Grad-CAM\'s backward stops at its layer; IG is 50 forward+backward passes, Occlusion 785 full forwards (what Captum computes; the receptive-field forward does less, so its GFLOP/s is effective).',
     '',
     '| case | engine ms | PyTorch ms | ratio | GFLOP/s | rel L2 | rel max | vs | PyTorch err | runs |',
     '|---|---:|---:|---:|---:|---:|---:|---|---:|---:|',

@@ -26,6 +26,15 @@ test('ResNet-18 64x64: IG (16 steps) and its delta, Saliency, Occlusion, Grad-CA
     assertClose(await (await new A.Saliency(model).attribute(x, { target: 281 })).data(), ref(F64, 'saliency').data, 1e-3, 'saliency');
     const occ = await new A.Occlusion(model).attribute(x, { target: 281, slidingWindowShapes: [3, 8, 8], strides: [3, 4, 4], baselines: 0 });
     assertClose(await occ.data(), ref(F64, 'occlusion_w8_s4').data, 1e-3, 'occlusion_w8_s4');
+    // The ResNet itself takes the receptive-field forward; a function around it, the full one: the
+    // same bits, also for windows over some channels only, a baseline tensor and cropped last windows.
+    const baselines = fromArray(x.ctx, Float32Array.from({ length: x.size }, (_, i) => (i % 7) / 10 - 0.3), x.shape);
+    for (const o of [{ slidingWindowShapes: [3, 8, 8], strides: [3, 4, 4] }, { slidingWindowShapes: [1, 9, 13], strides: [2, 11, 6], baselines }]) {
+      const boxed = await (await new A.Occlusion(model).attribute(x, { target: 281, ...o })).data();
+      const full = await (await new A.Occlusion((t: Tensor) => model.call(t)).attribute(x, { target: 281, ...o })).data();
+      const differ = boxed.filter((v, i) => v !== full[i]).length;
+      if (differ) throw new Error(`receptive-field Occlusion ${JSON.stringify(o.slidingWindowShapes)}: ${differ} of ${full.length} values differ from the full forward's`);
+    }
     const cam = await new A.LayerGradCam(model, 'layer3.1.conv2').attribute(x, { target: 281 });
     assertClose(await cam.data(), ref(F64, 'gradcam_layer3.1.conv2').data, 1e-3, 'gradcam_layer3.1.conv2');
   });

@@ -7,7 +7,9 @@ import { readImage } from '../src/io/image-decode.ts';
 import { preprocessImage } from '../src/io/image.ts';
 import { readStateDict } from '../src/io/weights.ts';
 import { ResNet } from '../src/nn/resnet.ts';
-import { assertClose, getGpu } from './helpers.ts';
+import { assertClose, getGpu, randoms } from './helpers.ts';
+import { boxWindows, boxedForward } from '../src/nn/boxed.ts';
+import type { StateDict } from '../src/io/host-tensor.ts';
 import { REF_DIR, ref, resnet18Seed0, resnet50Pretrained } from './refdata.ts';
 
 const test = suite('resnet');
@@ -95,6 +97,53 @@ test('strict loading lists missing, unexpected and mis-shaped keys in one error'
   try { new ResNet('resnet18').loadStateDict(await getGpu(), broken); } catch (e) { msg = (e as Error).message; }
   for (const s of ['missing (1): layer1.0.conv1.weight', 'unexpected (1): extra.weight', 'fc.bias: file [10], model [1000]']) {
     if (!msg.includes(s)) throw new Error(`error lacks '${s}': ${msg}`);
+  }
+});
+
+/** Random weights at unit scale for any architecture (BatchNorm with positive variances). */
+function randomWeights(net: ResNet, seed: number): StateDict {
+  const out: StateDict = new Map();
+  let k = seed;
+  for (const [name, { shape }] of net.expectedKeys()) {
+    if (name.endsWith('num_batches_tracked')) continue;
+    const n = shape.reduce((a, b) => a * b, 1), fanIn = shape.length === 4 ? shape[1] * shape[2] * shape[3] : shape.length === 2 ? shape[1] : 1;
+    const r = randoms(n, k++);
+    const data = name.endsWith('running_var') ? Float32Array.from(r, (v) => 1 + 0.5 * v) : Float32Array.from(r, (v) => (shape.length > 1 ? v * Math.sqrt(3 / fanIn) : 0.1 * v));
+    out.set(name, { dtype: 'F32', shape, data });
+  }
+  return out;
+}
+
+test('the receptive-field forward gives the full forward\'s logits bit for bit (basic and bottleneck blocks, v1 and v1.5)', async () => {
+  const ctx = await getGpu();
+  const seeded = (await resnet18Seed0(ctx)).net;
+  const cases: [string, ResNet, number, number, number][] = [['resnet18 seed0', seeded, 64, 8, 8], ['resnet18 seed0', seeded, 96, 15, 7]];
+  for (const variant of ['v1', 'v1.5'] as const) {
+    const net = new ResNet('resnet50', variant);
+    net.loadStateDict(ctx, randomWeights(net, variant === 'v1' ? 100 : 200));
+    cases.push([`resnet50 ${variant}`, net, 64, 9, 12]);
+  }
+  for (const [name, net, S, wh, ww] of cases) {
+    await tidy(async () => {
+      const per = 3 * S * S, xv = Float32Array.from(randoms(per, 5));
+      // Corners, borders and the middle: boxes that the layers must move inside the map.
+      const at = [[0, 0], [S - wh, S - ww], [1, S - ww], [S - wh, 2], [Math.floor(S / 2) - 3, Math.floor(S / 3)], [7, 9]];
+      const B = at.length, full = new Float32Array(B * per), boxes = new Int32Array(2 * B);
+      at.forEach(([y0, x0], b) => {
+        full.set(xv, b * per);
+        boxes.set([y0, x0], 2 * b);
+        for (let c = 0; c < 3; c++) for (let y = 0; y < wh; y++) for (let x = 0; x < ww; x++) full[b * per + (c * S + y0 + y) * S + x0 + x] = 0.3 * c - 0.4;
+      });
+      const base = fromArray(ctx, xv, [1, 3, S, S]), batch = fromArray(ctx, full, [B, 3, S, S]);
+      const patch = boxWindows({ base, patch: batch, boxes: new Int32Array(2 * B) }, boxes, wh, ww);
+      const want = await noGrad(() => net.call(batch)).data();
+      const got = await noGrad(() => boxedForward(net, { base, patch, boxes })).data();
+      const differ = want.filter((v, i) => v !== got[i]).length;
+      if (differ) throw new Error(`${name} at ${S}x${S}, box ${wh}x${ww}: ${differ} of ${want.length} logits differ`);
+      // The batch differs from the base: the test would not pass by returning the base's logits.
+      const baseLogits = await noGrad(() => net.call(base)).data();
+      if (want.subarray(0, baseLogits.length).every((v, i) => v === baseLogits[i])) throw new Error(`${name}: the perturbation changes nothing`);
+    });
   }
 });
 

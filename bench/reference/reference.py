@@ -69,8 +69,11 @@ def occlusion(model, x, target, window=(3, 15, 15), strides=(3, 8, 8), batch=16)
     """Occlusion with baseline 0: each window's score drop, averaged over the windows covering each element."""
     _, C, H, W = x.shape
     f0 = model(x)[0, target]
-    starts = [(c, h, w) for c in range(0, C - window[0] + 1, strides[0])
-              for h in range(0, H - window[1] + 1, strides[1]) for w in range(0, W - window[2] + 1, strides[2])]
+    # As Captum: ceil((size - window) / stride) + 1 windows per dimension, the last cropped at the border.
+    def starts_along(size, win, stride):
+        return range(0, -(-(size - win) // stride) * stride + 1, stride)
+    starts = [(c, h, w) for c in starts_along(C, window[0], strides[0])
+              for h in starts_along(H, window[1], strides[1]) for w in starts_along(W, window[2], strides[2])]
     attr, count = torch.zeros_like(x), torch.zeros_like(x)
     for i in range(0, len(starts), batch):
         group = starts[i:i + batch]

@@ -16,6 +16,10 @@ export class Conv2d extends Module {
     }
     return ops.conv2d(x, this.param('weight'), this.options.bias ? this.param('bias') : null, this.options);
   }
+  /** The convolution of windows already cut with their padding (src/nn/boxed.ts): the same sums, no hooks. */
+  convolveUnpadded(x: Tensor): Tensor {
+    return ops.conv2d(x, this.param('weight'), this.options.bias ? this.param('bias') : null, { ...this.options, padding: 0 });
+  }
 }
 
 /** BatchNorm2d in inference mode (running statistics): a per-channel affine map. */

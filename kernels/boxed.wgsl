@@ -1,0 +1,41 @@
+// Windows of a batch of feature maps that differ from one base map only inside a box per item (the
+// receptive-field form of Occlusion, src/nn/boxed.ts). out[b, c, y, x] is the map of item b at
+// (origin_b + (y, x)): the fill value outside the map (0 for a convolution's zero padding, -inf for
+// max pooling's), item b's patch ('inside') inside its box, the base map elsewhere.
+struct Params {
+  B: i32, C: i32, H: i32, W: i32, // items, channels, map size
+  PH: i32, PW: i32,               // box (patch) size
+  CH: i32, CW: i32,               // window (output) size
+  fill: f32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> base: array<f32>;   // [C, H, W]
+@group(0) @binding(2) var<storage, read> inside: array<f32>;  // [B, C, PH, PW]
+@group(0) @binding(3) var<storage, read> place: array<f32>;  // [B, 4]: box y, box x, window y, window x
+@group(0) @binding(4) var<storage, read_write> out: array<f32>; // [B, C, CH, CW]
+const WG = 64;
+
+// Lanes run along a window row; workgroups over rows (y) and (item, channel) planes (z).
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let x = i32(wid.x * WG + lid.x);
+  let y = i32(wid.y);
+  if (x >= p.CW) { return; }
+  for (var plane = i32(wid.z); plane < p.B * p.C; plane += i32(nwg.z)) {
+    let b = plane / p.C;
+    let c = plane - b * p.C;
+    let gy = i32(place[b * 4 + 2]) + y;
+    let gx = i32(place[b * 4 + 3]) + x;
+    let py = gy - i32(place[b * 4]);
+    let px = gx - i32(place[b * 4 + 1]);
+    var v = p.fill;
+    if (gy >= 0 && gy < p.H && gx >= 0 && gx < p.W) {
+      if (py >= 0 && py < p.PH && px >= 0 && px < p.PW) {
+        v = inside[((plane * p.PH) + py) * p.PW + px];
+      } else {
+        v = base[(c * p.H + gy) * p.W + gx];
+      }
+    }
+    out[((plane * p.CH) + y) * p.CW + x] = v;
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The receptive-field forward of a ResNet for a batch of inputs that differ from one base input only
+ * inside a box per item (Occlusion's windows). Each layer recomputes only the outputs whose receptive
+ * field meets the item's box: its windows are cut from the base map and the item's patch, with the
+ * layer's padding, and run through the unpadded layer. Convolution sums run in the same order as on
+ * the full map, so the logits are the same bits as the full forward's. Once a box covers half its
+ * map, the batch is materialized and the rest of the network runs as usual.
+ */
+import { Tensor } from '../autograd/tensor.ts';
+import * as ops from '../autograd/ops/index.ts';
+import { launch } from '../autograd/ops/launch.ts';
+import type { BatchNorm2d, Conv2d, MaxPool2d } from './layers.ts';
+import { BasicBlock, Bottleneck, ResNet } from './resnet.ts';
+import type { Sequential } from './layers.ts';
+
+/** Item b equals `base` [1, C, H, W] except in its box at boxes[2b], boxes[2b + 1] (y, x), where it is patch[b] [C, PH, PW]. */
+export interface Boxed {
+  base: Tensor;
+  patch: Tensor;
+  boxes: Int32Array;
+}
+
+/** Whether the receptive-field forward computes exactly what net.call would: a ResNet that no hook watches. */
+export function canBox(net: unknown): net is ResNet {
+  return net instanceof ResNet && ![...net.namedModules()].some(([, m]) => m.hooked);
+}
+
+/** Windows [B, C, CH, CW] of each item's map at the given origins (fill outside the map). */
+export function boxWindows(X: Boxed, origins: Int32Array, CH: number, CW: number, fill = 0): Tensor {
+  const [B, C, PH, PW] = X.patch.shape, [, , H, W] = X.base.shape;
+  const place = new Float32Array(B * 4);
+  for (let b = 0; b < B; b++) place.set([X.boxes[2 * b], X.boxes[2 * b + 1], origins[2 * b], origins[2 * b + 1]], 4 * b);
+  const ctx = X.base.ctx;
+  return launch({ name: 'boxed_window', file: 'boxed', inputs: 3, outputs: 1 }, [X.base, X.patch, ops.fromArray(ctx, place, [B, 4])], [B, C, CH, CW],
+    { ints: [B, C, H, W, PH, PW, CH, CW], floats: [fill], workgroups: [Math.ceil(CW / 64), CH, Math.min(B * C, ctx.limits.maxComputeWorkgroupsPerDimension)] });
+}
+
+/** The whole maps [B, C, H, W]. */
+export function materialize(X: Boxed): Tensor {
+  const [, , H, W] = X.base.shape;
+  return boxWindows(X, new Int32Array(X.boxes.length), H, W);
+}
+
+/**
+ * Where a sliding layer (kernel k, stride s, padding p, dilation d) must recompute: per item, the box
+ * of outputs whose receptive field meets the input box (one size for all items, moved inside the
+ * map at its borders), and the input window those outputs read.
+ */
+function slide(X: Boxed, k: number, s: number, p: number, d: number) {
+  const [B, , PH, PW] = X.patch.shape, [, , H, W] = X.base.shape;
+  const OH = Math.floor((H + 2 * p - d * (k - 1) - 1) / s) + 1, OW = Math.floor((W + 2 * p - d * (k - 1) - 1) / s) + 1;
+  const oph = Math.min(OH, Math.floor((PH - 1 + (k - 1) * d) / s) + 1), opw = Math.min(OW, Math.floor((PW - 1 + (k - 1) * d) / s) + 1);
+  const boxes = new Int32Array(2 * B), origins = new Int32Array(2 * B);
+  const start = (lo: number, len: number, O: number) => Math.min(Math.max(Math.ceil((lo + p - (k - 1) * d) / s), 0), O - len);
+  for (let b = 0; b < B; b++) {
+    boxes[2 * b] = start(X.boxes[2 * b], oph, OH);
+    boxes[2 * b + 1] = start(X.boxes[2 * b + 1], opw, OW);
+    origins[2 * b] = boxes[2 * b] * s - p;
+    origins[2 * b + 1] = boxes[2 * b + 1] * s - p;
+  }
+  return { boxes, origins, CH: (oph - 1) * s + (k - 1) * d + 1, CW: (opw - 1) * s + (k - 1) * d + 1 };
+}
+
+function conv(c: Conv2d, X: Boxed): Boxed {
+  const g = slide(X, c.kernelSize, c.options.stride ?? 1, c.options.padding ?? 0, c.options.dilation ?? 1);
+  return { base: c.call(X.base), patch: c.convolveUnpadded(boxWindows(X, g.origins, g.CH, g.CW)), boxes: g.boxes };
+}
+
+function maxPool(m: MaxPool2d, X: Boxed): Boxed {
+  const o = m.options, k = o.kernelSize, s = o.stride ?? k, p = o.padding ?? 0, d = o.dilation ?? 1;
+  if (typeof k !== 'number' || typeof s !== 'number' || typeof p !== 'number' || typeof d !== 'number') throw new Error('boxed forward: square pooling only');
+  const g = slide(X, k, s, p, d);
+  const win = boxWindows(X, g.origins, g.CH, g.CW, -Infinity); // max pooling's padding never wins
+  return { base: m.call(X.base), patch: ops.maxPool2d(win, { kernelSize: k, stride: s, dilation: d }), boxes: g.boxes };
+}
+
+/** BatchNorm (+ residual) (+ ReLU); the residual's changes lie inside X's boxes (a block's branch grows its input's box). */
+function affine(bn: BatchNorm2d, X: Boxed, relu: boolean, residual: Boxed | null = null): Boxed {
+  const [, , PH, PW] = X.patch.shape;
+  const r = residual ? boxWindows(residual, X.boxes, PH, PW) : null;
+  return { base: bn.affine(X.base, relu, residual?.base ?? null), patch: bn.affine(X.patch, relu, r), boxes: X.boxes };
+}
+
+function downsample(seq: Sequential, X: Boxed): Boxed {
+  const [c, bn] = [...seq.children.values()] as [Conv2d, BatchNorm2d];
+  return affine(bn, conv(c, X), false);
+}
+
+function block(b: BasicBlock | Bottleneck, X: Boxed): Boxed {
+  let out = affine(b.bn1, conv(b.conv1, X), true);
+  if (b instanceof Bottleneck) {
+    out = affine(b.bn2, conv(b.conv2, out), true);
+    return affine(b.bn3, conv(b.conv3, out), true, b.downsample ? downsample(b.downsample, X) : X);
+  }
+  return affine(b.bn2, conv(b.conv2, out), true, b.downsample ? downsample(b.downsample, X) : X);
+}
+
+/** Logits [B, classes] of the items; call under noGrad. `boxes` are the patches' top-left corners in the input. */
+export function boxedForward(net: ResNet, X: Boxed, maxFraction = 0.5): Tensor {
+  if (!canBox(net)) throw new Error('boxedForward: the network must be a ResNet without hooks');
+  X = maxPool(net.maxpool, affine(net.bn1, conv(net.conv1, X), true));
+  let y: Tensor | null = null;
+  for (const layer of net.layers) {
+    for (const b of layer.children.values()) {
+      if (y) { y = b.call(y); continue; }
+      X = block(b as BasicBlock | Bottleneck, X);
+      const [, , PH, PW] = X.patch.shape, [, , H, W] = X.base.shape;
+      if (PH * PW >= maxFraction * H * W) y = materialize(X);
+    }
+  }
+  return net.fc.call(ops.flatten(net.avgpool.call(y ?? materialize(X))));
+}
