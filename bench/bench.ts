@@ -90,6 +90,7 @@ async function benchAttribution(c: AttributionCase, file: string): Promise<void>
       const t0 = performance.now();
       const out = await (await c.run()).data();
       engine.push(performance.now() - t0);
+      log(`  ${name}: engine run ${r + 1}/${runs} ${(performance.now() - t0).toFixed(0)} ms`);
       data ??= out;
     });
     if (r === 0 && ctx.profiler) {
@@ -99,6 +100,7 @@ async function benchAttribution(c: AttributionCase, file: string): Promise<void>
     if (!('missing' in reference)) {
       const res = await reference.run({ case: `${c.model}.${c.method}`, out: r === 0 ? refOut : null });
       refMs.push(res.ms);
+      log(`  ${name}: PyTorch run ${r + 1}/${runs} ${res.ms.toFixed(0)} ms`);
       if (r === 0) {
         refData = new Float32Array(new Uint8Array(readFileSync(refOut)).buffer);
         rmSync(refOut, { force: true });
@@ -122,6 +124,7 @@ const MODELS = [
 const selected = (label: string) => !only || label.includes(only);
 
 for (const m of MODELS) {
+  if (only && !`${m.model} Grad-CAM Saliency IG Occlusion`.split(' ').slice(1).some((c) => selected(`${m.model} ${c}`))) continue;
   if (m.model === 'resnet50' && !existsSync(weights50)) {
     log(`resnet50: ${RESNET50_WEIGHTS} is not installed (npm run fetch-weights); its cases are skipped`);
     continue;

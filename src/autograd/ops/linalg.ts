@@ -15,7 +15,7 @@ const transposed = (s: Strided): Strided => ({ ...s, row: s.col, col: s.row });
 
 /** c[b] = alpha * a[b] @ b[b] (+ bias), a: [M, K] and b: [K, N] as described by their strides. */
 function matmulRaw(ctx: GpuContext, a: Strided, b: Strided, M: number, K: number, N: number, batches: number, bias: Tensor | null = null, alpha = 1): Tensor {
-  const { TM, TN, WG } = convTile(ctx);
+  const { TM, TN, WG } = convTile(ctx, M);
   const c = new Tensor(ctx, batches > 1 ? [batches, M, N] : [M, N]);
   const inputs = bias ? [a.t, b.t, bias] : [a.t, b.t];
   ctx.dispatch({ name: 'matmul', file: 'matmul', inputs: inputs.length, outputs: 1, defines: { TM, TN, WG, BIAS: !!bias } }, {
