@@ -190,7 +190,7 @@ ctx.destroy();
 
 function writeReadme(): void {
   const cpu = cpus();
-  const fmt = (v: number | null | undefined, unit = '') => (v === null || v === undefined ? '-' : `${v}${unit}`);
+  const fmt = (v: number | null | undefined) => (v === null || v === undefined ? '-' : v !== 0 && Math.abs(v) < 0.01 ? v.toExponential(2) : String(v));
   const lines = [
     '# Benchmarks',
     '',
@@ -204,7 +204,7 @@ function writeReadme(): void {
     '',
     '| case | engine ms | PyTorch ms | ratio | GFLOP/s | rel L2 | rel max | vs | PyTorch err | runs |',
     '|---|---:|---:|---:|---:|---:|---:|---|---:|---:|',
-    ...rows.map((r) => `| ${r.case} | ${r.engine_ms} | ${fmt(r.reference_ms)} | ${fmt(r.ratio)} | ${r.gflops} | ${fmt(r.rel_l2)} | ${fmt(r.rel_max)} | ${r.error_against ?? '-'} | ${fmt(r.reference_rel_max)} | ${r.runs} |`),
+    ...rows.map((r) => `| ${r.case} | ${r.engine_ms} | ${fmt(r.reference_ms)} | ${fmt(r.ratio)} | ${fmt(r.gflops)} | ${fmt(r.rel_l2)} | ${fmt(r.rel_max)} | ${r.error_against ?? '-'} | ${fmt(r.reference_rel_max)} | ${r.runs} |`),
     '',
   ];
   if (device) {

@@ -19,7 +19,7 @@ export function views(): Float32Array[] {
     mirror[c * n + y * SIZE + xx] = x[c * n + y * SIZE + (SIZE - 1 - xx)];
     corner[c * n + y * SIZE + xx] = big[c * 4 * n + y * 2 * SIZE + xx];
   }
-  for (let i = 0; i < n; i++) gray.fill((x[i] + x[n + i] + x[2 * n + i]) / 3, 0, 0), gray[i] = gray[n + i] = gray[2 * n + i] = (x[i] + x[n + i] + x[2 * n + i]) / 3;
+  for (let i = 0; i < n; i++) gray[i] = gray[n + i] = gray[2 * n + i] = (x[i] + x[n + i] + x[2 * n + i]) / 3;
   return [x, mirror, corner, gray];
 }
 

@@ -7,7 +7,7 @@
 import { type Tensor, fromArray, noGrad, softmax, tidy } from '../autograd/index.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import type { RgbImage } from '../io/image.ts';
-import type { HostArray } from '../io/visualize.ts';
+import { type HostArray, renderImageAttr } from '../io/visualize.ts';
 import type { Module } from '../nn/module.ts';
 import { ResNet } from '../nn/resnet.ts';
 import { type ArgumentValues, RequestError, describeMethods, findMethod, validateArguments } from './methods.ts';
@@ -273,7 +273,7 @@ export class AttributionVisualizer {
 
   private async describe(e: Example, preds: Prediction[], model: number, target: number, job: { method: string; values: ArgumentValues } | null, raw: boolean, signal?: AbortSignal) {
     const cls = (i: number) => ({ index: i, name: this.o.classes[i] });
-    const base = { index: e.index, label: e.label === null ? null : cls(e.label), predictions: preds, target: cls(target), model, original: this.o.encodeImage(renderOriginal(e.display)) };
+    const base = { index: e.index, label: e.label === null ? null : cls(e.label), predictions: preds, target: cls(target), model, original: this.o.encodeImage(renderImageAttr(null, e.display, { method: 'original_image' })) };
     if (!job) return { ...base, attribution: null };
     const spec = findMethod(job.method);
     const { data, shape, seconds } = await this.queue.run(`${spec.label}, example ${e.index}`, (progress) => tidy(async () => {
@@ -300,12 +300,4 @@ export class AttributionVisualizer {
     const { startServer } = await import('./server.ts');
     return startServer(this, opts);
   }
-}
-
-/** The display image [3, H, W] in [0, 1] as RGB pixels. */
-export function renderOriginal(x: HostArray): RgbImage {
-  const [C, H, W] = chwShape(x.shape, 'a display image');
-  const data = new Uint8Array(H * W * 3);
-  for (let i = 0; i < H * W; i++) for (let c = 0; c < 3; c++) data[i * 3 + c] = Math.round(Math.max(0, Math.min(1, x.data[(C === 1 ? 0 : c) * H * W + i])) * 255);
-  return { width: W, height: H, data };
 }
