@@ -10,7 +10,7 @@ import type { RgbImage } from '../io/image.ts';
 import { type HostArray, renderImageAttr } from '../io/visualize.ts';
 import type { Module } from '../nn/module.ts';
 import { ResNet } from '../nn/resnet.ts';
-import { type ArgumentValues, RequestError, describeMethods, findMethod, validateArguments } from './methods.ts';
+import { type ArgumentValues, type MethodSpec, RequestError, describeMethods, findMethod, validateArguments } from './methods.ts';
 import { type Prediction, attributionPictures, encodeFloats, topPredictions } from './present.ts';
 import { WorkQueue } from './queue.ts';
 
@@ -96,7 +96,7 @@ export class AttributionVisualizer {
   readonly queue = new WorkQueue();
   private examples: Example[] | null = null;
   private loading: Promise<Example[]> | null = null;
-  private predictions = new Map<number, Prediction[][]>();
+  private predictions = new Map<number, Promise<Prediction[][]>>();
   private o: Required<Omit<AttributionVisualizerOptions, 'modelNames'>> & { modelNames: string[] };
 
   constructor(opts: AttributionVisualizerOptions) {
@@ -170,26 +170,27 @@ export class AttributionVisualizer {
   }
 
   /** Top predictions of every example (computed once per model, in batches, without gradients). */
-  private async predictAll(model: number): Promise<Prediction[][]> {
-    const cached = this.predictions.get(model);
-    if (cached) return cached;
-    const examples = await this.loadExamples();
-    const out = await this.queue.run('predicting', async (progress) => {
-      const all: Prediction[][] = [];
-      const B = 8, [C, H, W] = examples[0].input.shape;
-      for (let first = 0; first < examples.length; first += B) {
-        const group = examples.slice(first, first + B);
-        const data = new Float32Array(group.length * C * H * W);
-        group.forEach((e, i) => data.set(e.input.data, i * C * H * W));
-        const scores = await tidy(() => noGrad(() => this.o.scoreFunc(this.o.models[model].call(fromArray(this.o.ctx, data, [group.length, C, H, W])))).data());
-        const K = scores.length / group.length;
-        group.forEach((_, i) => all.push(topPredictions(scores.subarray(i * K, (i + 1) * K), this.o.classes, this.o.topK)));
-        progress(Math.min(first + B, examples.length), examples.length);
-      }
-      return all;
-    });
-    this.predictions.set(model, out);
-    return out;
+  private predictAll(model: number): Promise<Prediction[][]> {
+    let p = this.predictions.get(model);
+    if (!p) {
+      p = this.loadExamples().then((examples) => this.queue.run('predicting', async (progress) => {
+        const all: Prediction[][] = [];
+        const B = 8, [C, H, W] = examples[0].input.shape;
+        for (let first = 0; first < examples.length; first += B) {
+          const group = examples.slice(first, first + B);
+          const data = new Float32Array(group.length * C * H * W);
+          group.forEach((e, i) => data.set(e.input.data, i * C * H * W));
+          const scores = await tidy(() => noGrad(() => this.o.scoreFunc(this.o.models[model].call(fromArray(this.o.ctx, data, [group.length, C, H, W])))).data());
+          const K = scores.length / group.length;
+          group.forEach((_, i) => all.push(topPredictions(scores.subarray(i * K, (i + 1) * K), this.o.classes, this.o.topK)));
+          progress(Math.min(first + B, examples.length), examples.length);
+        }
+        return all;
+      }));
+      p.catch(() => this.predictions.delete(model)); // a failure is not cached
+      this.predictions.set(model, p);
+    }
+    return p;
   }
 
   private parseFilter(f: unknown): (e: Example, p: Prediction[]) => boolean {
@@ -239,7 +240,7 @@ export class AttributionVisualizer {
     const out = [];
     for (const e of page) {
       const target = this.o.useLabelForAttr && e.label !== null ? e.label : preds[e.index][0].index;
-      out.push(await this.describe(e, preds[e.index], model, target, spec ? { method: spec.name, values: values! } : null, !!raw, signal));
+      out.push(await this.describe(e, preds[e.index], model, target, spec ? { spec, values: values! } : null, !!raw, signal));
     }
     const next = (offset as number) + page.length;
     return { examples: out, total: matched.length, offset, next: next < matched.length ? next : null };
@@ -255,7 +256,7 @@ export class AttributionVisualizer {
     const spec = findMethod(method);
     const values = validateArguments(spec, args, this.layers(model));
     const preds = await this.predictAll(model);
-    return this.describe(e, preds[e.index], model, target as number, { method: spec.name, values }, !!raw, signal);
+    return this.describe(e, preds[e.index], model, target as number, { spec, values }, !!raw, signal);
   }
 
   /** The example's model input and baseline, for the page's in-browser mode. */
@@ -271,11 +272,11 @@ export class AttributionVisualizer {
     return net;
   }
 
-  private async describe(e: Example, preds: Prediction[], model: number, target: number, job: { method: string; values: ArgumentValues } | null, raw: boolean, signal?: AbortSignal) {
+  private async describe(e: Example, preds: Prediction[], model: number, target: number, job: { spec: MethodSpec; values: ArgumentValues } | null, raw: boolean, signal?: AbortSignal) {
     const cls = (i: number) => ({ index: i, name: this.o.classes[i] });
     const base = { index: e.index, label: e.label === null ? null : cls(e.label), predictions: preds, target: cls(target), model, original: this.o.encodeImage(renderImageAttr(null, e.display, { method: 'original_image' })) };
     if (!job) return { ...base, attribution: null };
-    const spec = findMethod(job.method);
+    const { spec } = job;
     const { data, shape, seconds } = await this.queue.run(`${spec.label}, example ${e.index}`, (progress) => tidy(async () => {
       const t0 = performance.now();
       const ctx = this.o.ctx, [C, H, W] = e.input.shape;
@@ -288,7 +289,7 @@ export class AttributionVisualizer {
     return {
       ...base,
       attribution: {
-        method: job.method, arguments: job.values, seconds, computedOn: 'server',
+        method: spec.name, arguments: job.values, seconds, computedOn: 'server',
         heatMap: this.o.encodeImage(pics.heatMap), blended: this.o.encodeImage(pics.blended), contributions: pics.contributions, note: pics.note,
         ...(raw ? { shape, data: encodeFloats(data) } : {}),
       },
