@@ -59,9 +59,10 @@ export function channelAffine(x: Tensor, scale: Tensor, shift: Tensor, relu = fa
     throw new Error(`channelAffine: residual [${residual.shape.join(', ')}] does not match the input [${x.shape.join(', ')}]`);
   }
   const [N, C, H, W] = x.shape;
-  const ints = [N * C, C, H * W], workgroups = planeGrid(x.ctx, N * C, H * W);
+  const vec4 = (H * W) % 4 === 0, HW = vec4 ? (H * W) / 4 : H * W;
+  const ints = [N * C, C, HW], workgroups = planeGrid(x.ctx, N * C, HW);
   const name = `batch_norm${residual ? '_add' : ''}${relu ? '_relu' : ''}`;
-  const defines = (forward: boolean) => ({ FORWARD: forward, RELU: relu, RESIDUAL: !!residual });
+  const defines = (forward: boolean) => ({ FORWARD: forward, RELU: relu, RESIDUAL: !!residual, VEC4: vec4 });
   const inputs = residual ? [x, scale, shift, residual] : [x, scale, shift];
   const y = launch({ name, file: 'channel', inputs: inputs.length, outputs: 1, defines: defines(true) }, inputs, x.shape, { ints, workgroups });
   // The parameters of an inference-mode BatchNorm are frozen: only the input (and the residual) take a gradient.
