@@ -9,9 +9,8 @@
 import { Tensor } from '../autograd/tensor.ts';
 import * as ops from '../autograd/ops/index.ts';
 import { launch } from '../autograd/ops/launch.ts';
-import type { BatchNorm2d, Conv2d, MaxPool2d } from './layers.ts';
+import type { BatchNorm2d, Conv2d, MaxPool2d, Sequential } from './layers.ts';
 import { BasicBlock, Bottleneck, ResNet } from './resnet.ts';
-import type { Sequential } from './layers.ts';
 
 /** Item b equals `base` [1, C, H, W] except in its box at boxes[2b], boxes[2b + 1] (y, x), where it is patch[b] [C, PH, PW]. */
 export interface Boxed {

@@ -10,7 +10,7 @@ import type { RgbImage } from '../../io/image.ts';
 import { parseSafetensors } from '../../io/safetensors.ts';
 import { ResNet, type ResNetArch, type ResNetVariant } from '../../nn/resnet.ts';
 import { type ArgumentSpec, type ArgumentValues, findMethod, validateArguments } from '../methods.ts';
-import { type Prediction, attributionPictures, decodeFloats } from '../present.ts';
+import { type Prediction, attributionPictures } from '../present.ts';
 
 interface Init {
   classes: string[];
@@ -356,7 +356,6 @@ async function main(): Promise<void> {
         const r = await whileBusy('computing in this browser', () => attributeInBrowser(req), false);
         return { data: Array.from(r.data), seconds: r.attribution.seconds };
       },
-      decodeFloats,
     },
   });
   document.body.dataset.ready = 'true';
