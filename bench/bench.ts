@@ -61,6 +61,12 @@ const profiles: Record<string, { kernel: string; calls: number; ms: number }[]> 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (x: number, digits = 3) => Number(x.toPrecision(digits));
 
+/** The timing columns: medians of the engine's and the reference's runs, and their ratio. */
+function timing(engine: number[], reference: number[]): Pick<Row, 'engine_ms' | 'reference_ms' | 'ratio'> {
+  const ms = median(engine), rms = reference.length ? median(reference) : null;
+  return { engine_ms: Math.round(ms), reference_ms: rms === null ? null : Math.round(rms), ratio: rms === null ? null : round(ms / rms) };
+}
+
 function addRow(r: Row): void {
   if (device) r.device = ctx.adapterDescription;
   rows.push(r);
@@ -108,10 +114,8 @@ async function benchAttribution(c: AttributionCase, file: string): Promise<void>
     }
   }
   const want = c.refKey ? ref(file, c.refKey).data : refData;
-  const ms = median(engine), rms = refMs.length ? median(refMs) : null;
   addRow({
-    case: name, engine_ms: Math.round(ms), reference_ms: rms === null ? null : Math.round(rms), ratio: rms === null ? null : round(ms / rms),
-    gflops: round(c.flops / ms / 1e6), rel_l2: want ? round(relL2Error(data!, want)) : null, rel_max: want ? round(relMaxError(data!, want)) : null,
+    case: name, ...timing(engine, refMs), gflops: round(c.flops / median(engine) / 1e6), rel_l2: want ? round(relL2Error(data!, want)) : null, rel_max: want ? round(relMaxError(data!, want)) : null,
     error_against: c.refKey ? 'captum' : want ? 'pytorch' : 'none',
     reference_rel_max: c.refKey && refData ? round(relMaxError(refData, ref(file, c.refKey).data)) : null, runs,
   });
@@ -122,9 +126,14 @@ const MODELS = [
   { model: 'resnet50' as const, file: 'resnet50_keras_chelsea_224.safetensors', target: 285, layer: 'layer4.2.conv3', refCam: 'gradcam_layer4.2.conv3' },
 ];
 const selected = (label: string) => !only || label.includes(only);
+/** The cases' names, known before a model is loaded, so that --only loads only what it runs. */
+const labels = (m: (typeof MODELS)[number]) => ({
+  gradcam: `Grad-CAM ${m.layer}`, saliency: 'Saliency', ig: 'IG 50 steps', occlusion: 'Occlusion 3x15x15 / 3x8x8',
+});
 
 for (const m of MODELS) {
-  if (only && !`${m.model} Grad-CAM Saliency IG Occlusion`.split(' ').slice(1).some((c) => selected(`${m.model} ${c}`))) continue;
+  const label = labels(m);
+  if (!Object.entries(label).some(([method, l]) => !(quick && method === 'occlusion') && selected(`${m.model} ${l}`))) continue;
   if (m.model === 'resnet50' && !existsSync(weights50)) {
     log(`resnet50: ${RESNET50_WEIGHTS} is not installed (npm run fetch-weights); its cases are skipped`);
     continue;
@@ -137,13 +146,13 @@ for (const m of MODELS) {
   const windows = 28 * 28; // ceil((224 - 15) / 8) + 1 = 28 positions per side (the last cropped), one channel block
   const has = (k: string) => refTensors(m.file).has(k);
   const cases: AttributionCase[] = [
-    { model: m.model, method: 'gradcam', label: `Grad-CAM ${m.layer}`, refKey: m.refCam, flops: full.forward + toCam.backward, heavy: false,
+    { model: m.model, method: 'gradcam', label: label.gradcam, refKey: m.refCam, flops: full.forward + toCam.backward, heavy: false,
       run: () => new A.LayerGradCam(net, m.layer).attribute(x, { target: m.target }) },
-    { model: m.model, method: 'saliency', label: 'Saliency', refKey: has('saliency') ? 'saliency' : null, flops: full.forward + full.backward, heavy: false,
+    { model: m.model, method: 'saliency', label: label.saliency, refKey: has('saliency') ? 'saliency' : null, flops: full.forward + full.backward, heavy: false,
       run: () => new A.Saliency(net).attribute(x, { target: m.target }) },
-    { model: m.model, method: 'ig', label: 'IG 50 steps', refKey: 'ig_gl50', flops: 50 * (full.forward + full.backward), heavy: m.model === 'resnet50',
+    { model: m.model, method: 'ig', label: label.ig, refKey: 'ig_gl50', flops: 50 * (full.forward + full.backward), heavy: m.model === 'resnet50',
       run: () => new A.IntegratedGradients(net).attribute(x, { target: m.target, nSteps: 50 }) },
-    { model: m.model, method: 'occlusion', label: 'Occlusion 3x15x15 / 3x8x8', refKey: 'occlusion_w15_s8', flops: (windows + 1) * full.forward, heavy: true,
+    { model: m.model, method: 'occlusion', label: label.occlusion, refKey: 'occlusion_w15_s8', flops: (windows + 1) * full.forward, heavy: true,
       run: () => new A.Occlusion(net).attribute(x, { target: m.target, slidingWindowShapes: [3, 15, 15], strides: [3, 8, 8], baselines: 0 }) },
   ];
   for (const c of cases) {
@@ -171,8 +180,7 @@ if (convKernels.length) {
     }
   }
   for (const k of convKernels) {
-    const ms = median(engine.get(k)!), rms = refMs.has(k) ? median(refMs.get(k)!) : null;
-    addRow({ case: convLabel(k), engine_ms: Math.round(ms), reference_ms: rms === null ? null : Math.round(rms), ratio: rms === null ? null : round(ms / rms), gflops: round(median(gflops.get(k)!)), rel_l2: null, rel_max: null, runs });
+    addRow({ case: convLabel(k), ...timing(engine.get(k)!, refMs.get(k) ?? []), gflops: round(median(gflops.get(k)!)), rel_l2: null, rel_max: null, runs });
   }
 }
 
