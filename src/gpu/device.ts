@@ -97,6 +97,11 @@ export class GpuContext {
     return new GpuContext(opts.gpu, device, description, opts.source, profile);
   }
 
+  /** A CPU implementation of WebGPU (lavapipe, SwiftShader): 8-lane SIMD, where loads, not FMAs, bound kernels. */
+  get cpuAdapter(): boolean {
+    return /llvmpipe|lavapipe|swiftshader/i.test(this.adapterDescription);
+  }
+
   get limits(): GPUSupportedLimits {
     return this.device.limits;
   }

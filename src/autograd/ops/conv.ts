@@ -24,8 +24,7 @@ const pair = (v: Pair | undefined, d: number): [number, number] => (v === undefi
  * stem's input gradient) a 4-channel tile wastes less. GPUs want wider groups and fewer registers.
  */
 export function convTile(ctx: GpuContext, channels: number): { TM: number; TN: number; WG: number } {
-  const software = /llvmpipe|lavapipe|swiftshader/i.test(ctx.adapterDescription);
-  if (!software) return { TM: 8, TN: 4, WG: 64 };
+  if (!ctx.cpuAdapter) return { TM: 8, TN: 4, WG: 64 };
   return channels <= 4 ? { TM: 4, TN: 16, WG: 8 } : { TM: 16, TN: 16, WG: 8 };
 }
 

@@ -11,6 +11,15 @@ export function grid(ctx: GpuContext, n: number, wg = 64): [number, number, numb
   return [Math.ceil(groups / y), y, 1];
 }
 
+/**
+ * Workgroups of 64 lanes along a row (x), one row each (y), and planes over z, capped at the device's
+ * limit: kernels laid out this way loop over planes with the stride of z, so a row's values are
+ * uniform in a workgroup and no lane divides its flat index.
+ */
+export function rowGrid(ctx: GpuContext, rowLength: number, rows: number, planes: number): [number, number, number] {
+  return [Math.ceil(rowLength / 64), rows, Math.min(planes, ctx.limits.maxComputeWorkgroupsPerDimension)];
+}
+
 export interface Launch {
   ints?: number[];
   floats?: number[];

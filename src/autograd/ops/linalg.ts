@@ -15,8 +15,7 @@ const transposed = (s: Strided): Strided => ({ ...s, row: s.col, col: s.row });
 
 /** Register tile: on CPU adapters 8x8 (1024^3 on lavapipe: 8x4 9.6, 8x8 12.2, 12x8 12.9, 16x16 5.4 GFLOP/s; a's loads are scalar here). */
 function matmulTile(ctx: GpuContext): { TM: number; TN: number; WG: number } {
-  const t = convTile(ctx, 64);
-  return t.WG === 8 ? { TM: 8, TN: 8, WG: 8 } : t;
+  return ctx.cpuAdapter ? { TM: 8, TN: 8, WG: 8 } : convTile(ctx, 64);
 }
 
 /** c[b] = alpha * a[b] @ b[b] (+ bias), a: [M, K] and b: [K, N] as described by their strides. */

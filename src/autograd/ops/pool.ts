@@ -1,7 +1,7 @@
 import { record } from '../grad.ts';
 import { Tensor } from '../tensor.ts';
 import { type Pair } from './conv.ts';
-import { grid } from './launch.ts';
+import { grid, rowGrid } from './launch.ts';
 import { mean } from './reduce.ts';
 
 const pair = (v: Pair | undefined, d: number): [number, number] => (v === undefined ? [d, d] : typeof v === 'number' ? [v, v] : v);
@@ -31,7 +31,7 @@ export function maxPool2d(x: Tensor, opts: MaxPoolOptions): Tensor {
   if (!record(y, 'max_pool2d', [x], (g) => {
     const gx = new Tensor(x.ctx, x.shape);
     x.ctx.dispatch({ name: 'max_pool2d_backward', file: 'pool', inputs: 2, outputs: 1, defines: { FORWARD: false } },
-      { inputs: [g.buffer, argmax.buffer], outputs: [gx.buffer], ints, workgroups: [Math.ceil((W + PW) / SW / 64), H, Math.min(N * C, x.ctx.limits.maxComputeWorkgroupsPerDimension)] });
+      { inputs: [g.buffer, argmax.buffer], outputs: [gx.buffer], ints, workgroups: rowGrid(x.ctx, Math.ceil((W + PW) / SW), H, N * C) });
     return [gx];
   }).node) argmax.release();
   return y;
