@@ -1,5 +1,6 @@
 import { suite } from 'uvu';
-import { conv2d, grad, tidy } from '../src/autograd/index.ts';
+import { conv2d, convGeometry, grad, tidy } from '../src/autograd/index.ts';
+import { winograd, winogradApplies, winogradGradInputApplies } from '../src/autograd/ops/winograd.ts';
 import { assertClose, dot, gpuTensor, numericGrad, randoms } from './helpers.ts';
 import { conv2dRef, type ConvRef } from './reference.ts';
 
@@ -13,6 +14,11 @@ const cases: [number[], number[], ConvRef][] = [
   [[1, 3, 13, 13], [16, 3, 7, 7], { stride: [2, 2], padding: [3, 3] }],
   [[3, 8, 6, 6], [4, 8, 1, 1], { stride: [2, 2] }],
   [[1, 6, 5, 7], [5, 6, 3, 3], { stride: [3, 2], padding: [2, 1] }],
+  // 3x3 stride 1 with >= 16 channels each way: Winograd F(2x2, 3x3), forward and input gradient
+  // (odd sizes leave partial tiles; padding 0 and 2 give the input gradient padding 2 and 0).
+  [[2, 16, 5, 7], [18, 16, 3, 3], { padding: [1, 1] }],
+  [[1, 17, 6, 5], [16, 17, 3, 3], {}],
+  [[1, 16, 5, 6], [16, 16, 3, 3], { padding: [2, 1] }],
 ];
 
 for (const [xs, ws, o] of cases) {
@@ -34,6 +40,23 @@ for (const [xs, ws, o] of cases) {
     assertClose(await gb.data(), numericGrad((v) => loss(xv, wv, v), bv), 1e-4, 'grad bias');
   }));
 }
+
+test('the 3x3 stride-1 cases above take the Winograd path, and equal the direct kernels', () => tidy(async () => {
+  const xs = [2, 16, 5, 7], ws = [18, 16, 3, 3];
+  const g = convGeometry(xs, ws, { padding: 1 });
+  if (!winogradApplies(g, 16, 18) || !winogradGradInputApplies(g)) throw new Error('Winograd does not apply');
+  const x = await gpuTensor(randoms(2 * 16 * 35, 5), xs), w = await gpuTensor(randoms(18 * 16 * 9, 6), ws);
+  const fast = await conv2d(x, w, null, { padding: 1 }).data();
+  const fastAgain = await conv2d(x, w, null, { padding: 1 }).data(); // the cached transformed weight
+  winograd.enabled = false;
+  try {
+    const direct = await conv2d(x, w, null, { padding: 1 }).data();
+    assertClose(fast, direct, 1e-5, 'winograd vs direct');
+    assertClose(fastAgain, direct, 1e-5, 'winograd (cached weight) vs direct');
+  } finally {
+    winograd.enabled = true;
+  }
+}));
 
 test('errors name the mismatch', async () => {
   const x = await gpuTensor(new Float32Array(2 * 3 * 4 * 4), [2, 3, 4, 4]);

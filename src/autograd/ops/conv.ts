@@ -4,6 +4,7 @@ import { record } from '../grad.ts';
 import { Tensor, keep } from '../tensor.ts';
 import { permuteRaw } from './layout.ts';
 import { sumAxisRaw } from './reduce.ts';
+import { winogradApplies, winogradForward, winogradGradInput, winogradGradInputApplies } from './winograd.ts';
 
 export type Pair = number | [number, number];
 export interface Conv2dOptions {
@@ -75,6 +76,7 @@ function weightAs(w: Tensor, perm: number[], key: string): { t: Tensor; owned: b
 }
 
 export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {
+  if (winogradApplies(g, g.C, g.K)) return winogradForward(x, w, bias, g);
   const tile = convTile(x.ctx, g.K), { TM, TN, WG } = tile;
   const wt = weightAs(w, [2, 3, 1, 0], 'conv_fwd'); // [KH, KW, C, K]
   const inputs = bias ? [x, wt.t, bias] : [x, wt.t];
@@ -88,6 +90,7 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: C
 }
 
 export function conv2dGradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+  if (winogradGradInputApplies(g)) return winogradGradInput(gy, w, g);
   const tile = convTile(gy.ctx, g.C), { TM, TN, WG } = tile;
   const wt = weightAs(w, [2, 3, 0, 1], 'conv_gin'); // [KH, KW, K, C]
   const gx = new Tensor(gy.ctx, [g.N, g.C, g.H, g.W]);

@@ -1,0 +1,240 @@
+// 3x3 stride-1 convolution by Winograd's minimal filtering F(m x m, 3x3) (Lavin & Gray, 2015), with
+// A = m + 2 transform points: each m x m block of outputs ("tile") costs A^2 multiplies per
+// (input, output) channel pair instead of 9 m^2: F(2x2) 16 for 4 outputs, F(4x4) 36 for 16.
+//
+//   U[xi, c, k] = (G g G^T)[xi]      g: the 3x3 filter of (k, c)              WEIGHT (once per weight)
+//   V[xi, c, t] = (B^T d B)[xi]      d: the A x A input patch under tile t    INPUT
+//   M[xi, k, t] = sum over c of U[xi, c, k] * V[xi, c, t]                     GEMM (A^2 of them)
+//   y[tile t]   = A^T M[., k, t] A   the m x m outputs                        OUTPUT
+//
+// xi = A * row + column runs over the A^2 points of the transform; tiles t are flattened over
+// (batch, tile row, tile column). U's channel dimension is padded with zeros to KP (a multiple of
+// 4), so the GEMM reads four output channels per uniform vec4 load.
+struct Params {
+  N: i32, C: i32, H: i32, W: i32,
+  K: i32, OH: i32, OW: i32, PH: i32, PW: i32,
+  TH: i32, TW: i32, KP: i32,
+  flip: i32, // WEIGHT: read w as [C, K, 3, 3] rotated by 180 degrees (the input gradient's filter)
+}
+@group(0) @binding(0) var<uniform> p: Params;
+
+#if ${F4}
+// F(4x4, 3x3) with the points 0, +-1, +-2 and infinity.
+const M = 4;
+const A = 6;
+const BT = array<f32, 36>(
+  4.0, 0.0, -5.0, 0.0, 1.0, 0.0,
+  0.0, -4.0, -4.0, 1.0, 1.0, 0.0,
+  0.0, 4.0, -4.0, -1.0, 1.0, 0.0,
+  0.0, -2.0, -1.0, 2.0, 1.0, 0.0,
+  0.0, 2.0, -1.0, -2.0, 1.0, 0.0,
+  0.0, 4.0, 0.0, -5.0, 0.0, 1.0);
+const G = array<f32, 18>(
+  0.25, 0.0, 0.0,
+  -1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0,
+  -1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0,
+  1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0,
+  1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0,
+  0.0, 0.0, 1.0);
+const AT = array<f32, 24>(
+  1.0, 1.0, 1.0, 1.0, 1.0, 0.0,
+  0.0, 1.0, -1.0, 2.0, -2.0, 0.0,
+  0.0, 1.0, 1.0, 4.0, 4.0, 0.0,
+  0.0, 1.0, -1.0, 8.0, -8.0, 1.0);
+#else
+// F(2x2, 3x3) with the points 0, +-1 and infinity.
+const M = 2;
+const A = 4;
+const BT = array<f32, 16>(
+  1.0, 0.0, -1.0, 0.0,
+  0.0, 1.0, 1.0, 0.0,
+  0.0, -1.0, 1.0, 0.0,
+  0.0, 1.0, 0.0, -1.0);
+const G = array<f32, 12>(
+  1.0, 0.0, 0.0,
+  0.5, 0.5, 0.5,
+  0.5, -0.5, 0.5,
+  0.0, 0.0, 1.0);
+const AT = array<f32, 8>(
+  1.0, 1.0, 1.0, 0.0,
+  0.0, 1.0, -1.0, -1.0);
+#endif
+
+#if ${WEIGHT}
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read_write> u: array<f32>; // [A*A, C, KP]
+
+// One invocation per (c, k) with k < KP; k >= K writes the zero padding.
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let k = i32(gid.x);
+  let c = i32(gid.y);
+  if (k >= p.KP || c >= p.C) { return; }
+  var g: array<f32, 9>;
+  if (k < p.K) {
+    for (var i = 0; i < 9; i++) {
+      g[i] = select(w[(k * p.C + c) * 9 + i], w[(c * p.K + k) * 9 + 8 - i], p.flip != 0);
+    }
+  }
+  var t: array<f32, A * 3>; // G g
+  for (var i = 0; i < A; i++) {
+    for (var j = 0; j < 3; j++) {
+      t[3 * i + j] = G[3 * i] * g[j] + G[3 * i + 1] * g[3 + j] + G[3 * i + 2] * g[6 + j];
+    }
+  }
+  for (var i = 0; i < A; i++) {
+    for (var j = 0; j < A; j++) { // (G g) G^T
+      let value = t[3 * i] * G[3 * j] + t[3 * i + 1] * G[3 * j + 1] + t[3 * i + 2] * G[3 * j + 2];
+      u[((A * i + j) * p.C + c) * p.KP + k] = value;
+    }
+  }
+}
+#endif
+
+#if ${INPUT}
+@group(0) @binding(1) var<storage, read> x: array<f32>;              // [N, C, H, W]
+@group(0) @binding(2) var<storage, read_write> v: array<f32>;        // [A*A, C, T]
+
+// One invocation per (tile, channel); neighbouring lanes hold neighbouring tiles.
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let T = p.N * p.TH * p.TW;
+  let tile = i32(gid.x);
+  let c = i32(gid.y);
+  if (tile >= T || c >= p.C) { return; }
+  let b = tile / (p.TH * p.TW);
+  let r = tile - b * p.TH * p.TW;
+  let th = r / p.TW;
+  let ih0 = M * th - p.PH;
+  let iw0 = M * (r - th * p.TW) - p.PW;
+  let base = (b * p.C + c) * p.H * p.W;
+  var d: array<f32, A * A>;
+  for (var i = 0; i < A; i++) {
+    let ih = ih0 + i;
+    for (var j = 0; j < A; j++) {
+      let iw = iw0 + j;
+      let ok = ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
+      d[A * i + j] = select(0.0, x[select(0, base + ih * p.W + iw, ok)], ok);
+    }
+  }
+  var t: array<f32, A * A>; // B^T d
+  for (var i = 0; i < A; i++) {
+    for (var j = 0; j < A; j++) {
+      var s = 0.0;
+      for (var l = 0; l < A; l++) { s += BT[A * i + l] * d[A * l + j]; }
+      t[A * i + j] = s;
+    }
+  }
+  for (var i = 0; i < A; i++) {
+    for (var j = 0; j < A; j++) { // (B^T d) B
+      var s = 0.0;
+      for (var l = 0; l < A; l++) { s += t[A * i + l] * BT[A * j + l]; }
+      v[((A * i + j) * p.C + c) * T + tile] = s;
+    }
+  }
+}
+#endif
+
+#if ${GEMM}
+// Each invocation accumulates a TM x TN register tile: TM output channels shared by the workgroup
+// (uniform vec4 loads of U) by TN tiles WG apart (neighbouring lanes read neighbouring tiles).
+// Scalar loads of V, as in the direct kernels: on lavapipe a per-lane vec4 load costs 3 scalar
+// ones, and vec4 accumulators measured 10-15 GFLOP/s against 15-21 for this form.
+const TM = ${TM};
+const TN = ${TN};
+const WG = ${WG};
+@group(0) @binding(1) var<storage, read> u: array<vec4<f32>>;  // [A*A, C, KP]
+@group(0) @binding(2) var<storage, read> v: array<f32>;        // [A*A, C, T]
+@group(0) @binding(3) var<storage, read_write> m: array<f32>;  // [A*A, K, T]
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let T = p.N * p.TH * p.TW;
+  let xi = i32(wid.z);
+  let k0 = i32(wid.y) * TM;
+  let t0 = i32(wid.x) * (WG * TN) + i32(lid.x);
+  var acc: array<array<f32, TN>, TM>;
+  var ui = (xi * p.C * p.KP + k0) / 4;
+  var vi = xi * p.C * T;
+  for (var c = 0; c < p.C; c++) {
+    var vv: array<f32, TN>;
+    for (var j = 0; j < TN; j++) {
+      let t = t0 + j * WG;
+      vv[j] = select(0.0, v[select(0, vi + t, t < T)], t < T);
+    }
+    for (var i4 = 0; i4 < TM / 4; i4++) {
+      let uv = u[ui + i4];
+      for (var j = 0; j < TN; j++) {
+        acc[4 * i4][j] = fma(uv.x, vv[j], acc[4 * i4][j]);
+        acc[4 * i4 + 1][j] = fma(uv.y, vv[j], acc[4 * i4 + 1][j]);
+        acc[4 * i4 + 2][j] = fma(uv.z, vv[j], acc[4 * i4 + 2][j]);
+        acc[4 * i4 + 3][j] = fma(uv.w, vv[j], acc[4 * i4 + 3][j]);
+      }
+    }
+    ui += p.KP / 4;
+    vi += T;
+  }
+  for (var i = 0; i < TM; i++) {
+    let k = k0 + i;
+    if (k < p.K) {
+      for (var j = 0; j < TN; j++) {
+        let t = t0 + j * WG;
+        if (t < T) {
+          m[(xi * p.K + k) * T + t] = acc[i][j];
+        }
+      }
+    }
+  }
+}
+#endif
+
+#if ${OUTPUT}
+@group(0) @binding(1) var<storage, read> m: array<f32>;              // [A*A, K, T]
+#if ${BIAS}
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+#else
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;        // [N, K, OH, OW]
+#endif
+
+// One invocation per (tile, output channel): the m x m outputs A^T M A, clipped at the border.
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let T = p.N * p.TH * p.TW;
+  let tile = i32(gid.x);
+  let k = i32(gid.y);
+  if (tile >= T || k >= p.K) { return; }
+  var mm: array<f32, A * A>;
+  for (var xi = 0; xi < A * A; xi++) {
+    mm[xi] = m[(xi * p.K + k) * T + tile];
+  }
+  var t: array<f32, M * A>; // A^T M
+  for (var i = 0; i < M; i++) {
+    for (var j = 0; j < A; j++) {
+      var s = 0.0;
+      for (var l = 0; l < A; l++) { s += AT[A * i + l] * mm[A * l + j]; }
+      t[A * i + j] = s;
+    }
+  }
+#if ${BIAS}
+  let add = bias[k];
+#else
+  let add = 0.0;
+#endif
+  let b = tile / (p.TH * p.TW);
+  let r = tile - b * p.TH * p.TW;
+  let th = r / p.TW;
+  let oh0 = M * th;
+  let ow0 = M * (r - th * p.TW);
+  let base = (b * p.K + k) * p.OH * p.OW;
+  for (var i = 0; i < M; i++) {
+    for (var j = 0; j < M; j++) { // (A^T M) A
+      var s = add;
+      for (var l = 0; l < A; l++) { s += t[A * i + l] * AT[A * j + l]; }
+      if (oh0 + i < p.OH && ow0 + j < p.OW) {
+        y[base + (oh0 + i) * p.OW + ow0 + j] = s;
+      }
+    }
+  }
+}
+#endif
