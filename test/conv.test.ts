@@ -41,20 +41,33 @@ for (const [xs, ws, o] of cases) {
   }));
 }
 
-test('the 3x3 stride-1 cases above take the Winograd path, and equal the direct kernels', () => tidy(async () => {
-  const xs = [2, 16, 5, 7], ws = [18, 16, 3, 3];
+test('Winograd F(2x2) and F(4x4) against float64 and the direct kernels, forward and input gradient', () => tidy(async () => {
+  const xs = [2, 16, 5, 7], ws = [18, 16, 3, 3], o: ConvRef = { padding: [1, 1] };
   const g = convGeometry(xs, ws, { padding: 1 });
   if (!winogradApplies(g, 16, 18) || !winogradGradInputApplies(g)) throw new Error('Winograd does not apply');
-  const x = await gpuTensor(randoms(2 * 16 * 35, 5), xs), w = await gpuTensor(randoms(18 * 16 * 9, 6), ws);
-  const fast = await conv2d(x, w, null, { padding: 1 }).data();
-  const fastAgain = await conv2d(x, w, null, { padding: 1 }).data(); // the cached transformed weight
+  const xv = randoms(2 * 16 * 35, 5), wv = randoms(18 * 16 * 9, 6), r = randoms(2 * 18 * 35, 7);
+  const ref = conv2dRef(xv, xs, wv, ws, new Float64Array(18), o);
+  const refGx = numericGrad((v) => dot(r, conv2dRef(v, xs, wv, ws, new Float64Array(18), o).y), xv);
+  const x = await gpuTensor(xv, xs, true), w = await gpuTensor(wv, ws), gout = await gpuTensor(r, ref.shape);
+  const run = async () => {
+    const y = conv2d(x, w, null, { padding: 1 });
+    const again = conv2d(x, w, null, { padding: 1 }); // through the cached transformed weight
+    return { y: await y.data(), again: await again.data(), gx: await grad(y, [x], gout)[0].data() };
+  };
   winograd.enabled = false;
+  const direct = await run();
+  winograd.enabled = true;
   try {
-    const direct = await conv2d(x, w, null, { padding: 1 }).data();
-    assertClose(fast, direct, 1e-5, 'winograd vs direct');
-    assertClose(fastAgain, direct, 1e-5, 'winograd (cached weight) vs direct');
+    for (const tile of [2, 4] as const) {
+      winograd.tile = tile;
+      const fast = await run();
+      assertClose(fast.y, ref.y, 1e-5, `F(${tile}x${tile}) forward`);
+      assertClose(fast.again, fast.y, 0, `F(${tile}x${tile}) forward, cached weight`);
+      assertClose(fast.gx, refGx, 1e-4, `F(${tile}x${tile}) input gradient`);
+      assertClose(fast.y, direct.y, 1e-5, `F(${tile}x${tile}) vs direct`);
+    }
   } finally {
-    winograd.enabled = true;
+    winograd.tile = 2;
   }
 }));
 

@@ -8,7 +8,8 @@ import { preprocessImage } from '../src/io/image.ts';
 import { readStateDict } from '../src/io/weights.ts';
 import { ResNet } from '../src/nn/resnet.ts';
 import { assertClose, getGpu, randoms } from './helpers.ts';
-import { boxWindows, boxedForward } from '../src/nn/boxed.ts';
+import { boxWindows, boxedForward, canBox } from '../src/nn/boxed.ts';
+import { winograd } from '../src/autograd/ops/winograd.ts';
 import type { StateDict } from '../src/io/host-tensor.ts';
 import { REF_DIR, ref, resnet18Seed0, resnet50Pretrained } from './refdata.ts';
 
@@ -145,6 +146,14 @@ test('the receptive-field forward gives the full forward\'s logits bit for bit (
       if (want.subarray(0, baseLogits.length).every((v, i) => v === baseLogits[i])) throw new Error(`${name}: the perturbation changes nothing`);
     });
   }
+  // F(4x4) Winograd outputs depend on their whole tile: Occlusion must then take the full forward.
+  winograd.tile = 4;
+  try {
+    if (canBox(seeded)) throw new Error('canBox accepts F(4x4) Winograd');
+  } finally {
+    winograd.tile = 2;
+  }
+  if (!canBox(seeded)) throw new Error('canBox refuses a plain ResNet');
 });
 
 test.run();

@@ -3,14 +3,17 @@
  * inside a box per item (Occlusion's windows). Each layer recomputes only the outputs whose receptive
  * field meets the item's box: its windows are cut from the base map and the item's patch, with the
  * layer's padding, and run through the unpadded layer. Convolution sums run in the same order as on
- * the full map, so the logits are the same bits as the full forward's. Once a box covers half its
- * map, the batch is materialized and the rest of the network runs as usual.
+ * the full map, so the logits are the same bits as the full forward's; where a layer runs Winograd
+ * F(2x2, 3x3), its boxes start on the full map's tile grid (even rows and columns), so that each
+ * output is computed at the same place in its tile. Once a box covers half its map, the batch is
+ * materialized and the rest of the network runs as usual.
  */
 import { Tensor } from '../autograd/tensor.ts';
 import * as ops from '../autograd/ops/index.ts';
 import { launch, rowGrid } from '../autograd/ops/launch.ts';
 import type { BatchNorm2d, Conv2d, MaxPool2d, Sequential } from './layers.ts';
 import { BasicBlock, Bottleneck, ResNet } from './resnet.ts';
+import { winograd, winogradApplies } from '../autograd/ops/winograd.ts';
 
 /** Item b equals `base` [1, C, H, W] except in its box at boxes[2b], boxes[2b + 1] (y, x), where it is patch[b] [C, PH, PW]. */
 export interface Boxed {
@@ -19,9 +22,12 @@ export interface Boxed {
   boxes: Int32Array;
 }
 
-/** Whether the receptive-field forward computes exactly what net.call would: a ResNet that no hook watches. */
+/**
+ * Whether the receptive-field forward computes exactly what net.call would: a ResNet that no hook
+ * watches, and no F(4x4) Winograd (whose outputs depend on their whole tile, not their receptive field).
+ */
 export function canBox(net: unknown): net is ResNet {
-  return net instanceof ResNet && ![...net.namedModules()].some(([, m]) => m.hooked);
+  return net instanceof ResNet && ![...net.namedModules()].some(([, m]) => m.hooked) && !(winograd.enabled && winograd.tile !== 2);
 }
 
 /** Windows [B, C, CH, CW] of each item's map at the given origins (fill outside the map). */
@@ -43,14 +49,24 @@ export function materialize(X: Boxed): Tensor {
 /**
  * Where a sliding layer (kernel k, stride s, padding p, dilation d) must recompute: per item, the box
  * of outputs whose receptive field meets the input box (one size for all items, moved inside the
- * map at its borders), and the input window those outputs read.
+ * map at its borders), and the input window those outputs read. With `align` 2, boxes start at even
+ * outputs (Winograd's tile grid): one more row and column, and a length that keeps O - length even.
  */
-function slide(X: Boxed, k: number, s: number, p: number, d: number) {
+function slide(X: Boxed, k: number, s: number, p: number, d: number, align = 1) {
   const [B, , PH, PW] = X.patch.shape, [, , H, W] = X.base.shape;
   const OH = Math.floor((H + 2 * p - d * (k - 1) - 1) / s) + 1, OW = Math.floor((W + 2 * p - d * (k - 1) - 1) / s) + 1;
-  const oph = Math.min(OH, Math.floor((PH - 1 + (k - 1) * d) / s) + 1), opw = Math.min(OW, Math.floor((PW - 1 + (k - 1) * d) / s) + 1);
+  const length = (need: number, O: number) => {
+    if (align === 1) return Math.min(O, need);
+    let len = Math.min(O, Math.ceil((need + 1) / 2) * 2);
+    if ((O - len) % 2) len = Math.min(O, len + 1);
+    return len;
+  };
+  const oph = length(Math.floor((PH - 1 + (k - 1) * d) / s) + 1, OH), opw = length(Math.floor((PW - 1 + (k - 1) * d) / s) + 1, OW);
   const boxes = new Int32Array(2 * B), origins = new Int32Array(2 * B);
-  const start = (lo: number, len: number, O: number) => Math.min(Math.max(Math.ceil((lo + p - (k - 1) * d) / s), 0), O - len);
+  const start = (lo: number, len: number, O: number) => {
+    const first = Math.max(Math.ceil((lo + p - (k - 1) * d) / s), 0);
+    return Math.min(first - (first % align), O - len);
+  };
   for (let b = 0; b < B; b++) {
     boxes[2 * b] = start(X.boxes[2 * b], oph, OH);
     boxes[2 * b + 1] = start(X.boxes[2 * b + 1], opw, OW);
@@ -61,7 +77,9 @@ function slide(X: Boxed, k: number, s: number, p: number, d: number) {
 }
 
 function conv(c: Conv2d, X: Boxed): Boxed {
-  const g = slide(X, c.kernelSize, c.options.stride ?? 1, c.options.padding ?? 0, c.options.dilation ?? 1);
+  const k = c.kernelSize, s = c.options.stride ?? 1, d = c.options.dilation ?? 1;
+  const tiled = winogradApplies({ KH: k, KW: k, SH: s, SW: s, DH: d, DW: d }, c.inChannels, c.outChannels);
+  const g = slide(X, k, s, c.options.padding ?? 0, d, tiled ? 2 : 1);
   return { base: c.call(X.base), patch: c.convolveUnpadded(boxWindows(X, g.origins, g.CH, g.CW)), boxes: g.boxes };
 }
 

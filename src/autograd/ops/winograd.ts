@@ -12,12 +12,23 @@ import type { ConvGeometry } from './conv.ts';
 export const winograd = {
   /** Off: every convolution takes the direct implicit-GEMM kernels (the bench compares both). */
   enabled: true,
+  /**
+   * Output tile side m of F(m x m, 3x3); the transforms work on (m + 2) x (m + 2) points. F(2x2)
+   * rounds like the direct kernels (ResNet-18 Saliency 1.7e-6 from PyTorch's, direct 1.9e-6) and
+   * each output depends only on its own receptive field, so the receptive-field Occlusion stays
+   * bit-exact. F(4x4) does 2.25 multiplies per output instead of 4, but its transforms (entries
+   * up to 8) round 20-40x worse: enough to flip a ReLU whose input is near zero (ResNet-18 Saliency
+   * at 224: 4e-2 from PyTorch's). Opt in where speed matters more than the last digits.
+   */
+  tile: 2 as 2 | 4,
 };
 
 /** Channel counts below this gain nothing from the transforms' extra passes. */
 const MIN_CHANNELS = 16;
 
-export function winogradApplies(g: ConvGeometry, Cin: number, Kout: number): boolean {
+type Filter = Pick<ConvGeometry, 'KH' | 'KW' | 'SH' | 'SW' | 'DH' | 'DW'>;
+
+export function winogradApplies(g: Filter, Cin: number, Kout: number): boolean {
   return winograd.enabled && g.KH === 3 && g.KW === 3 && g.SH === 1 && g.SW === 1 && g.DH === 1 && g.DW === 1 &&
     Cin >= MIN_CHANNELS && Kout >= MIN_CHANNELS;
 }
@@ -40,7 +51,7 @@ const stage = (mode: 'WEIGHT' | 'INPUT' | 'GEMM' | 'OUTPUT', inputs: number, def
   outputs: 1,
   defines: {
     WEIGHT: mode === 'WEIGHT', INPUT: mode === 'INPUT', GEMM: mode === 'GEMM', OUTPUT: mode === 'OUTPUT',
-    F4: TILE === 4, TM: 0, TN: 0, WG: 0, BIAS: false, ...defines,
+    F4: winograd.tile === 4, TM: 0, TN: 0, WG: 0, BIAS: false, ...defines,
   },
 });
 
@@ -49,12 +60,10 @@ interface Problem {
   N: number; Cin: number; H: number; W: number; Kout: number; OH: number; OW: number; PH: number; PW: number;
 }
 
-/** Output tile side m of F(m x m, 3x3); the transforms work on (m + 2) x (m + 2) points. */
-const TILE = 4;
-const POINTS = (TILE + 2) ** 2;
+const points = () => (winograd.tile + 2) ** 2;
 
 function params(q: Problem, flip: boolean): number[] {
-  const TH = Math.ceil(q.OH / TILE), TW = Math.ceil(q.OW / TILE);
+  const TH = Math.ceil(q.OH / winograd.tile), TW = Math.ceil(q.OW / winograd.tile);
   const KP = Math.ceil(q.Kout / 4) * 4;
   return [q.N, q.Cin, q.H, q.W, q.Kout, q.OH, q.OW, q.PH, q.PW, TH, TW, KP, flip ? 1 : 0];
 }
@@ -63,7 +72,7 @@ function params(q: Problem, flip: boolean): number[] {
 function transformedWeight(w: Tensor, q: Problem, flip: boolean): { t: Tensor; owned: boolean } {
   const make = () => {
     const KP = Math.ceil(q.Kout / 4) * 4;
-    const u = new Tensor(w.ctx, [POINTS, q.Cin, KP]);
+    const u = new Tensor(w.ctx, [points(), q.Cin, KP]);
     w.ctx.dispatch(stage('WEIGHT', 1), {
       inputs: [w.buffer], outputs: [u.buffer], ints: params(q, flip),
       workgroups: [Math.ceil(KP / 64), q.Cin, 1],
@@ -71,7 +80,7 @@ function transformedWeight(w: Tensor, q: Problem, flip: boolean): { t: Tensor; o
     return u;
   };
   if (w.requiresGrad) return { t: make(), owned: true };
-  const key = flip ? 'winograd_gin' : 'winograd_fwd';
+  const key = `winograd${winograd.tile}_${flip ? 'gin' : 'fwd'}`;
   let t = w.derived.get(key);
   if (!t || t.released) {
     t = keep(make());
@@ -85,13 +94,13 @@ function run(x: Tensor, w: Tensor, bias: Tensor | null, q: Problem, flip: boolea
   const ints = params(q, flip);
   const T = q.N * ints[9] * ints[10]; // tiles
   const u = transformedWeight(w, q, flip);
-  const v = new Tensor(ctx, [POINTS, q.Cin, T]);
+  const v = new Tensor(ctx, [points(), q.Cin, T]);
   ctx.dispatch(stage('INPUT', 1), { inputs: [x.buffer], outputs: [v.buffer], ints, workgroups: [Math.ceil(T / 64), q.Cin, 1] });
   const tile = gemmTile(ctx, T);
-  const m = new Tensor(ctx, [POINTS, q.Kout, T]);
+  const m = new Tensor(ctx, [points(), q.Kout, T]);
   ctx.dispatch(stage('GEMM', 2, tile), {
     inputs: [u.t.buffer, v.buffer], outputs: [m.buffer], ints,
-    workgroups: [Math.ceil(T / (tile.WG * tile.TN)), Math.ceil(q.Kout / tile.TM), POINTS],
+    workgroups: [Math.ceil(T / (tile.WG * tile.TN)), Math.ceil(q.Kout / tile.TM), points()],
   });
   v.release();
   if (u.owned) u.t.release();
