@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [--runs N] [--only TEXT] [--device] [--json] [--profile]
+// npm run bench [-- --quick] [--runs N] [--only TEXT] [--winograd off|2|4] [--device] [--json] [--profile]
 // The whole suite: IG (50 steps), Occlusion (3x15x15 / 3x8x8), Grad-CAM and Saliency on ResNet-18 and
 // the pretrained ResNet-50 at 224, and the conv kernels' means over ResNet-18's shapes at batch 16.
 // Each case runs alternately on the engine and on a plain-PyTorch reference (bench/reference/, started
@@ -9,7 +9,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as A from '../src/attr/index.ts';
-import { type Tensor, fromArray, tidy } from '../src/autograd/index.ts';
+import { type Tensor, fromArray, tidy, winograd } from '../src/autograd/index.ts';
 import { createNodeGpu } from '../src/io/node-gpu.ts';
 import { RESNET50_WEIGHTS, ROOT, loadClassifier } from '../src/io/models.ts';
 import type { ResNet } from '../src/nn/resnet.ts';
@@ -23,15 +23,21 @@ import { BENCH_DIR, table, writeResult } from './util.ts';
 const argv = process.argv.slice(2);
 const flag = (f: string) => argv.includes(f);
 const value = (f: string) => (argv.includes(f) ? argv[argv.indexOf(f) + 1] : undefined);
-const known = new Set(['--quick', '--runs', '--only', '--device', '--json', '--profile']);
+const known = new Set(['--quick', '--runs', '--only', '--winograd', '--device', '--json', '--profile']);
 for (const [i, a] of argv.entries()) {
   if (a.startsWith('--') && !known.has(a)) throw new Error(`bench: unknown option ${a}; options: ${[...known].join(' ')}`);
-  if (!a.startsWith('--') && !['--runs', '--only'].includes(argv[i - 1])) throw new Error(`bench: unexpected argument '${a}'`);
+  if (!a.startsWith('--') && !['--runs', '--only', '--winograd'].includes(argv[i - 1])) throw new Error(`bench: unexpected argument '${a}'`);
 }
 const quick = flag('--quick'), jsonOnly = flag('--json'), profile = flag('--profile'), device = flag('--device');
 const runsOverride = value('--runs') === undefined ? undefined : Number(value('--runs'));
 if (runsOverride !== undefined && !(Number.isInteger(runsOverride) && runsOverride >= 1)) throw new Error('--runs takes a positive integer');
 const only = value('--only');
+// 3x3 stride-1 convolutions: Winograd F(2x2) (the default), F(4x4) (faster, rounds worse), or off.
+const winogradMode = value('--winograd') ?? '2';
+if (!['off', '2', '4'].includes(winogradMode)) throw new Error(`--winograd takes off, 2 or 4, got '${winogradMode}'`);
+winograd.enabled = winogradMode !== 'off';
+if (winograd.enabled) winograd.tile = Number(winogradMode) as 2 | 4;
+const convNote = winograd.enabled ? `3x3 stride-1 convolutions by Winograd F(${winograd.tile}x${winograd.tile}, 3x3)` : '3x3 convolutions by the direct kernels (Winograd off)';
 const log = (...a: unknown[]) => (jsonOnly ? console.error(...a) : console.log(...a));
 
 interface Row {
@@ -51,7 +57,7 @@ interface Row {
 }
 
 const ctx = await createNodeGpu({ profile });
-log(`adapter: ${ctx.adapterDescription}${profile && !ctx.profiler ? ' (no timestamp-query: --profile is ignored)' : ''}`);
+log(`adapter: ${ctx.adapterDescription}${profile && !ctx.profiler ? ' (no timestamp-query: --profile is ignored)' : ''}; ${convNote}`);
 const weights50 = join(ROOT, RESNET50_WEIGHTS);
 const reference = await startReference(REF_DIR, weights50);
 const referenceNote = 'missing' in reference ? `no reference times: ${reference.missing}` : `PyTorch ${reference.describe.torch}, ${reference.describe.threads} threads`;
@@ -205,7 +211,7 @@ function writeReadme(): void {
     `Written by \`npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; do not edit by hand, rerun the bench.`,
     '',
     `- Machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores; Node ${process.version}, ${process.platform}.`,
-    `- Adapter: ${ctx.adapterDescription}.`,
+    `- Adapter: ${ctx.adapterDescription}; ${convNote}.`,
     `- Reference: ${referenceNote} (\`bench/reference/reference.py\`: the same computations with \`torch.autograd.grad\`, no Captum), run in the same invocation, alternating with the engine; times are medians of \`runs\`.`,
     '- Errors (relative L2 and max) are against `../shared/ref` (Captum\'s outputs) where it has the case, else against the PyTorch reference (`vs`); `PyTorch err` is the reference\'s own relative max error against `../shared/ref`, for scale.',
     '- GFLOP/s counts the convolutions and the classifier (x2 multiply-adds): a backward pass to the input costs what the forward costs (no weight gradients); Grad-CAM\'s backward stops at its layer; IG is 50 forward+backward passes, Occlusion 785 full forwards (what Captum computes; the receptive-field forward does less, so its GFLOP/s is effective).',

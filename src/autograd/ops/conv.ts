@@ -29,6 +29,17 @@ export function convTile(ctx: GpuContext, channels: number): { TM: number; TN: n
   return channels <= 4 ? { TM: 4, TN: 16, WG: 8 } : { TM: 16, TN: 16, WG: 8 };
 }
 
+/**
+ * The tile with fewer columns per invocation where the lanes would otherwise run far past `n`
+ * columns: a 1x1 convolution's weight gradient over 64 input channels fills half of 8 x 16.
+ */
+export function fitColumns<T extends { TN: number; WG: number }>(tile: T, n: number): T {
+  let TN = tile.TN;
+  const lanes = (tn: number) => Math.ceil(n / (tile.WG * tn)) * tile.WG * tn;
+  while (TN > 4 && lanes(TN) > 1.15 * n) TN /= 2;
+  return { ...tile, TN };
+}
+
 function kernel(tile: { TM: number; TN: number; WG: number }, mode: 'forward' | 'grad_input' | 'grad_weight', bias = false): Kernel {
   return {
     name: `conv2d_${mode}`,
@@ -77,7 +88,7 @@ function weightAs(w: Tensor, perm: number[], key: string): { t: Tensor; owned: b
 
 export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {
   if (winogradApplies(g, g.C, g.K)) return winogradForward(x, w, bias, g);
-  const tile = convTile(x.ctx, g.K), { TM, TN, WG } = tile;
+  const tile = fitColumns(convTile(x.ctx, g.K), g.N * g.OH * g.OW), { TM, TN, WG } = tile;
   const wt = weightAs(w, [2, 3, 1, 0], 'conv_fwd'); // [KH, KW, C, K]
   const inputs = bias ? [x, wt.t, bias] : [x, wt.t];
   const y = new Tensor(x.ctx, [g.N, g.K, g.OH, g.OW]);
@@ -91,10 +102,10 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: C
 
 export function conv2dGradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   if (winogradGradInputApplies(g)) return winogradGradInput(gy, w, g);
-  const tile = convTile(gy.ctx, g.C), { TM, TN, WG } = tile;
+  const phasePositions = g.N * Math.ceil(g.H / g.SH) * Math.ceil(g.W / g.SW);
+  const tile = fitColumns(convTile(gy.ctx, g.C), phasePositions), { TM, TN, WG } = tile;
   const wt = weightAs(w, [2, 3, 0, 1], 'conv_gin'); // [KH, KW, K, C]
   const gx = new Tensor(gy.ctx, [g.N, g.C, g.H, g.W]);
-  const phasePositions = g.N * Math.ceil(g.H / g.SH) * Math.ceil(g.W / g.SW);
   gy.ctx.dispatch(kernel(tile, 'grad_input'), {
     inputs: [gy.buffer, wt.t.buffer], outputs: [gx.buffer], ints: params(g),
     workgroups: [Math.ceil(phasePositions / (WG * TN)), Math.ceil(g.C / TM), g.SH * g.SW],
@@ -105,8 +116,8 @@ export function conv2dGradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor 
 
 export function conv2dGradWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
   const ctx = gy.ctx;
-  const tile = convTile(ctx, g.K), { TM, TN, WG } = tile;
   const Q = g.C * g.KH * g.KW, P = g.N * g.OH * g.OW;
+  const tile = fitColumns(convTile(ctx, g.K), Q), { TM, TN, WG } = tile;
   // gy as [N, OH*OW, K] (K padded to 4) so the TM output channels of a position are one vec4 load.
   const gyt = permuteRaw(gy.view([g.N, g.K, g.OH * g.OW]), [0, 2, 1], [2]);
   const tiles = Math.ceil(Q / (WG * TN)) * Math.ceil(g.K / TM);

@@ -1,7 +1,7 @@
 import type { GpuContext } from '../../gpu/device.ts';
 import type { Kernel } from '../../gpu/kernel.ts';
 import { Tensor, keep } from '../tensor.ts';
-import type { ConvGeometry } from './conv.ts';
+import { type ConvGeometry, fitColumns } from './conv.ts';
 
 /**
  * 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3) (kernels/winograd.wgsl): 16 multiplies per
@@ -38,9 +38,7 @@ export function winogradApplies(g: Filter, Cin: number, Kout: number): boolean {
  * there are too few tiles to fill the lanes (7x7 maps at a small batch: 4 tiles per image).
  */
 function gemmTile(ctx: GpuContext, tiles: number): { TM: number; TN: number; WG: number } {
-  if (!ctx.cpuAdapter) return { TM: 8, TN: 4, WG: 64 };
-  const lanes = (TN: number) => Math.ceil(tiles / (8 * TN)) * 8 * TN;
-  return { TM: 16, TN: lanes(16) <= 1.15 * tiles ? 16 : lanes(8) <= 1.15 * tiles ? 8 : 4, WG: 8 };
+  return fitColumns(ctx.cpuAdapter ? { TM: 16, TN: 16, WG: 8 } : { TM: 8, TN: 4, WG: 64 }, tiles);
 }
 
 // The preprocessor wants every constant of the file, so the stages that do not tile get zeros.
