@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [--runs N] [--only TEXT] [--winograd off|2|4] [--device] [--json] [--profile]
+// npm run bench [-- --quick] [--runs N] [--only TEXT] [--winograd off|0|2|4|F,GI,GW] [--device] [--json] [--profile]
 // The whole suite: IG (50 steps), Occlusion (3x15x15 / 3x8x8), Grad-CAM and Saliency on ResNet-18 and
 // the pretrained ResNet-50 at 224, and the conv kernels' means over ResNet-18's shapes at batch 16.
 // Each case runs alternately on the engine and on a plain-PyTorch reference (bench/reference/, started
@@ -32,12 +32,19 @@ const quick = flag('--quick'), jsonOnly = flag('--json'), profile = flag('--prof
 const runsOverride = value('--runs') === undefined ? undefined : Number(value('--runs'));
 if (runsOverride !== undefined && !(Number.isInteger(runsOverride) && runsOverride >= 1)) throw new Error('--runs takes a positive integer');
 const only = value('--only');
-// 3x3 stride-1 convolutions: Winograd F(2x2) (the default), F(4x4) (faster, rounds worse), or off.
-const winogradMode = value('--winograd') ?? '2';
-if (!['off', '2', '4'].includes(winogradMode)) throw new Error(`--winograd takes off, 2 or 4, got '${winogradMode}'`);
-winograd.enabled = winogradMode !== 'off';
-if (winograd.enabled) winograd.tile = Number(winogradMode) as 2 | 4;
-const convNote = winograd.enabled ? `3x3 stride-1 convolutions by Winograd F(${winograd.tile}x${winograd.tile}, 3x3)` : '3x3 convolutions by the direct kernels (Winograd off)';
+// 3x3 stride-1 convolutions: Winograd's tile for forward passes, input and weight gradients
+// (0, 2 or 4 each; one number sets all three; off = 0), or the engine's defaults.
+const winogradMode = value('--winograd');
+if (winogradMode !== undefined) {
+  const tiles = (winogradMode === 'off' ? '0' : winogradMode).split(',');
+  if (![1, 3].includes(tiles.length) || tiles.some((t) => !['0', '2', '4'].includes(t))) {
+    throw new Error(`--winograd takes off, one tile (0, 2 or 4) or three (forward,input-gradient,weight-gradient, e.g. 0,4,2), got '${winogradMode}'`);
+  }
+  const [f, gi, gw] = tiles.length === 1 ? [tiles[0], tiles[0], tiles[0]] : tiles;
+  Object.assign(winograd, { forwardTile: Number(f), gradInputTile: Number(gi), gradWeightTile: Number(gw) });
+}
+const tileNote = (t: number) => (t ? `Winograd F(${t}x${t}, 3x3)` : 'direct');
+const convNote = `3x3 stride-1 convolutions: forward ${tileNote(winograd.forwardTile)}, input gradient ${tileNote(winograd.gradInputTile)}, weight gradient ${tileNote(winograd.gradWeightTile)}`;
 const log = (...a: unknown[]) => (jsonOnly ? console.error(...a) : console.log(...a));
 
 interface Row {

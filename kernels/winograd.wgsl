@@ -7,6 +7,12 @@
 //   M[xi, k, t] = sum over c of U[xi, c, k] * V[xi, c, t]                     GEMM (A^2 of them)
 //   y[tile t]   = A^T M[., k, t] A   the m x m outputs                        OUTPUT
 //
+// and the weight gradient by the adjoint of the same chain (V from INPUT, as in the forward):
+//
+//   dM[xi, t, k] = (A dy A^T)[xi]    dy: the m x m output gradient of tile t  GRAD_OUTPUT
+//   dU[xi, c, k] = sum over t of V[xi, c, t] * dM[xi, t, k]                   GRAD_GEMM (split over t)
+//   dg           = G^T dU G          summed over the splits                   GRAD_WEIGHT
+//
 // xi = A * row + column runs over the A^2 points of the transform; tiles t are flattened over
 // (batch, tile row, tile column). U's channel dimension is padded with zeros to KP (a multiple of
 // 4), so the GEMM reads four output channels per uniform vec4 load.
@@ -15,6 +21,7 @@ struct Params {
   K: i32, OH: i32, OW: i32, PH: i32, PW: i32,
   TH: i32, TW: i32, KP: i32,
   flip: i32, // WEIGHT: read w as [C, K, 3, 3] rotated by 180 degrees (the input gradient's filter)
+  splits: i32, chunk: i32, // GRAD_GEMM, GRAD_WEIGHT: the sum over tiles in `splits` parts of `chunk` tiles
 }
 @group(0) @binding(0) var<uniform> p: Params;
 
@@ -73,7 +80,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   var g: array<f32, 9>;
   if (k < p.K) {
     for (var i = 0; i < 9; i++) {
-      g[i] = select(w[(k * p.C + c) * 9 + i], w[(c * p.K + k) * 9 + 8 - i], p.flip != 0);
+      if (p.flip != 0) { g[i] = w[(c * p.K + k) * 9 + 8 - i]; } else { g[i] = w[(k * p.C + c) * 9 + i]; }
     }
   }
   var t: array<f32, A * 3>; // G g
@@ -234,6 +241,142 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
       if (oh0 + i < p.OH && ow0 + j < p.OW) {
         y[base + (oh0 + i) * p.OW + ow0 + j] = s;
       }
+    }
+  }
+}
+#endif
+
+#if ${GRAD_OUTPUT}
+@group(0) @binding(1) var<storage, read> gy: array<f32>;       // [N, K, OH, OW]
+@group(0) @binding(2) var<storage, read_write> dm: array<f32>; // [A*A, T, KP]
+
+// One invocation per (output channel k < KP, tile); lanes run over k, so the stores are contiguous.
+// Tiles are spread over y and z (beyond 65535 of them at large batches). k >= K writes the padding.
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let T = p.N * p.TH * p.TW;
+  let k = i32(gid.x);
+  let tile = i32(gid.z * nwg.y + gid.y);
+  if (k >= p.KP || tile >= T) { return; }
+  let b = tile / (p.TH * p.TW);
+  let r = tile - b * p.TH * p.TW;
+  let th = r / p.TW;
+  let oh0 = M * th;
+  let ow0 = M * (r - th * p.TW);
+  var d: array<f32, M * M>;
+  if (k < p.K) {
+    let base = (b * p.K + k) * p.OH * p.OW;
+    for (var i = 0; i < M; i++) {
+      for (var j = 0; j < M; j++) {
+        let ok = oh0 + i < p.OH && ow0 + j < p.OW;
+        d[M * i + j] = select(0.0, gy[select(0, base + (oh0 + i) * p.OW + ow0 + j, ok)], ok);
+      }
+    }
+  }
+  var t: array<f32, A * M>; // A dy: (A x m)
+  for (var l = 0; l < A; l++) {
+    for (var j = 0; j < M; j++) {
+      var s = 0.0;
+      for (var i = 0; i < M; i++) { s += AT[A * i + l] * d[M * i + j]; }
+      t[M * l + j] = s;
+    }
+  }
+  for (var l = 0; l < A; l++) {
+    for (var rr = 0; rr < A; rr++) { // (A dy) A^T
+      var s = 0.0;
+      for (var j = 0; j < M; j++) { s += t[M * l + j] * AT[A * j + rr]; }
+      dm[((A * l + rr) * T + tile) * p.KP + k] = s;
+    }
+  }
+}
+#endif
+
+#if ${GRAD_GEMM}
+// dU for TM output channels (uniform vec4 loads of dM) by TN input channels per invocation (WG
+// apart), summed over this split's tiles; wid.z = xi * splits + split.
+const TM = ${TM};
+const TN = ${TN};
+const WG = ${WG};
+@group(0) @binding(1) var<storage, read> dm: array<vec4<f32>>; // [A*A, T, KP]
+@group(0) @binding(2) var<storage, read> v: array<f32>;        // [A*A, C, T]
+@group(0) @binding(3) var<storage, read_write> du: array<f32>; // [splits, A*A, K, C]
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let T = p.N * p.TH * p.TW;
+  let xi = i32(wid.z) / p.splits;
+  let split = i32(wid.z) - xi * p.splits;
+  let k0 = i32(wid.y) * TM;
+  let c0 = i32(wid.x) * (WG * TN) + i32(lid.x);
+  let start = split * p.chunk;
+  let end = min(start + p.chunk, T);
+  var row: array<i32, TN>; // where each column's channel starts in V (channels past C read channel 0)
+  for (var j = 0; j < TN; j++) {
+    let c = c0 + j * WG;
+    row[j] = (xi * p.C + select(0, c, c < p.C)) * T;
+  }
+  var acc: array<array<f32, TN>, TM>;
+  var di = ((xi * T + start) * p.KP + k0) / 4;
+  for (var t = start; t < end; t++) {
+    var vv: array<f32, TN>;
+    for (var j = 0; j < TN; j++) {
+      vv[j] = v[row[j] + t];
+    }
+    for (var i4 = 0; i4 < TM / 4; i4++) {
+      let g = dm[di + i4];
+      for (var j = 0; j < TN; j++) {
+        acc[4 * i4][j] = fma(g.x, vv[j], acc[4 * i4][j]);
+        acc[4 * i4 + 1][j] = fma(g.y, vv[j], acc[4 * i4 + 1][j]);
+        acc[4 * i4 + 2][j] = fma(g.z, vv[j], acc[4 * i4 + 2][j]);
+        acc[4 * i4 + 3][j] = fma(g.w, vv[j], acc[4 * i4 + 3][j]);
+      }
+    }
+    di += p.KP / 4;
+  }
+  let base = (split * A * A + xi) * p.K * p.C;
+  for (var i = 0; i < TM; i++) {
+    let k = k0 + i;
+    if (k < p.K) {
+      for (var j = 0; j < TN; j++) {
+        let c = c0 + j * WG;
+        if (c < p.C) {
+          du[base + k * p.C + c] = acc[i][j];
+        }
+      }
+    }
+  }
+}
+#endif
+
+#if ${GRAD_WEIGHT}
+@group(0) @binding(1) var<storage, read> du: array<f32>;       // [splits, A*A, K, C]
+@group(0) @binding(2) var<storage, read_write> gw: array<f32>; // [K, C, 3, 3]
+
+// One invocation per (c, k): the splits summed, then dg = G^T dU G.
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let c = i32(gid.x);
+  let k = i32(gid.y);
+  if (c >= p.C || k >= p.K) { return; }
+  var u: array<f32, A * A>;
+  for (var split = 0; split < p.splits; split++) {
+    for (var xi = 0; xi < A * A; xi++) {
+      u[xi] += du[((split * A * A + xi) * p.K + k) * p.C + c];
+    }
+  }
+  var t: array<f32, 3 * A>; // G^T dU (3 x A)
+  for (var a = 0; a < 3; a++) {
+    for (var rr = 0; rr < A; rr++) {
+      var s = 0.0;
+      for (var l = 0; l < A; l++) { s += G[3 * l + a] * u[A * l + rr]; }
+      t[A * a + rr] = s;
+    }
+  }
+  for (var a = 0; a < 3; a++) {
+    for (var bb = 0; bb < 3; bb++) { // (G^T dU) G
+      var s = 0.0;
+      for (var rr = 0; rr < A; rr++) { s += t[A * a + rr] * G[3 * rr + bb]; }
+      gw[((k * p.C + c) * 3 + a) * 3 + bb] = s;
     }
   }
 }

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import { conv2d, convGeometry, grad, tidy } from '../src/autograd/index.ts';
-import { winograd, winogradApplies, winogradGradInputApplies } from '../src/autograd/ops/winograd.ts';
+import { winograd, winogradApplies } from '../src/autograd/ops/winograd.ts';
 import { assertClose, dot, gpuTensor, numericGrad, randoms } from './helpers.ts';
 import { conv2dRef, type ConvRef } from './reference.ts';
 
@@ -41,33 +41,38 @@ for (const [xs, ws, o] of cases) {
   }));
 }
 
-test('Winograd F(2x2) and F(4x4) against float64 and the direct kernels, forward and input gradient', () => tidy(async () => {
+test('Winograd F(2x2) and F(4x4) against float64 and the direct kernels, forward and both gradients', () => tidy(async () => {
   const xs = [2, 16, 5, 7], ws = [18, 16, 3, 3], o: ConvRef = { padding: [1, 1] };
   const g = convGeometry(xs, ws, { padding: 1 });
-  if (!winogradApplies(g, 16, 18) || !winogradGradInputApplies(g)) throw new Error('Winograd does not apply');
+  if (!winogradApplies(g, 16, 18, 2) || winogradApplies(g, 16, 18, 0) || winogradApplies(convGeometry(xs, ws, { dilation: 2 }), 16, 18, 2)) {
+    throw new Error('winogradApplies: wrong answer');
+  }
   const xv = randoms(2 * 16 * 35, 5), wv = randoms(18 * 16 * 9, 6), r = randoms(2 * 18 * 35, 7);
   const ref = conv2dRef(xv, xs, wv, ws, new Float64Array(18), o);
   const refGx = numericGrad((v) => dot(r, conv2dRef(v, xs, wv, ws, new Float64Array(18), o).y), xv);
-  const x = await gpuTensor(xv, xs, true), w = await gpuTensor(wv, ws), gout = await gpuTensor(r, ref.shape);
+  const refGw = numericGrad((v) => dot(r, conv2dRef(xv, xs, v, ws, new Float64Array(18), o).y), wv);
+  const x = await gpuTensor(xv, xs, true), w = await gpuTensor(wv, ws), wg = await gpuTensor(wv, ws, true), gout = await gpuTensor(r, ref.shape);
   const run = async () => {
     const y = conv2d(x, w, null, { padding: 1 });
     const again = conv2d(x, w, null, { padding: 1 }); // through the cached transformed weight
-    return { y: await y.data(), again: await again.data(), gx: await grad(y, [x], gout)[0].data() };
+    const gw = grad(conv2d(x, wg, null, { padding: 1 }), [wg], gout)[0];
+    return { y: await y.data(), again: await again.data(), gx: await grad(y, [x], gout)[0].data(), gw: await gw.data() };
   };
-  winograd.enabled = false;
-  const direct = await run();
-  winograd.enabled = true;
+  const defaults = { ...winograd };
   try {
+    Object.assign(winograd, { forwardTile: 0, gradInputTile: 0, gradWeightTile: 0 });
+    const direct = await run();
     for (const tile of [2, 4] as const) {
-      winograd.tile = tile;
+      winograd.forwardTile = winograd.gradInputTile = winograd.gradWeightTile = tile;
       const fast = await run();
       assertClose(fast.y, ref.y, 1e-5, `F(${tile}x${tile}) forward`);
       assertClose(fast.again, fast.y, 0, `F(${tile}x${tile}) forward, cached weight`);
       assertClose(fast.gx, refGx, 1e-4, `F(${tile}x${tile}) input gradient`);
+      assertClose(fast.gw, refGw, 1e-4, `F(${tile}x${tile}) weight gradient`);
       assertClose(fast.y, direct.y, 1e-5, `F(${tile}x${tile}) vs direct`);
     }
   } finally {
-    winograd.tile = 2;
+    Object.assign(winograd, defaults);
   }
 }));
 

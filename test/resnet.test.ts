@@ -9,7 +9,7 @@ import { readStateDict } from '../src/io/weights.ts';
 import { ResNet } from '../src/nn/resnet.ts';
 import { assertClose, getGpu, randoms } from './helpers.ts';
 import { boxWindows, boxedForward, canBox } from '../src/nn/boxed.ts';
-import { winograd } from '../src/autograd/ops/winograd.ts';
+import { type WinogradTile, winograd } from '../src/autograd/ops/winograd.ts';
 import type { StateDict } from '../src/io/host-tensor.ts';
 import { REF_DIR, ref, resnet18Seed0, resnet50Pretrained } from './refdata.ts';
 
@@ -118,13 +118,18 @@ function randomWeights(net: ResNet, seed: number): StateDict {
 test('the receptive-field forward gives the full forward\'s logits bit for bit (basic and bottleneck blocks, v1 and v1.5)', async () => {
   const ctx = await getGpu();
   const seeded = (await resnet18Seed0(ctx)).net;
-  const cases: [string, ResNet, number, number, number][] = [['resnet18 seed0', seeded, 64, 8, 8], ['resnet18 seed0', seeded, 96, 15, 7]];
+  // The last entry: forward Winograd tile (0: direct; with F(2x2) the boxes follow its tile grid).
+  const cases: [string, ResNet, number, number, number, WinogradTile][] = [
+    ['resnet18 seed0', seeded, 64, 8, 8, 0], ['resnet18 seed0', seeded, 96, 15, 7, 0], ['resnet18 seed0', seeded, 64, 8, 8, 2], ['resnet18 seed0', seeded, 96, 15, 7, 2],
+  ];
   for (const variant of ['v1', 'v1.5'] as const) {
     const net = new ResNet('resnet50', variant);
     net.loadStateDict(ctx, randomWeights(net, variant === 'v1' ? 100 : 200));
-    cases.push([`resnet50 ${variant}`, net, 64, 9, 12]);
+    cases.push([`resnet50 ${variant}`, net, 64, 9, 12, variant === 'v1' ? 0 : 2]);
   }
-  for (const [name, net, S, wh, ww] of cases) {
+  const forwardTile = winograd.forwardTile;
+  for (const [name, net, S, wh, ww, tile] of cases) {
+    winograd.forwardTile = tile;
     await tidy(async () => {
       const per = 3 * S * S, xv = Float32Array.from(randoms(per, 5));
       // Corners, borders and the middle: boxes that the layers must move inside the map.
@@ -140,18 +145,18 @@ test('the receptive-field forward gives the full forward\'s logits bit for bit (
       const want = await noGrad(() => net.call(batch)).data();
       const got = await noGrad(() => boxedForward(net, { base, patch, boxes })).data();
       const differ = want.filter((v, i) => v !== got[i]).length;
-      if (differ) throw new Error(`${name} at ${S}x${S}, box ${wh}x${ww}: ${differ} of ${want.length} logits differ`);
+      if (differ) throw new Error(`${name} at ${S}x${S}, box ${wh}x${ww}, forward tile ${tile}: ${differ} of ${want.length} logits differ`);
       // The batch differs from the base: the test would not pass by returning the base's logits.
       const baseLogits = await noGrad(() => net.call(base)).data();
       if (want.subarray(0, baseLogits.length).every((v, i) => v === baseLogits[i])) throw new Error(`${name}: the perturbation changes nothing`);
-    });
+    }).finally(() => { winograd.forwardTile = forwardTile; });
   }
   // F(4x4) Winograd outputs depend on their whole tile: Occlusion must then take the full forward.
-  winograd.tile = 4;
+  winograd.forwardTile = 4;
   try {
     if (canBox(seeded)) throw new Error('canBox accepts F(4x4) Winograd');
   } finally {
-    winograd.tile = 2;
+    winograd.forwardTile = forwardTile;
   }
   if (!canBox(seeded)) throw new Error('canBox refuses a plain ResNet');
 });

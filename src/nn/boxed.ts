@@ -24,10 +24,10 @@ export interface Boxed {
 
 /**
  * Whether the receptive-field forward computes exactly what net.call would: a ResNet that no hook
- * watches, and no F(4x4) Winograd (whose outputs depend on their whole tile, not their receptive field).
+ * watches, and no F(4x4) Winograd forward (whose outputs depend on their whole tile, not their receptive field).
  */
 export function canBox(net: unknown): net is ResNet {
-  return net instanceof ResNet && ![...net.namedModules()].some(([, m]) => m.hooked) && !(winograd.enabled && winograd.tile !== 2);
+  return net instanceof ResNet && ![...net.namedModules()].some(([, m]) => m.hooked) && winograd.forwardTile !== 4;
 }
 
 /** Windows [B, C, CH, CW] of each item's map at the given origins (fill outside the map). */
@@ -78,7 +78,7 @@ function slide(X: Boxed, k: number, s: number, p: number, d: number, align = 1) 
 
 function conv(c: Conv2d, X: Boxed): Boxed {
   const k = c.kernelSize, s = c.options.stride ?? 1, d = c.options.dilation ?? 1;
-  const tiled = winogradApplies({ KH: k, KW: k, SH: s, SW: s, DH: d, DW: d }, c.inChannels, c.outChannels);
+  const tiled = winogradApplies({ KH: k, KW: k, SH: s, SW: s, DH: d, DW: d }, c.inChannels, c.outChannels, winograd.forwardTile);
   const g = slide(X, k, s, c.options.padding ?? 0, d, tiled ? 2 : 1);
   return { base: c.call(X.base), patch: c.convolveUnpadded(boxWindows(X, g.origins, g.CH, g.CW)), boxes: g.boxes };
 }

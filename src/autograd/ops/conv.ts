@@ -4,7 +4,7 @@ import { record } from '../grad.ts';
 import { Tensor, keep } from '../tensor.ts';
 import { permuteRaw } from './layout.ts';
 import { sumAxisRaw } from './reduce.ts';
-import { winogradApplies, winogradForward, winogradGradInput, winogradGradInputApplies } from './winograd.ts';
+import { winograd, winogradApplies, winogradForward, winogradGradInput, winogradGradInputApplies, winogradGradWeight } from './winograd.ts';
 
 export type Pair = number | [number, number];
 export interface Conv2dOptions {
@@ -30,14 +30,16 @@ export function convTile(ctx: GpuContext, channels: number): { TM: number; TN: n
 }
 
 /**
- * The tile with fewer columns per invocation where the lanes would otherwise run far past `n`
- * columns: a 1x1 convolution's weight gradient over 64 input channels fills half of 8 x 16.
+ * The tile with the columns per invocation (TN: 16, 8 or 4) that costs least for `n` columns: lanes
+ * past `n` do wasted work (a 1x1 weight gradient over 64 input channels fills half of 8 x 16), and
+ * narrower tiles load more per FMA ((TN + TM/4) loads for TM x TN FMAs; on lavapipe a load costs
+ * about 40 FMAs).
  */
-export function fitColumns<T extends { TN: number; WG: number }>(tile: T, n: number): T {
-  let TN = tile.TN;
-  const lanes = (tn: number) => Math.ceil(n / (tile.WG * tn)) * tile.WG * tn;
-  while (TN > 4 && lanes(TN) > 1.15 * n) TN /= 2;
-  return { ...tile, TN };
+export function fitColumns<T extends { TM: number; TN: number; WG: number }>(tile: T, n: number): T {
+  const cost = (TN: number) => (Math.ceil(n / (tile.WG * TN)) * tile.WG * TN / n) * ((TN + tile.TM / 4) / (tile.TM * TN) + 1 / 40);
+  let best = tile.TN;
+  for (let TN = tile.TN / 2; TN >= 4; TN /= 2) if (cost(TN) < cost(best)) best = TN;
+  return { ...tile, TN: best };
 }
 
 function kernel(tile: { TM: number; TN: number; WG: number }, mode: 'forward' | 'grad_input' | 'grad_weight', bias = false): Kernel {
@@ -87,7 +89,7 @@ function weightAs(w: Tensor, perm: number[], key: string): { t: Tensor; owned: b
 }
 
 export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {
-  if (winogradApplies(g, g.C, g.K)) return winogradForward(x, w, bias, g);
+  if (winogradApplies(g, g.C, g.K, winograd.forwardTile)) return winogradForward(x, w, bias, g);
   const tile = fitColumns(convTile(x.ctx, g.K), g.N * g.OH * g.OW), { TM, TN, WG } = tile;
   const wt = weightAs(w, [2, 3, 1, 0], 'conv_fwd'); // [KH, KW, C, K]
   const inputs = bias ? [x, wt.t, bias] : [x, wt.t];
@@ -115,6 +117,7 @@ export function conv2dGradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor 
 }
 
 export function conv2dGradWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
+  if (winogradApplies(g, g.C, g.K, winograd.gradWeightTile)) return winogradGradWeight(gy, x, g);
   const ctx = gy.ctx;
   const Q = g.C * g.KH * g.KW, P = g.N * g.OH * g.OW;
   const tile = fitColumns(convTile(ctx, g.K), Q), { TM, TN, WG } = tile;

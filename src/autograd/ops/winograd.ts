@@ -4,23 +4,31 @@ import { Tensor, keep } from '../tensor.ts';
 import { type ConvGeometry, fitColumns } from './conv.ts';
 
 /**
- * 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3) (kernels/winograd.wgsl): 16 multiplies per
- * 2x2 outputs instead of 36, at the price of transforming input and output. ResNet spends about
- * 83% of its convolution FLOPs in 3x3 stride-1 layers, forward and (as a transposed 3x3 stride-1
- * convolution) input gradient.
+ * 3x3 stride-1 convolutions by Winograd's F(m x m, 3x3) (kernels/winograd.wgsl): (m + 2)^2
+ * multiplies per m x m outputs instead of 9 m^2, at the price of transforming input and output.
+ * ResNet spends about 83% of its convolution FLOPs in 3x3 stride-1 layers, in the forward pass, the
+ * input gradient (a transposed 3x3 stride-1 convolution) and the weight gradient.
+ */
+export type WinogradTile = 0 | 2 | 4;
+
+/**
+ * The output tile side m per pass; 0 takes the direct kernels. F(2x2) rounds about as the direct
+ * kernels do (ResNet-18 Saliency at 224: 1.7e-6 from PyTorch's, direct 1.9e-6); F(4x4) does 2.25
+ * multiplies per output instead of 4 but its transforms (entries up to 8) round 20-40x worse.
+ *
+ * Forward passes default to the direct kernels because a forward decides which ReLUs pass: any
+ * change of rounding moves some input that sits within rounding of zero to the other side, and
+ * the gradient takes the other branch. ResNet-18 IG at 64x64 (16 steps) is 8e-7 from Captum's with
+ * the direct forward and 1.3e-3 with F(2x2) (4e-2 for Saliency at 224 with F(4x4)), though F(2x2)
+ * computes each output as exactly, only in another order. Gradients carry no such decision: there
+ * a rounding error stays a rounding error (ResNet-18 Saliency 7.3e-6 with F(4x4) input gradients).
+ * A forward F(2x2) keeps the receptive-field Occlusion bit-exact (its boxes follow the tile grid);
+ * with a forward F(4x4), Occlusion takes the full forward.
  */
 export const winograd = {
-  /** Off: every convolution takes the direct implicit-GEMM kernels (the bench compares both). */
-  enabled: true,
-  /**
-   * Output tile side m of F(m x m, 3x3); the transforms work on (m + 2) x (m + 2) points. F(2x2)
-   * rounds like the direct kernels (ResNet-18 Saliency 1.7e-6 from PyTorch's, direct 1.9e-6) and
-   * each output depends only on its own receptive field, so the receptive-field Occlusion stays
-   * bit-exact. F(4x4) does 2.25 multiplies per output instead of 4, but its transforms (entries
-   * up to 8) round 20-40x worse: enough to flip a ReLU whose input is near zero (ResNet-18 Saliency
-   * at 224: 4e-2 from PyTorch's). Opt in where speed matters more than the last digits.
-   */
-  tile: 2 as 2 | 4,
+  forwardTile: 0 as WinogradTile,
+  gradInputTile: 4 as WinogradTile,
+  gradWeightTile: 2 as WinogradTile,
 };
 
 /** Channel counts below this gain nothing from the transforms' extra passes. */
@@ -28,8 +36,9 @@ const MIN_CHANNELS = 16;
 
 type Filter = Pick<ConvGeometry, 'KH' | 'KW' | 'SH' | 'SW' | 'DH' | 'DW'>;
 
-export function winogradApplies(g: Filter, Cin: number, Kout: number): boolean {
-  return winograd.enabled && g.KH === 3 && g.KW === 3 && g.SH === 1 && g.SW === 1 && g.DH === 1 && g.DW === 1 &&
+/** Whether a convolution with this filter and channels goes through Winograd with tile `tile` (0: never). */
+export function winogradApplies(g: Filter, Cin: number, Kout: number, tile: WinogradTile): tile is 2 | 4 {
+  return tile !== 0 && g.KH === 3 && g.KW === 3 && g.SH === 1 && g.SW === 1 && g.DH === 1 && g.DW === 1 &&
     Cin >= MIN_CHANNELS && Kout >= MIN_CHANNELS;
 }
 
@@ -42,14 +51,17 @@ function gemmTile(ctx: GpuContext, tiles: number): { TM: number; TN: number; WG:
 }
 
 // The preprocessor wants every constant of the file, so the stages that do not tile get zeros.
-const stage = (mode: 'WEIGHT' | 'INPUT' | 'GEMM' | 'OUTPUT', inputs: number, defines = {}): Kernel => ({
+type Stage = 'WEIGHT' | 'INPUT' | 'GEMM' | 'OUTPUT' | 'GRAD_OUTPUT' | 'GRAD_GEMM' | 'GRAD_WEIGHT';
+const STAGES: Stage[] = ['WEIGHT', 'INPUT', 'GEMM', 'OUTPUT', 'GRAD_OUTPUT', 'GRAD_GEMM', 'GRAD_WEIGHT'];
+
+const stage = (mode: Stage, tile: 2 | 4, inputs: number, defines = {}): Kernel => ({
   name: `winograd_${mode.toLowerCase()}`,
   file: 'winograd',
   inputs,
   outputs: 1,
   defines: {
-    WEIGHT: mode === 'WEIGHT', INPUT: mode === 'INPUT', GEMM: mode === 'GEMM', OUTPUT: mode === 'OUTPUT',
-    F4: winograd.tile === 4, TM: 0, TN: 0, WG: 0, BIAS: false, ...defines,
+    ...Object.fromEntries(STAGES.map((m) => [m, m === mode])),
+    F4: tile === 4, TM: 0, TN: 0, WG: 0, BIAS: false, ...defines,
   },
 });
 
@@ -58,27 +70,33 @@ interface Problem {
   N: number; Cin: number; H: number; W: number; Kout: number; OH: number; OW: number; PH: number; PW: number;
 }
 
-const points = () => (winograd.tile + 2) ** 2;
+/** A convolution as `run` computes it: the problem, the tile side m, and whether it is an input gradient. */
+interface Plan extends Problem {
+  tile: 2 | 4;
+  flip: boolean;
+}
 
-function params(q: Problem, flip: boolean): number[] {
-  const TH = Math.ceil(q.OH / winograd.tile), TW = Math.ceil(q.OW / winograd.tile);
+const points = (q: Plan) => (q.tile + 2) ** 2;
+
+function params(q: Plan): number[] {
+  const TH = Math.ceil(q.OH / q.tile), TW = Math.ceil(q.OW / q.tile);
   const KP = Math.ceil(q.Kout / 4) * 4;
-  return [q.N, q.Cin, q.H, q.W, q.Kout, q.OH, q.OW, q.PH, q.PW, TH, TW, KP, flip ? 1 : 0];
+  return [q.N, q.Cin, q.H, q.W, q.Kout, q.OH, q.OW, q.PH, q.PW, TH, TW, KP, q.flip ? 1 : 0, 0];
 }
 
 /** U = G g G^T for every filter, [points, Cin, KP]; cached on a weight that takes no gradient. */
-function transformedWeight(w: Tensor, q: Problem, flip: boolean): { t: Tensor; owned: boolean } {
+function transformedWeight(w: Tensor, q: Plan): { t: Tensor; owned: boolean } {
   const make = () => {
     const KP = Math.ceil(q.Kout / 4) * 4;
-    const u = new Tensor(w.ctx, [points(), q.Cin, KP]);
-    w.ctx.dispatch(stage('WEIGHT', 1), {
-      inputs: [w.buffer], outputs: [u.buffer], ints: params(q, flip),
+    const u = new Tensor(w.ctx, [points(q), q.Cin, KP]);
+    w.ctx.dispatch(stage('WEIGHT', q.tile, 1), {
+      inputs: [w.buffer], outputs: [u.buffer], ints: params(q),
       workgroups: [Math.ceil(KP / 64), q.Cin, 1],
     });
     return u;
   };
   if (w.requiresGrad) return { t: make(), owned: true };
-  const key = `winograd${winograd.tile}_${flip ? 'gin' : 'fwd'}`;
+  const key = `winograd${q.tile}_${q.flip ? 'gin' : 'fwd'}`;
   let t = w.derived.get(key);
   if (!t || t.released) {
     t = keep(make());
@@ -87,23 +105,23 @@ function transformedWeight(w: Tensor, q: Problem, flip: boolean): { t: Tensor; o
   return { t, owned: false };
 }
 
-function run(x: Tensor, w: Tensor, bias: Tensor | null, q: Problem, flip: boolean): Tensor {
+function run(x: Tensor, w: Tensor, bias: Tensor | null, q: Plan): Tensor {
   const ctx = x.ctx;
-  const ints = params(q, flip);
+  const ints = params(q);
   const T = q.N * ints[9] * ints[10]; // tiles
-  const u = transformedWeight(w, q, flip);
-  const v = new Tensor(ctx, [points(), q.Cin, T]);
-  ctx.dispatch(stage('INPUT', 1), { inputs: [x.buffer], outputs: [v.buffer], ints, workgroups: [Math.ceil(T / 64), q.Cin, 1] });
+  const u = transformedWeight(w, q);
+  const v = new Tensor(ctx, [points(q), q.Cin, T]);
+  ctx.dispatch(stage('INPUT', q.tile, 1), { inputs: [x.buffer], outputs: [v.buffer], ints, workgroups: [Math.ceil(T / 64), q.Cin, 1] });
   const tile = gemmTile(ctx, T);
-  const m = new Tensor(ctx, [points(), q.Kout, T]);
-  ctx.dispatch(stage('GEMM', 2, tile), {
+  const m = new Tensor(ctx, [points(q), q.Kout, T]);
+  ctx.dispatch(stage('GEMM', q.tile, 2, tile), {
     inputs: [u.t.buffer, v.buffer], outputs: [m.buffer], ints,
-    workgroups: [Math.ceil(T / (tile.WG * tile.TN)), Math.ceil(q.Kout / tile.TM), points()],
+    workgroups: [Math.ceil(T / (tile.WG * tile.TN)), Math.ceil(q.Kout / tile.TM), points(q)],
   });
   v.release();
   if (u.owned) u.t.release();
   const y = new Tensor(ctx, [q.N, q.Kout, q.OH, q.OW]);
-  ctx.dispatch(stage('OUTPUT', bias ? 2 : 1, { BIAS: !!bias }), {
+  ctx.dispatch(stage('OUTPUT', q.tile, bias ? 2 : 1, { BIAS: !!bias }), {
     inputs: bias ? [m.buffer, bias.buffer] : [m.buffer], outputs: [y.buffer], ints,
     workgroups: [Math.ceil(T / 64), q.Kout, 1],
   });
@@ -113,7 +131,7 @@ function run(x: Tensor, w: Tensor, bias: Tensor | null, q: Problem, flip: boolea
 
 /** The forward convolution y = conv2d(x, w) + bias for a geometry where winogradApplies. */
 export function winogradForward(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {
-  return run(x, w, bias, { N: g.N, Cin: g.C, H: g.H, W: g.W, Kout: g.K, OH: g.OH, OW: g.OW, PH: g.PH, PW: g.PW }, false);
+  return run(x, w, bias, { N: g.N, Cin: g.C, H: g.H, W: g.W, Kout: g.K, OH: g.OH, OW: g.OW, PH: g.PH, PW: g.PW, tile: winograd.forwardTile as 2 | 4, flip: false });
 }
 
 /**
@@ -121,10 +139,43 @@ export function winogradForward(x: Tensor, w: Tensor, bias: Tensor | null, g: Co
  * filters rotated by 180 degrees and input/output channels swapped, padded by 2 - padding.
  */
 export function winogradGradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
-  return run(gy, w, null, { N: g.N, Cin: g.K, H: g.OH, W: g.OW, Kout: g.C, OH: g.H, OW: g.W, PH: 2 - g.PH, PW: 2 - g.PW }, true);
+  return run(gy, w, null, { N: g.N, Cin: g.K, H: g.OH, W: g.OW, Kout: g.C, OH: g.H, OW: g.W, PH: 2 - g.PH, PW: 2 - g.PW, tile: winograd.gradInputTile as 2 | 4, flip: true });
+}
+
+/**
+ * The weight gradient of a 3x3 stride-1 convolution through the adjoint of the forward's chain:
+ * dM = A dy A^T per output tile, dU = V dM summed over tiles (the GEMM, split over tiles when the
+ * output alone gives too few workgroups), gw = G^T dU G.
+ */
+export function winogradGradWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
+  const ctx = gy.ctx;
+  const q: Plan = { N: g.N, Cin: g.C, H: g.H, W: g.W, Kout: g.K, OH: g.OH, OW: g.OW, PH: g.PH, PW: g.PW, tile: winograd.gradWeightTile as 2 | 4, flip: false };
+  const ints = params(q);
+  const T = q.N * ints[9] * ints[10], KP = ints[11], AA = points(q);
+  const v = new Tensor(ctx, [AA, g.C, T]);
+  ctx.dispatch(stage('INPUT', q.tile, 1), { inputs: [x.buffer], outputs: [v.buffer], ints, workgroups: [Math.ceil(T / 64), g.C, 1] });
+  const dm = new Tensor(ctx, [AA, T, KP]);
+  const rows = Math.min(T, ctx.limits.maxComputeWorkgroupsPerDimension);
+  ctx.dispatch(stage('GRAD_OUTPUT', q.tile, 1), { inputs: [gy.buffer], outputs: [dm.buffer], ints, workgroups: [Math.ceil(KP / 64), rows, Math.ceil(T / rows)] });
+  const tile = fitColumns(ctx.cpuAdapter ? { TM: 16, TN: 16, WG: 8 } : { TM: 8, TN: 4, WG: 64 }, g.C);
+  const groups = Math.ceil(g.C / (tile.WG * tile.TN)) * Math.ceil(g.K / tile.TM) * AA;
+  const splits = Math.max(1, Math.min(Math.ceil(256 / groups), Math.floor(T / 64)));
+  ints[13] = splits;
+  ints[14] = Math.ceil(T / splits);
+  const du = new Tensor(ctx, [splits, AA, g.K, g.C]);
+  ctx.dispatch(stage('GRAD_GEMM', q.tile, 2, tile), {
+    inputs: [dm.buffer, v.buffer], outputs: [du.buffer], ints,
+    workgroups: [Math.ceil(g.C / (tile.WG * tile.TN)), Math.ceil(g.K / tile.TM), AA * splits],
+  });
+  v.release();
+  dm.release();
+  const gw = new Tensor(ctx, [g.K, g.C, 3, 3]);
+  ctx.dispatch(stage('GRAD_WEIGHT', q.tile, 1), { inputs: [du.buffer], outputs: [gw.buffer], ints, workgroups: [Math.ceil(g.C / 64), g.K, 1] });
+  du.release();
+  return gw;
 }
 
 /** Whether the input gradient can go through winogradGradInput (its padding 2 - p must be >= 0). */
 export function winogradGradInputApplies(g: ConvGeometry): boolean {
-  return winogradApplies(g, g.K, g.C) && g.PH <= 2 && g.PW <= 2;
+  return winogradApplies(g, g.K, g.C, winograd.gradInputTile) && g.PH <= 2 && g.PW <= 2;
 }
