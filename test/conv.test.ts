@@ -1,13 +1,14 @@
 import { suite } from 'uvu';
-import { conv2d, convGeometry, grad, tidy } from '../src/autograd/index.ts';
-import { winograd, winogradApplies } from '../src/autograd/ops/winograd.ts';
+import { type ConvGeometry, conv2d, convGeometry, grad, tidy } from '../src/autograd/index.ts';
+import { type WinogradTile, gradInputTile, gradWeightTile, winograd, winogradApplies } from '../src/autograd/ops/winograd.ts';
 import { assertClose, dot, gpuTensor, numericGrad, randoms } from './helpers.ts';
 import { conv2dRef, type ConvRef } from './reference.ts';
 
 const test = suite('conv2d');
 
 // [x shape, w shape, options]: stride, padding, dilation, odd and non-square sizes, batch > 1, 3 channels.
-const cases: [number[], number[], ConvRef][] = [
+// The last entry of the Winograd cases: their tile, for every pass (with no minimum of tiles).
+const cases: [number[], number[], ConvRef, WinogradTile?][] = [
   [[1, 3, 9, 9], [8, 3, 3, 3], { padding: [1, 1] }],
   [[2, 5, 7, 11], [6, 5, 3, 2], { stride: [2, 1], padding: [1, 0] }],
   [[2, 4, 10, 9], [12, 4, 3, 3], { stride: [2, 2], padding: [1, 1], dilation: [2, 1] }],
@@ -16,14 +17,14 @@ const cases: [number[], number[], ConvRef][] = [
   [[1, 6, 5, 7], [5, 6, 3, 3], { stride: [3, 2], padding: [2, 1] }],
   // 3x3 stride 1 with >= 16 channels each way: Winograd F(2x2, 3x3), forward and input gradient
   // (odd sizes leave partial tiles; padding 0 and 2 give the input gradient padding 2 and 0).
-  [[2, 16, 5, 7], [18, 16, 3, 3], { padding: [1, 1] }],
-  [[1, 17, 6, 5], [16, 17, 3, 3], {}],
-  [[1, 16, 5, 6], [16, 16, 3, 3], { padding: [2, 1] }],
+  [[2, 16, 5, 7], [18, 16, 3, 3], { padding: [1, 1] }, 2],
+  [[1, 17, 6, 5], [16, 17, 3, 3], {}, 4],
+  [[1, 16, 5, 6], [16, 16, 3, 3], { padding: [2, 1] }, 2],
 ];
 
-for (const [xs, ws, o] of cases) {
-  const name = `x[${xs}] w[${ws}] s${o.stride ?? [1, 1]} p${o.padding ?? [0, 0]} d${o.dilation ?? [1, 1]}`;
-  test(`forward and both gradients match float64 references: ${name}`, () => tidy(async () => {
+for (const [xs, ws, o, tile] of cases) {
+  const name = `x[${xs}] w[${ws}] s${o.stride ?? [1, 1]} p${o.padding ?? [0, 0]} d${o.dilation ?? [1, 1]}${tile ? ` Winograd F(${tile}x${tile})` : ''}`;
+  test(`forward and both gradients match float64 references: ${name}`, () => withWinograd(tile ?? 0, () => tidy(async () => {
     const xv = randoms(xs.reduce((a, b) => a * b), 1), wv = randoms(ws.reduce((a, b) => a * b), 2), bv = randoms(ws[0], 3);
     const x = await gpuTensor(xv, xs, true), w = await gpuTensor(wv, ws, true), b = await gpuTensor(bv, [ws[0]], true);
     const y = conv2d(x, w, b, o);
@@ -38,8 +39,26 @@ for (const [xs, ws, o] of cases) {
     assertClose(await gx.data(), numericGrad((v) => loss(v, wv, bv), xv), 1e-4, 'grad input');
     assertClose(await gw.data(), numericGrad((v) => loss(xv, v, bv), wv), 1e-4, 'grad weight');
     assertClose(await gb.data(), numericGrad((v) => loss(xv, wv, v), bv), 1e-4, 'grad bias');
-  }));
+  })));
 }
+
+/** Runs f with every pass at Winograd tile `tile` (0: the engine's settings) and no minimum of tiles. */
+async function withWinograd(tile: WinogradTile, f: () => Promise<void>): Promise<void> {
+  const defaults = { ...winograd };
+  if (tile) Object.assign(winograd, { forwardTile: tile, gradInputTile: tile, gradWeightTile: tile, minTiles: { 2: 0, 4: 0 } });
+  try {
+    await f();
+  } finally {
+    Object.assign(winograd, defaults);
+  }
+}
+
+test('gradients take the largest Winograd tile whose output tiles fill the lanes, else the direct kernels', () => {
+  const at = (N: number, C: number, H: number) => convGeometry([N, C, H, H], [C, C, 3, 3], { padding: 1 });
+  const tiles = (g: ConvGeometry) => [gradInputTile(g), gradWeightTile(g)].join();
+  const want: [ConvGeometry, string][] = [[at(16, 64, 56), '4,2'], [at(1, 512, 7), '0,0'], [at(4, 512, 7), '2,2'], [at(4, 256, 14), '4,2'], [at(1, 8, 56), '0,0']];
+  for (const [g, w] of want) if (tiles(g) !== w) throw new Error(`N${g.N} C${g.C} ${g.H}x${g.W}: tiles ${tiles(g)}, expected ${w}`);
+});
 
 test('Winograd F(2x2) and F(4x4) against float64 and the direct kernels, forward and both gradients', () => tidy(async () => {
   const xs = [2, 16, 5, 7], ws = [18, 16, 3, 3], o: ConvRef = { padding: [1, 1] };
@@ -60,7 +79,7 @@ test('Winograd F(2x2) and F(4x4) against float64 and the direct kernels, forward
   };
   const defaults = { ...winograd };
   try {
-    Object.assign(winograd, { forwardTile: 0, gradInputTile: 0, gradWeightTile: 0 });
+    Object.assign(winograd, { forwardTile: 0, gradInputTile: 0, gradWeightTile: 0, minTiles: { 2: 0, 4: 0 } });
     const direct = await run();
     for (const tile of [2, 4] as const) {
       winograd.forwardTile = winograd.gradInputTile = winograd.gradWeightTile = tile;

@@ -4,7 +4,7 @@ import { record } from '../grad.ts';
 import { Tensor, keep } from '../tensor.ts';
 import { permuteRaw } from './layout.ts';
 import { sumAxisRaw } from './reduce.ts';
-import { winograd, winogradApplies, winogradForward, winogradGradInput, winogradGradInputApplies, winogradGradWeight } from './winograd.ts';
+import { gradInputTile, gradWeightTile, winograd, winogradApplies, winogradForward, winogradGradInput, winogradGradWeight } from './winograd.ts';
 
 export type Pair = number | [number, number];
 export interface Conv2dOptions {
@@ -103,7 +103,8 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: C
 }
 
 export function conv2dGradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
-  if (winogradGradInputApplies(g)) return winogradGradInput(gy, w, g);
+  const wino = gradInputTile(g);
+  if (wino) return winogradGradInput(gy, w, g, wino);
   const phasePositions = g.N * Math.ceil(g.H / g.SH) * Math.ceil(g.W / g.SW);
   const tile = fitColumns(convTile(gy.ctx, g.C), phasePositions), { TM, TN, WG } = tile;
   const wt = weightAs(w, [2, 3, 0, 1], 'conv_gin'); // [KH, KW, K, C]
@@ -117,7 +118,8 @@ export function conv2dGradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor 
 }
 
 export function conv2dGradWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
-  if (winogradApplies(g, g.C, g.K, winograd.gradWeightTile)) return winogradGradWeight(gy, x, g);
+  const wino = gradWeightTile(g);
+  if (wino) return winogradGradWeight(gy, x, g, wino);
   const ctx = gy.ctx;
   const Q = g.C * g.KH * g.KW, P = g.N * g.OH * g.OW;
   const tile = fitColumns(convTile(ctx, g.K), Q), { TM, TN, WG } = tile;

@@ -12,7 +12,8 @@ import { type ConvGeometry, fitColumns } from './conv.ts';
 export type WinogradTile = 0 | 2 | 4;
 
 /**
- * The output tile side m per pass; 0 takes the direct kernels. F(2x2) rounds about as the direct
+ * The output tile side m per pass; 0 takes the direct kernels. For gradients it is the largest
+ * tile allowed (see gradientTile). F(2x2) rounds about as the direct
  * kernels do (ResNet-18 Saliency at 224: 1.7e-6 from PyTorch's, direct 1.9e-6); F(4x4) does 2.25
  * multiplies per output instead of 4 but its transforms (entries up to 8) round 20-40x worse.
  *
@@ -29,6 +30,8 @@ export const winograd = {
   forwardTile: 0 as WinogradTile,
   gradInputTile: 4 as WinogradTile,
   gradWeightTile: 2 as WinogradTile,
+  /** Gradient passes take a tile only with at least this many output tiles (see gradientTile). */
+  minTiles: { 2: 32, 4: 48 },
 };
 
 /** Channel counts below this gain nothing from the transforms' extra passes. */
@@ -40,6 +43,19 @@ type Filter = Pick<ConvGeometry, 'KH' | 'KW' | 'SH' | 'SW' | 'DH' | 'DW'>;
 export function winogradApplies(g: Filter, Cin: number, Kout: number, tile: WinogradTile): tile is 2 | 4 {
   return tile !== 0 && g.KH === 3 && g.KW === 3 && g.SH === 1 && g.SW === 1 && g.DH === 1 && g.DW === 1 &&
     Cin >= MIN_CHANNELS && Kout >= MIN_CHANNELS;
+}
+
+/**
+ * The tile a gradient pass takes: the largest allowed whose output tiles keep the lanes busy. With
+ * few tiles (a 7x7 map at batch 1: 4 of F(4x4)) the GEMM's workgroups run mostly empty and the
+ * direct kernels win: at ResNet-18's shapes F(4x4) paid from about 48 tiles on, F(2x2) from 32.
+ * Forward passes take their tile as set, so that Occlusion's boxes and the full map agree.
+ */
+function gradientTile(max: WinogradTile, N: number, OH: number, OW: number): WinogradTile {
+  const tiles = (m: number) => N * Math.ceil(OH / m) * Math.ceil(OW / m);
+  if (max === 4 && tiles(4) >= winograd.minTiles[4]) return 4;
+  if (max !== 0 && tiles(2) >= winograd.minTiles[2]) return 2;
+  return 0;
 }
 
 /**
@@ -138,8 +154,8 @@ export function winogradForward(x: Tensor, w: Tensor, bias: Tensor | null, g: Co
  * The input gradient of a 3x3 stride-1 convolution: itself a 3x3 stride-1 convolution of gy with the
  * filters rotated by 180 degrees and input/output channels swapped, padded by 2 - padding.
  */
-export function winogradGradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
-  return run(gy, w, null, { N: g.N, Cin: g.K, H: g.OH, W: g.OW, Kout: g.C, OH: g.H, OW: g.W, PH: 2 - g.PH, PW: 2 - g.PW, tile: winograd.gradInputTile as 2 | 4, flip: true });
+export function winogradGradInput(gy: Tensor, w: Tensor, g: ConvGeometry, tile: 2 | 4): Tensor {
+  return run(gy, w, null, { N: g.N, Cin: g.K, H: g.OH, W: g.OW, Kout: g.C, OH: g.H, OW: g.W, PH: 2 - g.PH, PW: 2 - g.PW, tile, flip: true });
 }
 
 /**
@@ -147,9 +163,9 @@ export function winogradGradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tenso
  * dM = A dy A^T per output tile, dU = V dM summed over tiles (the GEMM, split over tiles when the
  * output alone gives too few workgroups), gw = G^T dU G.
  */
-export function winogradGradWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
+export function winogradGradWeight(gy: Tensor, x: Tensor, g: ConvGeometry, m: 2 | 4): Tensor {
   const ctx = gy.ctx;
-  const q: Plan = { N: g.N, Cin: g.C, H: g.H, W: g.W, Kout: g.K, OH: g.OH, OW: g.OW, PH: g.PH, PW: g.PW, tile: winograd.gradWeightTile as 2 | 4, flip: false };
+  const q: Plan = { N: g.N, Cin: g.C, H: g.H, W: g.W, Kout: g.K, OH: g.OH, OW: g.OW, PH: g.PH, PW: g.PW, tile: m, flip: false };
   const ints = params(q);
   const T = q.N * ints[9] * ints[10], KP = ints[11], AA = points(q);
   const v = new Tensor(ctx, [AA, g.C, T]);
@@ -175,7 +191,14 @@ export function winogradGradWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Tens
   return gw;
 }
 
-/** Whether the input gradient can go through winogradGradInput (its padding 2 - p must be >= 0). */
-export function winogradGradInputApplies(g: ConvGeometry): boolean {
-  return winogradApplies(g, g.K, g.C, winograd.gradInputTile) && g.PH <= 2 && g.PW <= 2;
+/** The tile of winogradGradInput for this convolution, or 0 for the direct kernel (its padding 2 - p must be >= 0). */
+export function gradInputTile(g: ConvGeometry): WinogradTile {
+  const tile = gradientTile(winograd.gradInputTile, g.N, g.H, g.W);
+  return winogradApplies(g, g.K, g.C, tile) && g.PH <= 2 && g.PW <= 2 ? tile : 0;
+}
+
+/** The tile of winogradGradWeight for this convolution, or 0 for the direct kernel. */
+export function gradWeightTile(g: ConvGeometry): WinogradTile {
+  const tile = gradientTile(winograd.gradWeightTile, g.N, g.OH, g.OW);
+  return winogradApplies(g, g.C, g.K, tile) ? tile : 0;
 }
