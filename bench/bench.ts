@@ -9,7 +9,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as A from '../src/attr/index.ts';
-import { type Tensor, fromArray, tidy, winograd } from '../src/autograd/index.ts';
+import { type Tensor, fromArray, parseWinograd, tidy, winograd } from '../src/autograd/index.ts';
 import { createNodeGpu } from '../src/io/node-gpu.ts';
 import { RESNET50_WEIGHTS, ROOT, loadClassifier } from '../src/io/models.ts';
 import type { ResNet } from '../src/nn/resnet.ts';
@@ -32,17 +32,9 @@ const quick = flag('--quick'), jsonOnly = flag('--json'), profile = flag('--prof
 const runsOverride = value('--runs') === undefined ? undefined : Number(value('--runs'));
 if (runsOverride !== undefined && !(Number.isInteger(runsOverride) && runsOverride >= 1)) throw new Error('--runs takes a positive integer');
 const only = value('--only');
-// 3x3 stride-1 convolutions: Winograd's tile for forward passes, input and weight gradients
-// (0, 2 or 4 each; one number sets all three; off = 0), or the engine's defaults.
+// 3x3 stride-1 convolutions: Winograd's tile per pass (parseWinograd), or the engine's defaults.
 const winogradMode = value('--winograd');
-if (winogradMode !== undefined) {
-  const tiles = (winogradMode === 'off' ? '0' : winogradMode).split(',');
-  if (![1, 3].includes(tiles.length) || tiles.some((t) => !['0', '2', '4'].includes(t))) {
-    throw new Error(`--winograd takes off, one tile (0, 2 or 4) or three (forward,input-gradient,weight-gradient, e.g. 0,4,2), got '${winogradMode}'`);
-  }
-  const [f, gi, gw] = tiles.length === 1 ? [tiles[0], tiles[0], tiles[0]] : tiles;
-  Object.assign(winograd, { forwardTile: Number(f), gradInputTile: Number(gi), gradWeightTile: Number(gw) });
-}
+if (winogradMode !== undefined) Object.assign(winograd, parseWinograd(winogradMode));
 const tileNote = (t: number) => (t ? `Winograd F(${t}x${t}, 3x3)` : 'direct');
 const convNote = `3x3 stride-1 convolutions: forward ${tileNote(winograd.forwardTile)}, input gradient ${tileNote(winograd.gradInputTile)}, weight gradient ${tileNote(winograd.gradWeightTile)}`;
 const log = (...a: unknown[]) => (jsonOnly ? console.error(...a) : console.log(...a));

@@ -51,6 +51,11 @@ test('attribute writes the attributions and, with --png, a picture; a method ref
   assertClose(parseSafetensors(new Uint8Array(readFileSync(save))).tensors.get('attributions')!.data as Float32Array, ref('resnet18_chelsea_64.safetensors', 'saliency').data, 1e-3, 'saved saliency');
   const pic = PNG.sync.read(readFileSync(png));
   if (pic.width < 64 || pic.height < 64) throw new Error(`picture ${pic.width}x${pic.height}`);
+  // Every pass through Winograd F(2x2) (the forward too): the same attributions within rounding.
+  const wino = glimpse('attribute', '--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet18', '--input', input,
+    '--method', 'saliency', '--target', '281', '--save', save, '--winograd', '2');
+  if (wino.code !== 0) throw new Error(`exit ${wino.code}: ${wino.err}`);
+  assertClose(parseSafetensors(new Uint8Array(readFileSync(save))).tensors.get('attributions')!.data as Float32Array, ref('resnet18_chelsea_64.safetensors', 'saliency').data, 1e-3, 'saved saliency, --winograd 2');
   const bad = glimpse('attribute', '--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet18', '--input', input, '--method', 'saliency', '--n-steps', '5', '--save', save);
   if (bad.code !== 2 || !bad.err.includes('--n-steps is not an option of saliency')) throw new Error(`exit ${bad.code}: ${bad.err}`);
 });
@@ -65,6 +70,7 @@ test('user mistakes print one line and exit non-zero, without a stack trace', ()
     [['predict', '--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet50', '--input', `${join(REF_DIR, 'resnet18_chelsea_64.safetensors')}:input`], 'do not fit'],
     [['predict', '--input', `${join(REF_DIR, 'resnet18_chelsea_64.safetensors')}:nokey`], "has no tensor 'nokey'"],
     [['frobnicate'], "unknown command 'frobnicate'"],
+    [['predict', '--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet18', '--winograd', '3', '--image', bad], "--winograd: expected off, one tile (0, 2 or 4)"],
   ];
   for (const [args, msg] of cases) {
     const r = glimpse(...args);

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import { type ConvGeometry, conv2d, convGeometry, grad, tidy } from '../src/autograd/index.ts';
-import { type WinogradTile, gradInputTile, gradWeightTile, winograd, winogradApplies } from '../src/autograd/ops/winograd.ts';
+import { type WinogradTile, gradInputTile, gradWeightTile, parseWinograd, winograd, winogradApplies } from '../src/autograd/ops/winograd.ts';
 import { assertClose, dot, gpuTensor, numericGrad, randoms } from './helpers.ts';
 import { conv2dRef, type ConvRef } from './reference.ts';
 
@@ -58,6 +58,18 @@ test('gradients take the largest Winograd tile whose output tiles fill the lanes
   const tiles = (g: ConvGeometry) => [gradInputTile(g), gradWeightTile(g)].join();
   const want: [ConvGeometry, string][] = [[at(16, 64, 56), '4,2'], [at(1, 512, 7), '0,0'], [at(4, 512, 7), '2,2'], [at(4, 256, 14), '4,2'], [at(1, 8, 56), '0,0']];
   for (const [g, w] of want) if (tiles(g) !== w) throw new Error(`N${g.N} C${g.C} ${g.H}x${g.W}: tiles ${tiles(g)}, expected ${w}`);
+});
+
+test('Winograd settings from text: off, one tile for every pass, or three; anything else is refused', () => {
+  const show = (t: string) => Object.values(parseWinograd(t)).join();
+  for (const [t, want] of [['off', '0,0,0'], ['4', '4,4,4'], ['0,4,2', '0,4,2'], [' 2, 2 ,0', '2,2,0']]) {
+    if (show(t) !== want) throw new Error(`'${t}' read as ${show(t)}`);
+  }
+  for (const t of ['3', '2,4', '0,4,2,2', 'on', '']) {
+    let msg = '';
+    try { parseWinograd(t); } catch (e) { msg = (e as Error).message; }
+    if (!msg.includes('expected off, one tile')) throw new Error(`'${t}': ${msg || 'accepted'}`);
+  }
 });
 
 test('Winograd F(2x2) and F(4x4) against float64 and the direct kernels, forward and both gradients', () => tidy(async () => {

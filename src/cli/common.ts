@@ -7,11 +7,12 @@ import { parseSafetensors, serializeSafetensors } from '../io/safetensors.ts';
 import type { HostTensor } from '../io/host-tensor.ts';
 import type { Classifier } from '../nn/model.ts';
 import { ARCHS, type ResNetArch } from '../nn/resnet.ts';
+import { parseWinograd, winograd } from '../autograd/ops/winograd.ts';
 import { UsageError, type Parsed, type FlagSpec } from './args.ts';
 
 export const MODEL_FLAGS: FlagSpec = {
   model: 'string', weights: 'string', arch: 'string', variant: 'string', mean: 'numbers', std: 'numbers',
-  image: 'string', input: 'string',
+  image: 'string', input: 'string', winograd: 'string',
 };
 
 export function modelSpec(a: Parsed): ModelSpec {
@@ -57,6 +58,13 @@ export function writeTensors(path: string, tensors: Record<string, HostTensor>, 
 /** Runs fn with a GPU context and the model, and always frees the device so the process can exit. */
 export async function withModel<T>(a: Parsed, fn: (ctx: GpuContext, model: Classifier) => Promise<T>): Promise<T> {
   const spec = modelSpec(a);
+  if (a.winograd !== undefined) {
+    try {
+      Object.assign(winograd, parseWinograd(String(a.winograd)));
+    } catch (e) {
+      throw new UsageError(`--${(e as Error).message}`);
+    }
+  }
   const ctx = await createNodeGpu();
   try {
     const model = await loadClassifier(ctx, spec);

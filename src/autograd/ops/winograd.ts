@@ -34,6 +34,21 @@ export const winograd = {
   minTiles: { 2: 32, 4: 48 },
 };
 
+export type WinogradTiles = Pick<typeof winograd, 'forwardTile' | 'gradInputTile' | 'gradWeightTile'>;
+
+/**
+ * Tiles from text, as the CLI and the bench take them: 'off' (all direct), one tile for every pass,
+ * or three for forward, input gradient and weight gradient ('0,4,2', the defaults); tiles are 0, 2 or 4.
+ */
+export function parseWinograd(text: string): WinogradTiles {
+  const tiles = (text === 'off' ? '0' : text).split(',').map((t) => t.trim());
+  if (![1, 3].includes(tiles.length) || tiles.some((t) => !['0', '2', '4'].includes(t))) {
+    throw new Error(`winograd: expected off, one tile (0, 2 or 4) or three (forward,input-gradient,weight-gradient, e.g. 0,4,2), got '${text}'`);
+  }
+  const [f, gi, gw] = (tiles.length === 1 ? [tiles[0], tiles[0], tiles[0]] : tiles).map(Number) as WinogradTile[];
+  return { forwardTile: f, gradInputTile: gi, gradWeightTile: gw };
+}
+
 /** Channel counts below this gain nothing from the transforms' extra passes. */
 const MIN_CHANNELS = 16;
 
