@@ -12,10 +12,10 @@ import { type ConvGeometry, fitColumns } from './conv.ts';
 export type WinogradTile = 0 | 2 | 4;
 
 /**
- * The output tile side m per pass; 0 takes the direct kernels. For gradients it is the largest
- * tile allowed (see gradientTile). F(2x2) rounds about as the direct
- * kernels do (ResNet-18 Saliency at 224: 1.7e-6 from PyTorch's, direct 1.9e-6); F(4x4) does 2.25
- * multiplies per output instead of 4 but its transforms (entries up to 8) round 20-40x worse.
+ * The output tile side m per pass; 0 takes the direct kernels. For gradients it is the largest tile
+ * allowed (see gradientTile). F(2x2) rounds about as the direct kernels do (ResNet-18 Saliency at
+ * 224: 1.7e-6 from PyTorch's, direct 1.9e-6); F(4x4) does 2.25 multiplies per output instead of 4,
+ * but its transforms (entries up to 8) round 20-40x worse.
  *
  * Forward passes default to the direct kernels because a forward decides which ReLUs pass: any
  * change of rounding moves some input that sits within rounding of zero to the other side, and
@@ -112,7 +112,7 @@ const points = (q: Plan) => (q.tile + 2) ** 2;
 function params(q: Plan): number[] {
   const TH = Math.ceil(q.OH / q.tile), TW = Math.ceil(q.OW / q.tile);
   const KP = Math.ceil(q.Kout / 4) * 4;
-  return [q.N, q.Cin, q.H, q.W, q.Kout, q.OH, q.OW, q.PH, q.PW, TH, TW, KP, q.flip ? 1 : 0, 0];
+  return [q.N, q.Cin, q.H, q.W, q.Kout, q.OH, q.OW, q.PH, q.PW, TH, TW, KP, q.flip ? 1 : 0, 1, 0]; // splits, chunk: see winogradGradWeight
 }
 
 /** U = G g G^T for every filter, [points, Cin, KP]; cached on a weight that takes no gradient. */
