@@ -67,6 +67,14 @@ const AT = array<f32, 8>(
   0.0, 1.0, -1.0, -1.0);
 #endif
 
+// Tile t's image and the output row and column of its top-left corner: (b, oh0, ow0).
+fn tileCorner(tile: i32) -> vec3<i32> {
+  let b = tile / (p.TH * p.TW);
+  let r = tile - b * p.TH * p.TW;
+  let th = r / p.TW;
+  return vec3<i32>(b, M * th, M * (r - th * p.TW));
+}
+
 #if ${WEIGHT}
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read_write> u: array<f32>; // [A*A, C, KP]
@@ -109,12 +117,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let tile = i32(gid.x);
   let c = i32(gid.y);
   if (tile >= T || c >= p.C) { return; }
-  let b = tile / (p.TH * p.TW);
-  let r = tile - b * p.TH * p.TW;
-  let th = r / p.TW;
-  let ih0 = M * th - p.PH;
-  let iw0 = M * (r - th * p.TW) - p.PW;
-  let base = (b * p.C + c) * p.H * p.W;
+  let at = tileCorner(tile);
+  let ih0 = at.y - p.PH;
+  let iw0 = at.z - p.PW;
+  let base = (at.x * p.C + c) * p.H * p.W;
   var d: array<f32, A * A>;
   for (var i = 0; i < A; i++) {
     let ih = ih0 + i;
@@ -228,12 +234,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 #else
   let add = 0.0;
 #endif
-  let b = tile / (p.TH * p.TW);
-  let r = tile - b * p.TH * p.TW;
-  let th = r / p.TW;
-  let oh0 = M * th;
-  let ow0 = M * (r - th * p.TW);
-  let base = (b * p.K + k) * p.OH * p.OW;
+  let at = tileCorner(tile);
+  let oh0 = at.y;
+  let ow0 = at.z;
+  let base = (at.x * p.K + k) * p.OH * p.OW;
   for (var i = 0; i < M; i++) {
     for (var j = 0; j < M; j++) { // (A^T M) A
       var s = add;
@@ -258,14 +262,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let k = i32(gid.x);
   let tile = i32(gid.z * nwg.y + gid.y);
   if (k >= p.KP || tile >= T) { return; }
-  let b = tile / (p.TH * p.TW);
-  let r = tile - b * p.TH * p.TW;
-  let th = r / p.TW;
-  let oh0 = M * th;
-  let ow0 = M * (r - th * p.TW);
+  let at = tileCorner(tile);
+  let oh0 = at.y;
+  let ow0 = at.z;
   var d: array<f32, M * M>;
   if (k < p.K) {
-    let base = (b * p.K + k) * p.OH * p.OW;
+    let base = (at.x * p.K + k) * p.OH * p.OW;
     for (var i = 0; i < M; i++) {
       for (var j = 0; j < M; j++) {
         let ok = oh0 + i < p.OH && ow0 + j < p.OW;
