@@ -25,6 +25,11 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> p: Params;
 
+// The register tile of the GEMM stages (zeros in the others): TM rows, TN columns WG lanes apart.
+const TM = ${TM};
+const TN = ${TN};
+const WG = ${WG};
+
 #if ${F4}
 // F(4x4, 3x3) with the points 0, +-1, +-2 and infinity.
 const M = 4;
@@ -153,9 +158,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 // (uniform vec4 loads of U) by TN tiles WG apart (neighbouring lanes read neighbouring tiles).
 // Scalar loads of V, as in the direct kernels: on lavapipe a per-lane vec4 load costs 3 scalar
 // ones, and vec4 accumulators measured 10-15 GFLOP/s against 15-21 for this form.
-const TM = ${TM};
-const TN = ${TN};
-const WG = ${WG};
 @group(0) @binding(1) var<storage, read> u: array<vec4<f32>>;  // [A*A, C, KP]
 @group(0) @binding(2) var<storage, read> v: array<f32>;        // [A*A, C, T]
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;  // [A*A, K, T]
@@ -296,9 +298,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 #if ${GRAD_GEMM}
 // dU for TM output channels (uniform vec4 loads of dM) by TN input channels per invocation (WG
 // apart), summed over this split's tiles; wid.z = xi * splits + split.
-const TM = ${TM};
-const TN = ${TN};
-const WG = ${WG};
 @group(0) @binding(1) var<storage, read> dm: array<vec4<f32>>; // [A*A, T, KP]
 @group(0) @binding(2) var<storage, read> v: array<f32>;        // [A*A, C, T]
 @group(0) @binding(3) var<storage, read_write> du: array<f32>; // [splits, A*A, K, C]
