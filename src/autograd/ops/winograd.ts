@@ -1,7 +1,6 @@
-import type { GpuContext } from '../../gpu/device.ts';
 import type { Kernel } from '../../gpu/kernel.ts';
 import { Tensor, keep } from '../tensor.ts';
-import { type ConvGeometry, fitColumns } from './conv.ts';
+import { type ConvGeometry, convTile, fitColumns } from './conv.ts';
 
 /**
  * 3x3 stride-1 convolutions by Winograd's F(m x m, 3x3) (kernels/winograd.wgsl): (m + 2)^2
@@ -73,14 +72,6 @@ function gradientTile(max: WinogradTile, N: number, OH: number, OW: number): Win
   return 0;
 }
 
-/**
- * The GEMM's register tile: the direct kernels' (see convTile), with fewer tiles per invocation when
- * there are too few tiles to fill the lanes (7x7 maps at a small batch: 4 tiles per image).
- */
-function gemmTile(ctx: GpuContext, tiles: number): { TM: number; TN: number; WG: number } {
-  return fitColumns(ctx.cpuAdapter ? { TM: 16, TN: 16, WG: 8 } : { TM: 8, TN: 4, WG: 64 }, tiles);
-}
-
 // The preprocessor wants every constant of the file, so the stages that do not tile get zeros.
 type Stage = 'WEIGHT' | 'INPUT' | 'GEMM' | 'OUTPUT' | 'GRAD_OUTPUT' | 'GRAD_GEMM' | 'GRAD_WEIGHT';
 const STAGES: Stage[] = ['WEIGHT', 'INPUT', 'GEMM', 'OUTPUT', 'GRAD_OUTPUT', 'GRAD_GEMM', 'GRAD_WEIGHT'];
@@ -118,10 +109,10 @@ function params(q: Plan): number[] {
 /** U = G g G^T for every filter, [points, Cin, KP]; cached on a weight that takes no gradient. */
 function transformedWeight(w: Tensor, q: Plan): { t: Tensor; owned: boolean } {
   const make = () => {
-    const KP = Math.ceil(q.Kout / 4) * 4;
+    const ints = params(q), KP = ints[11];
     const u = new Tensor(w.ctx, [points(q), q.Cin, KP]);
     w.ctx.dispatch(stage('WEIGHT', q.tile, 1), {
-      inputs: [w.buffer], outputs: [u.buffer], ints: params(q),
+      inputs: [w.buffer], outputs: [u.buffer], ints,
       workgroups: [Math.ceil(KP / 64), q.Cin, 1],
     });
     return u;
@@ -136,14 +127,21 @@ function transformedWeight(w: Tensor, q: Plan): { t: Tensor; owned: boolean } {
   return { t, owned: false };
 }
 
+/** V = B^T d B for every tile and input channel, [points, Cin, T]; shared by the forward and the weight gradient. */
+function transformedInput(x: Tensor, q: Plan, ints: number[], T: number): Tensor {
+  const v = new Tensor(x.ctx, [points(q), q.Cin, T]);
+  x.ctx.dispatch(stage('INPUT', q.tile, 1), { inputs: [x.buffer], outputs: [v.buffer], ints, workgroups: [Math.ceil(T / 64), q.Cin, 1] });
+  return v;
+}
+
 function run(x: Tensor, w: Tensor, bias: Tensor | null, q: Plan): Tensor {
   const ctx = x.ctx;
   const ints = params(q);
   const T = q.N * ints[9] * ints[10]; // tiles
   const u = transformedWeight(w, q);
-  const v = new Tensor(ctx, [points(q), q.Cin, T]);
-  ctx.dispatch(stage('INPUT', q.tile, 1), { inputs: [x.buffer], outputs: [v.buffer], ints, workgroups: [Math.ceil(T / 64), q.Cin, 1] });
-  const tile = gemmTile(ctx, T);
+  const v = transformedInput(x, q, ints, T);
+  // The direct kernels' register tile over (output channels, tiles), narrower where tiles are few.
+  const tile = fitColumns(convTile(ctx, q.Kout), T);
   const m = new Tensor(ctx, [points(q), q.Kout, T]);
   ctx.dispatch(stage('GEMM', q.tile, 2, tile), {
     inputs: [u.t.buffer, v.buffer], outputs: [m.buffer], ints,
@@ -183,12 +181,11 @@ export function winogradGradWeight(gy: Tensor, x: Tensor, g: ConvGeometry, m: 2 
   const q: Plan = { N: g.N, Cin: g.C, H: g.H, W: g.W, Kout: g.K, OH: g.OH, OW: g.OW, PH: g.PH, PW: g.PW, tile: m, flip: false };
   const ints = params(q);
   const T = q.N * ints[9] * ints[10], KP = ints[11], AA = points(q);
-  const v = new Tensor(ctx, [AA, g.C, T]);
-  ctx.dispatch(stage('INPUT', q.tile, 1), { inputs: [x.buffer], outputs: [v.buffer], ints, workgroups: [Math.ceil(T / 64), g.C, 1] });
+  const v = transformedInput(x, q, ints, T);
   const dm = new Tensor(ctx, [AA, T, KP]);
   const rows = Math.min(T, ctx.limits.maxComputeWorkgroupsPerDimension);
   ctx.dispatch(stage('GRAD_OUTPUT', q.tile, 1), { inputs: [gy.buffer], outputs: [dm.buffer], ints, workgroups: [Math.ceil(KP / 64), rows, Math.ceil(T / rows)] });
-  const tile = fitColumns(ctx.cpuAdapter ? { TM: 16, TN: 16, WG: 8 } : { TM: 8, TN: 4, WG: 64 }, g.C);
+  const tile = fitColumns(convTile(ctx, g.K), g.C); // as the direct weight gradient: TM over K, columns over C
   const groups = Math.ceil(g.C / (tile.WG * tile.TN)) * Math.ceil(g.K / tile.TM) * AA;
   const splits = Math.max(1, Math.min(Math.ceil(256 / groups), Math.floor(T / 64)));
   ints[13] = splits;
