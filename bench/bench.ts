@@ -1,10 +1,13 @@
-// npm run bench [-- --quick] [--runs N] [--only TEXT] [--winograd off|0|2|4|F,GI,GW] [--device] [--json] [--profile]
-// The whole suite: IG (50 steps), Occlusion (3x15x15 / 3x8x8), Grad-CAM and Saliency on ResNet-18 and
+// npm run bench [-- --quick] [--runs N] [--only TEXT[,TEXT]] [--ig-steps N[,N]] [--winograd off|0|2|4|F,GI,GW]
+//                 [--peak-gflops N] [--device] [--json] [--profile]
+// The whole suite: IG (50 steps, or each of --ig-steps), Occlusion (3x15x15 / 3x8x8), Grad-CAM and Saliency on ResNet-18 and
 // the pretrained ResNet-50 at 224, and the conv kernels' means over ResNet-18's shapes at batch 16.
 // Each case runs alternately on the engine and on a plain-PyTorch reference (bench/reference/, started
 // in this invocation when /usr/bin/python3 has torch); times are medians. Errors are against
 // ../shared/ref (Captum), or against the PyTorch reference where shared/ref has no such output.
-// Writes bench/results/bench.json (rows) and bench/README.md (the latest table, with the machine).
+// Writes bench/results/bench.json (rows) and bench/README.md (the latest table, with the machine): a CPU
+// adapter's run (lavapipe) writes its main part, a GPU's run its section "On a real GPU", each keeping
+// the other's. --peak-gflops (the adapter's FP32 peak) adds each case's share of it.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,20 +26,26 @@ import { BENCH_DIR, table, writeResult } from './util.ts';
 const argv = process.argv.slice(2);
 const flag = (f: string) => argv.includes(f);
 const value = (f: string) => (argv.includes(f) ? argv[argv.indexOf(f) + 1] : undefined);
-const known = new Set(['--quick', '--runs', '--only', '--winograd', '--device', '--json', '--profile']);
+const VALUED = ['--runs', '--only', '--ig-steps', '--winograd', '--peak-gflops'];
+const known = new Set(['--quick', '--device', '--json', '--profile', ...VALUED]);
 for (const [i, a] of argv.entries()) {
   if (a.startsWith('--') && !known.has(a)) throw new Error(`bench: unknown option ${a}; options: ${[...known].join(' ')}`);
-  if (!a.startsWith('--') && !['--runs', '--only', '--winograd'].includes(argv[i - 1])) throw new Error(`bench: unexpected argument '${a}'`);
+  if (!a.startsWith('--') && !VALUED.includes(argv[i - 1])) throw new Error(`bench: unexpected argument '${a}'`);
 }
 const quick = flag('--quick'), jsonOnly = flag('--json'), profile = flag('--profile'), device = flag('--device');
 const runsOverride = value('--runs') === undefined ? undefined : Number(value('--runs'));
 if (runsOverride !== undefined && !(Number.isInteger(runsOverride) && runsOverride >= 1)) throw new Error('--runs takes a positive integer');
-const only = value('--only');
+const only = value('--only')?.split(',');
+const igSteps = (value('--ig-steps') ?? '50').split(',').map(Number);
+if (!igSteps.every((n) => Number.isInteger(n) && n >= 1)) throw new Error('--ig-steps takes positive integers, e.g. 50 or 50,200');
+const peakGflops = value('--peak-gflops') === undefined ? undefined : Number(value('--peak-gflops'));
+if (peakGflops !== undefined && !(peakGflops > 0)) throw new Error('--peak-gflops takes the adapter\'s FP32 peak in GFLOP/s, e.g. 66900');
 // 3x3 stride-1 convolutions: Winograd's tile per pass (parseWinograd), or the engine's defaults.
 const winogradMode = value('--winograd');
 if (winogradMode !== undefined) Object.assign(winograd, parseWinograd(winogradMode));
 const tileNote = (t: number) => (t ? `Winograd F(${t}x${t}, 3x3)` : 'direct');
 const convNote = `3x3 stride-1 convolutions: forward ${tileNote(winograd.forwardTile)}, input gradient ${tileNote(winograd.gradInputTile)}, weight gradient ${tileNote(winograd.gradWeightTile)}`;
+const GPU_HEADING = '## On a real GPU';
 const log = (...a: unknown[]) => (jsonOnly ? console.error(...a) : console.log(...a));
 
 interface Row {
@@ -59,7 +68,8 @@ const ctx = await createNodeGpu({ profile });
 log(`adapter: ${ctx.adapterDescription}${profile && !ctx.profiler ? ' (no timestamp-query: --profile is ignored)' : ''}; ${convNote}`);
 const weights50 = join(ROOT, RESNET50_WEIGHTS);
 const reference = await startReference(REF_DIR, weights50);
-const referenceNote = 'missing' in reference ? `no reference times: ${reference.missing}` : `PyTorch ${reference.describe.torch}, ${reference.describe.threads} threads`;
+const referenceNote = 'missing' in reference ? `no reference times: ${reference.missing}`
+  : `PyTorch ${reference.describe.torch} on ${reference.describe.device === 'cpu' ? `the CPU, ${reference.describe.threads} threads` : reference.describe.device}`;
 log(`reference: ${referenceNote}`);
 const rows: Row[] = [];
 const profiles: Record<string, { kernel: string; calls: number; ms: number }[]> = {};
@@ -82,6 +92,8 @@ interface AttributionCase {
   model: 'resnet18' | 'resnet50';
   method: 'ig' | 'occlusion' | 'gradcam' | 'saliency';
   label: string;
+  /** IG's steps, sent to the reference. */
+  steps?: number;
   refKey: string | null;
   flops: number;
   heavy: boolean;
@@ -109,7 +121,7 @@ async function benchAttribution(c: AttributionCase, file: string): Promise<void>
       profiles[name] = ctx.profiler.report().slice(0, 12).map((k) => ({ ...k, ms: round(k.ms, 4) }));
     }
     if (!('missing' in reference)) {
-      const res = await reference.run({ case: `${c.model}.${c.method}`, out: r === 0 ? refOut : null });
+      const res = await reference.run({ case: `${c.model}.${c.method}`, steps: c.steps, out: r === 0 ? refOut : null });
       refMs.push(res.ms);
       log(`  ${name}: PyTorch run ${r + 1}/${runs} ${res.ms.toFixed(0)} ms`);
       if (r === 0) {
@@ -130,15 +142,16 @@ const MODELS = [
   { model: 'resnet18' as const, file: 'resnet18_chelsea_224.safetensors', target: 281, layer: 'layer3.1.conv2', refCam: 'gradcam_layer3.1.conv2' },
   { model: 'resnet50' as const, file: 'resnet50_keras_chelsea_224.safetensors', target: 285, layer: 'layer4.2.conv3', refCam: 'gradcam_layer4.2.conv3' },
 ];
-const selected = (label: string) => !only || label.includes(only);
+const selected = (label: string) => !only || only.some((o) => label.includes(o));
 /** The cases' names, known before a model is loaded, so that --only loads only what it runs. */
 const labels = (m: (typeof MODELS)[number]) => ({
-  gradcam: `Grad-CAM ${m.layer}`, saliency: 'Saliency', ig: 'IG 50 steps', occlusion: 'Occlusion 3x15x15 / 3x8x8',
+  gradcam: `Grad-CAM ${m.layer}`, saliency: 'Saliency', ig: igSteps.map((n) => `IG ${n} steps`), occlusion: 'Occlusion 3x15x15 / 3x8x8',
 });
 
 for (const m of MODELS) {
   const label = labels(m);
-  if (!Object.entries(label).some(([method, l]) => !(quick && method === 'occlusion') && selected(`${m.model} ${l}`))) continue;
+  const names = [label.gradcam, label.saliency, ...label.ig, ...(quick ? [] : [label.occlusion])];
+  if (!names.some((l) => selected(`${m.model} ${l}`))) continue;
   if (m.model === 'resnet50' && !existsSync(weights50)) {
     log(`resnet50: ${RESNET50_WEIGHTS} is not installed (npm run fetch-weights); its cases are skipped`);
     continue;
@@ -155,8 +168,11 @@ for (const m of MODELS) {
       run: () => new A.LayerGradCam(net, m.layer).attribute(x, { target: m.target }) },
     { model: m.model, method: 'saliency', label: label.saliency, refKey: has('saliency') ? 'saliency' : null, flops: full.forward + full.backward, heavy: false,
       run: () => new A.Saliency(net).attribute(x, { target: m.target }) },
-    { model: m.model, method: 'ig', label: label.ig, refKey: 'ig_gl50', flops: 50 * (full.forward + full.backward), heavy: m.model === 'resnet50',
-      run: () => new A.IntegratedGradients(net).attribute(x, { target: m.target, nSteps: 50 }) },
+    // Captum's reference holds IG with 50 steps; other step counts are checked against the PyTorch reference.
+    ...igSteps.map((n, i): AttributionCase => ({
+      model: m.model, method: 'ig', label: label.ig[i], steps: n, refKey: n === 50 ? 'ig_gl50' : null, flops: n * (full.forward + full.backward),
+      heavy: m.model === 'resnet50' || n > 50, run: () => new A.IntegratedGradients(net).attribute(x, { target: m.target, nSteps: n }),
+    })),
     { model: m.model, method: 'occlusion', label: label.occlusion, refKey: 'occlusion_w15_s8', flops: (windows + 1) * full.forward, heavy: true,
       run: () => new A.Occlusion(net).attribute(x, { target: m.target, slidingWindowShapes: [3, 15, 15], strides: [3, 8, 8], baselines: 0 }) },
   ];
@@ -201,34 +217,50 @@ else {
 }
 ctx.destroy();
 
+/**
+ * bench/README.md: a CPU adapter's run (lavapipe, the machine the targets are set on) writes the main
+ * part, a GPU's run the section headed GPU_HEADING; each keeps the other's part of the file as it was.
+ */
 function writeReadme(): void {
+  const file = join(BENCH_DIR, 'README.md');
+  const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const cut = old.indexOf(`\n${GPU_HEADING}\n`);
+  const [oldMain, oldGpu] = cut < 0 ? [old, ''] : [old.slice(0, cut + 1), old.slice(cut + 1)];
+  const body = runReport(ctx.cpuAdapter ? '##' : '###');
+  const text = ctx.cpuAdapter ? ['# Benchmarks', '', ...body].join('\n') + (oldGpu ? `\n${oldGpu}` : '')
+    : (oldMain.trimEnd() || '# Benchmarks') + '\n\n' + [GPU_HEADING, '', ...body].join('\n');
+  writeFileSync(file, text.trimEnd() + '\n');
+}
+
+/** This run's part of bench/README.md: how it was run, on what, and the table; `h` is its subheadings' level. */
+function runReport(h: string): string[] {
   const cpu = cpus();
   const fmt = (v: number | null | undefined) => (v === null || v === undefined ? '-' : v !== 0 && Math.abs(v) < 0.01 ? v.toExponential(2) : String(v));
+  const peak = peakGflops === undefined ? [] : [`- Peak: ${peakGflops} GFLOP/s FP32 (given with \`--peak-gflops\`); \`% peak\` is a case's GFLOP/s over it.`];
   const lines = [
-    '# Benchmarks',
-    '',
     `Written by \`npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; do not edit by hand, rerun the bench.`,
     '',
     `- Machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores; Node ${process.version}, ${process.platform}.`,
     `- Adapter: ${ctx.adapterDescription}; ${convNote}.`,
     `- Reference: ${referenceNote} (\`bench/reference/reference.py\`: the same computations with \`torch.autograd.grad\`, no Captum), run in the same invocation, alternating with the engine; times are medians of \`runs\`.`,
     '- Errors (relative L2 and max) are against `../shared/ref` (Captum\'s outputs) where it has the case, else against the PyTorch reference (`vs`); `PyTorch err` is the reference\'s own relative max error against `../shared/ref`, for scale.',
-    '- GFLOP/s counts the convolutions and the classifier (x2 multiply-adds): a backward pass to the input costs what the forward costs (no weight gradients); Grad-CAM\'s backward stops at its layer; IG is 50 forward+backward passes, Occlusion 785 full forwards (what Captum computes; the receptive-field forward does less, so its GFLOP/s is effective).',
+    '- GFLOP/s counts the convolutions and the classifier (x2 multiply-adds): a backward pass to the input costs what the forward costs (no weight gradients); Grad-CAM\'s backward stops at its layer; IG with N steps is N forward+backward passes, Occlusion 785 full forwards (what Captum computes; the receptive-field forward does less, so its GFLOP/s is effective).',
+    ...peak,
     '',
-    '| case | engine ms | PyTorch ms | ratio | GFLOP/s | rel L2 | rel max | vs | PyTorch err | runs |',
-    '|---|---:|---:|---:|---:|---:|---:|---|---:|---:|',
-    ...rows.map((r) => `| ${r.case} | ${r.engine_ms} | ${fmt(r.reference_ms)} | ${fmt(r.ratio)} | ${fmt(r.gflops)} | ${fmt(r.rel_l2)} | ${fmt(r.rel_max)} | ${r.error_against ?? '-'} | ${fmt(r.reference_rel_max)} | ${r.runs} |`),
+    `| case | engine ms | PyTorch ms | ratio | GFLOP/s |${peakGflops ? ' % peak |' : ''} rel L2 | rel max | vs | PyTorch err | runs |`,
+    `|---|---:|---:|---:|---:|${peakGflops ? '---:|' : ''}---:|---:|---|---:|---:|`,
+    ...rows.map((r) => `| ${r.case} | ${r.engine_ms} | ${fmt(r.reference_ms)} | ${fmt(r.ratio)} | ${fmt(r.gflops)} |${peakGflops ? ` ${round((100 * r.gflops) / peakGflops, 2)} |` : ''} ${fmt(r.rel_l2)} | ${fmt(r.rel_max)} | ${r.error_against ?? '-'} | ${fmt(r.reference_rel_max)} | ${r.runs} |`),
     '',
   ];
   if (device) {
     const l = ctx.limits;
-    lines.push('## Adapter', '', `${ctx.adapterDescription}; features: ${[...ctx.device.features].sort().join(', ') || 'none'}; maxStorageBufferBindingSize ${l.maxStorageBufferBindingSize}, maxComputeInvocationsPerWorkgroup ${l.maxComputeInvocationsPerWorkgroup}.`, '');
+    lines.push(`${h} Adapter`, '', `${ctx.adapterDescription}; features: ${[...ctx.device.features].sort().join(', ') || 'none'}; maxStorageBufferBindingSize ${l.maxStorageBufferBindingSize}, maxComputeInvocationsPerWorkgroup ${l.maxComputeInvocationsPerWorkgroup}.`, '');
   }
   if (profile && Object.keys(profiles).length) {
-    lines.push('## Profile (GPU time per kernel, first run of each case; timestamps slow the run)', '');
+    lines.push(`${h} Profile (GPU time per kernel, first run of each case; timestamps slow the run)`, '');
     for (const [name, ks] of Object.entries(profiles)) {
       lines.push(`**${name}**: ${ks.slice(0, 6).map((k) => `${k.kernel} ${k.ms.toFixed(0)} ms (${k.calls})`).join(', ')}`, '');
     }
   }
-  writeFileSync(join(BENCH_DIR, 'README.md'), lines.join('\n'));
+  return lines;
 }

@@ -8,7 +8,7 @@ import { BENCH_DIR } from './util.ts';
 export const PYTHON = process.env.GLIMPSE_PYTHON ?? '/usr/bin/python3';
 
 export interface ReferenceWorker {
-  describe: { torch: string; threads: number; models: string[] };
+  describe: { torch: string; threads: number; device: string; models: string[] };
   run(request: Record<string, unknown>): Promise<{ ms: number; shape?: number[] }>;
   close(): void;
 }

@@ -3,7 +3,8 @@ Occlusion, Grad-CAM, Saliency on ResNet-18 and ResNet-50 at 224), written with t
 no Captum. A long-lived worker so the bench can alternate engine and reference runs: each line on
 stdin is a JSON request {"case": ..., "out": path or null}; each answer on stdout is one JSON line
 {"ms": wall milliseconds, "shape": [...]} (the attributions written to `out` as raw float32) or
-{"error": ...}. The first line it prints describes the setup.
+{"error": ...}. The first line it prints describes the setup. GLIMPSE_REF_DEVICE=cuda runs it on
+the GPU (a real-GPU bench run compares with PyTorch on the same card); times then wait for the GPU.
 """
 import json
 import os
@@ -17,6 +18,16 @@ import torchvision
 
 torch.set_num_threads(int(os.environ.get("GLIMPSE_REF_THREADS", os.cpu_count() or 1)))
 torch.set_grad_enabled(False)
+DEVICE = torch.device(os.environ.get("GLIMPSE_REF_DEVICE", "cpu"))
+# Full float32 on a GPU, as the engine computes: PyTorch lets cuDNN's convolutions use TF32 by default,
+# which put its IG 0.13 (relative max) from Captum's on an H200.
+torch.backends.cudnn.allow_tf32 = False
+torch.backends.cuda.matmul.allow_tf32 = False
+
+
+def synchronize():
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def read_safetensors(path):
@@ -37,7 +48,7 @@ def read_safetensors(path):
 def resnet18(ref_dir):
     m = torchvision.models.resnet18()
     m.load_state_dict(torch.load(os.path.join(ref_dir, "resnet18_seed0.pth")))
-    return m.eval()
+    return m.eval().to(DEVICE)
 
 
 def resnet50_keras(weights):
@@ -46,7 +57,7 @@ def resnet50_keras(weights):
     m.load_state_dict(read_safetensors(weights))
     for layer in (m.layer2, m.layer3, m.layer4):
         layer[0].conv1.stride, layer[0].conv2.stride = (2, 2), (1, 1)
-    return m.eval()
+    return m.eval().to(DEVICE)
 
 
 def integrated_gradients(model, x, target, n_steps=50, batch=16):
@@ -55,8 +66,8 @@ def integrated_gradients(model, x, target, n_steps=50, batch=16):
     alphas, ws = (nodes + 1) / 2, weights / 2
     total = torch.zeros_like(x)
     for i in range(0, n_steps, batch):
-        a = torch.tensor(alphas[i:i + batch], dtype=torch.float32).view(-1, 1, 1, 1)
-        w = torch.tensor(ws[i:i + batch], dtype=torch.float32).view(-1, 1, 1, 1)
+        a = torch.tensor(alphas[i:i + batch], dtype=torch.float32, device=x.device).view(-1, 1, 1, 1)
+        w = torch.tensor(ws[i:i + batch], dtype=torch.float32, device=x.device).view(-1, 1, 1, 1)
         with torch.enable_grad():
             xs = (a * x).requires_grad_(True)
             out = model(xs)[:, target].sum()
@@ -112,7 +123,7 @@ def conv_kernels(kind, n, shapes, reps=3):
     import torch.nn.functional as F
     total = 0.0
     for c, h, k, ks, s, p in shapes:
-        x, w = torch.full((n, c, h, h), 0.5), torch.full((k, c, ks, ks), 0.01)
+        x, w = torch.full((n, c, h, h), 0.5, device=DEVICE), torch.full((k, c, ks, ks), 0.01, device=DEVICE)
         y = F.conv2d(x, w, stride=s, padding=p)
         gy = torch.full_like(y, 0.1)
         run = {
@@ -121,10 +132,12 @@ def conv_kernels(kind, n, shapes, reps=3):
             "grad_weight": lambda: torch.nn.grad.conv2d_weight(x, w.shape, gy, stride=s, padding=p),
         }[kind]
         run()
+        synchronize()
         times = []
         for _ in range(reps):
             t0 = time.perf_counter()
             run()
+            synchronize()
             times.append((time.perf_counter() - t0) * 1000)
         total += sorted(times)[len(times) // 2]
     return total
@@ -132,17 +145,22 @@ def conv_kernels(kind, n, shapes, reps=3):
 
 def main():
     ref_dir, weights50 = sys.argv[1], sys.argv[2]
-    models = {"resnet18": (resnet18(ref_dir), "resnet18_chelsea_224.safetensors", 281, "layer3.1.conv2")}
+    models = {}
+    # A model whose files are missing is left out (a request for it answers an error), so that a run
+    # with only ResNet-50's files (the real-GPU run) still has its reference.
+    if os.path.exists(os.path.join(ref_dir, "resnet18_seed0.pth")):
+        models["resnet18"] = (resnet18(ref_dir), "resnet18_chelsea_224.safetensors", 281, "layer3.1.conv2")
     if os.path.exists(weights50):
         models["resnet50"] = (resnet50_keras(weights50), "resnet50_keras_chelsea_224.safetensors", 285, "layer4.2.conv3")
-    inputs = {name: read_safetensors(os.path.join(ref_dir, f))["input"] for name, (_, f, _, _) in models.items()}
+    inputs = {name: read_safetensors(os.path.join(ref_dir, f))["input"].to(DEVICE) for name, (_, f, _, _) in models.items()}
     methods = {
-        "ig": lambda m, x, t, l: integrated_gradients(m, x, t),
-        "occlusion": lambda m, x, t, l: occlusion(m, x, t),
-        "gradcam": lambda m, x, t, l: grad_cam(m, x, t, l),
-        "saliency": lambda m, x, t, l: saliency(m, x, t),
+        "ig": lambda m, x, t, l, steps: integrated_gradients(m, x, t, steps),
+        "occlusion": lambda m, x, t, l, steps: occlusion(m, x, t),
+        "gradcam": lambda m, x, t, l, steps: grad_cam(m, x, t, l),
+        "saliency": lambda m, x, t, l, steps: saliency(m, x, t),
     }
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "models": list(models)}), flush=True)
+    device = torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else "cpu"
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "device": device, "models": list(models)}), flush=True)
     for line in sys.stdin:
         try:
             req = json.loads(line)
@@ -151,12 +169,16 @@ def main():
                 print(json.dumps({"ms": ms}), flush=True)
                 continue
             name, method = req["case"].split(".")
+            if name not in models:
+                raise ValueError(f"no {name} here (its weights are missing)")
             model, _, target, layer = models[name]
+            synchronize()
             t0 = time.perf_counter()
-            out = methods[method](model, inputs[name], target, layer)
+            out = methods[method](model, inputs[name], target, layer, req.get("steps", 50))
+            synchronize()
             ms = (time.perf_counter() - t0) * 1000
             if req.get("out"):
-                out.detach().contiguous().numpy().astype("<f4").tofile(req["out"])
+                out.detach().cpu().contiguous().numpy().astype("<f4").tofile(req["out"])
             print(json.dumps({"ms": ms, "shape": list(out.shape)}), flush=True)
         except Exception as e:  # one bad request must not end the worker
             print(json.dumps({"error": f"{type(e).__name__}: {e}"}), flush=True)
