@@ -1,5 +1,5 @@
 // npm run bench [-- --quick] [--runs N] [--only TEXT[,TEXT]] [--ig-steps N[,N]] [--winograd off|0|2|4|F,GI,GW]
-//                 [--peak-gflops N] [--device] [--json] [--profile]
+//                 [--peak-gflops N] [--autotune] [--device] [--json] [--profile]
 // The whole suite: IG (50 steps, or each of --ig-steps), Occlusion (3x15x15 / 3x8x8), Grad-CAM and Saliency on ResNet-18 and
 // the pretrained ResNet-50 at 224, and the conv kernels' means over ResNet-18's shapes at batch 16.
 // Each case runs alternately on the engine and on a plain-PyTorch reference (bench/reference/, started
@@ -7,12 +7,14 @@
 // ../shared/ref (Captum), or against the PyTorch reference where shared/ref has no such output.
 // Writes bench/results/bench.json (rows) and bench/README.md (the latest table, with the machine): a CPU
 // adapter's run (lavapipe) writes its main part, a GPU's run its section "On a real GPU", each keeping
-// the other's. --peak-gflops (the adapter's FP32 peak) adds each case's share of it.
+// the other's. --peak-gflops (the adapter's FP32 peak) adds each case's share of it. --autotune times
+// the convolution tiles of each model (and of the kernel rows) in this run before timing its cases.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as A from '../src/attr/index.ts';
-import { type Tensor, fromArray, parseWinograd, tidy, winograd } from '../src/autograd/index.ts';
+import { type Tensor, type TuneChoice, convGeometry, describeChoice, fromArray, parseWinograd, tidy, tuneConv, winograd } from '../src/autograd/index.ts';
+import { tuneModel } from '../src/nn/tune.ts';
 import { createNodeGpu } from '../src/io/node-gpu.ts';
 import { RESNET50_WEIGHTS, ROOT, loadClassifier } from '../src/io/models.ts';
 import type { ResNet } from '../src/nn/resnet.ts';
@@ -27,11 +29,12 @@ const argv = process.argv.slice(2);
 const flag = (f: string) => argv.includes(f);
 const value = (f: string) => (argv.includes(f) ? argv[argv.indexOf(f) + 1] : undefined);
 const VALUED = ['--runs', '--only', '--ig-steps', '--winograd', '--peak-gflops'];
-const known = new Set(['--quick', '--device', '--json', '--profile', ...VALUED]);
+const known = new Set(['--quick', '--device', '--json', '--profile', '--autotune', ...VALUED]);
 for (const [i, a] of argv.entries()) {
   if (a.startsWith('--') && !known.has(a)) throw new Error(`bench: unknown option ${a}; options: ${[...known].join(' ')}`);
   if (!a.startsWith('--') && !VALUED.includes(argv[i - 1])) throw new Error(`bench: unexpected argument '${a}'`);
 }
+const autotune = flag('--autotune');
 const quick = flag('--quick'), jsonOnly = flag('--json'), profile = flag('--profile'), device = flag('--device');
 const runsOverride = value('--runs') === undefined ? undefined : Number(value('--runs'));
 if (runsOverride !== undefined && !(Number.isInteger(runsOverride) && runsOverride >= 1)) throw new Error('--runs takes a positive integer');
@@ -72,6 +75,16 @@ const referenceNote = 'missing' in reference ? `no reference times: ${reference.
   : `PyTorch ${reference.describe.torch} on ${reference.describe.device === 'cpu' ? `the CPU, ${reference.describe.threads} threads` : reference.describe.device}`;
 log(`reference: ${referenceNote}`);
 const rows: Row[] = [];
+let tuneMs = 0, tuned = 0;
+/** --autotune: runs one tuning, timed apart from the cases. */
+async function tune(what: string, run: (log: (c: TuneChoice) => void) => Promise<TuneChoice[]>): Promise<void> {
+  if (!autotune) return;
+  const t0 = performance.now();
+  const choices = await run((c) => log(`  tuned ${describeChoice(c)}`));
+  tuneMs += performance.now() - t0;
+  tuned += choices.length;
+  log(`${what}: ${choices.length} tiles tuned in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
 const profiles: Record<string, { kernel: string; calls: number; ms: number }[]> = {};
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (x: number, digits = 3) => Number(x.toPrecision(digits));
@@ -157,6 +170,7 @@ for (const m of MODELS) {
     continue;
   }
   const net: ResNet = m.model === 'resnet18' ? (await resnet18Seed0(ctx)).net : (await loadClassifier(ctx, { model: 'resnet50' })).net;
+  await tune(m.model, (l) => tuneModel(ctx, net, [16, 3, 224, 224], { log: l }));
   const input = ref(m.file, 'input');
   const x = fromArray(ctx, input.data, input.shape);
   const layers = layerFlops(ctx, net, 224);
@@ -188,6 +202,8 @@ const BATCH = 16;
 const convLabel = (k: string) => `${k} ResNet-18 shapes, batch ${BATCH} (mean)`;
 const convKernels = CONV_KERNELS.filter((k) => selected(convLabel(k)));
 if (convKernels.length) {
+  const geometries = RESNET18_CONV_SHAPES.map(([C, H, K, k, s, p]) => convGeometry([BATCH, C, H, H], [K, C, k, k], { stride: s, padding: p }));
+  await tune('conv rows', (l) => tuneConv(ctx, geometries, { passes: ['forward', 'grad_input', 'grad_weight'], log: l }));
   const runs = runsOverride ?? 1;
   const engine = new Map<string, number[]>(), refMs = new Map<string, number[]>(), gflops = new Map<string, number[]>();
   const push = (m: Map<string, number[]>, k: string, v: number) => m.set(k, [...(m.get(k) ?? []), v]);
@@ -246,6 +262,7 @@ function runReport(h: string): string[] {
     '- Errors (relative L2 and max) are against `../shared/ref` (Captum\'s outputs) where it has the case, else against the PyTorch reference (`vs`); `PyTorch err` is the reference\'s own relative max error against `../shared/ref`, for scale.',
     '- GFLOP/s counts the convolutions and the classifier (x2 multiply-adds): a backward pass to the input costs what the forward costs (no weight gradients); Grad-CAM\'s backward stops at its layer; IG with N steps is N forward+backward passes, Occlusion 785 full forwards (what Captum computes; the receptive-field forward does less, so its GFLOP/s is effective).',
     ...peak,
+    ...(autotune ? [`- Tiles: tuned in this run (\`--autotune\`: ${tuned} choices in ${(tuneMs / 1000).toFixed(1)} s, before the cases, not counted in their times); else the defaults.`] : []),
     '',
     `| case | engine ms | PyTorch ms | ratio | GFLOP/s |${peakGflops ? ' % peak |' : ''} rel L2 | rel max | vs | PyTorch err | runs |`,
     `|---|---:|---:|---:|---:|${peakGflops ? '---:|' : ''}---:|---:|---|---:|---:|`,

@@ -7,15 +7,18 @@ import { fileURLToPath } from 'node:url';
 import { parseSafetensors } from '../src/io/safetensors.ts';
 import { parseArgs } from '../src/cli/args.ts';
 import { PNG } from 'pngjs';
-import { assertClose } from './helpers.ts';
-import { REF_DIR, ref } from './refdata.ts';
+import { tuningKey } from '../src/autograd/index.ts';
+import { convGeometries } from '../src/nn/tune.ts';
+import { assertClose, getGpu } from './helpers.ts';
+import { REF_DIR, ref, resnet18Seed0 } from './refdata.ts';
 
 const test = suite('cli');
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'glimpse.js');
 const tmp = mkdtempSync(join(tmpdir(), 'glimpse-cli-'));
+const TUNING = join(tmp, 'tuning.json'); // not the user's cache
 
 function glimpse(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, GLIMPSE_TUNING: TUNING } });
   return { code: r.status, out: r.stdout, err: r.stderr.split('\n').filter((l) => l && !l.startsWith('Warning:')).join('\n') };
 }
 
@@ -58,6 +61,24 @@ test('attribute writes the attributions and, with --png, a picture; a method ref
   assertClose(parseSafetensors(new Uint8Array(readFileSync(save))).tensors.get('attributions')!.data as Float32Array, ref('resnet18_chelsea_64.safetensors', 'saliency').data, 1e-3, 'saved saliency, --winograd 2');
   const bad = glimpse('attribute', '--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet18', '--input', input, '--method', 'saliency', '--n-steps', '5', '--save', save);
   if (bad.code !== 2 || !bad.err.includes('--n-steps is not an option of saliency')) throw new Error(`exit ${bad.code}: ${bad.err}`);
+});
+
+test('--autotune reuses the tiles saved for this adapter; a corrupt tuning cache is reported and changes nothing else', async () => {
+  const ctx = await getGpu();
+  const { net } = await resnet18Seed0(ctx);
+  // Every convolution of ResNet-18 at the tuning batch, as if tuned before (tuning itself: test/tune.test.ts).
+  const keys = convGeometries(ctx, net, [16, 3, 224, 224]).flatMap((g) => [tuningKey('forward', g), tuningKey('grad_input', g)]);
+  const cache = JSON.stringify({ [ctx.adapterDescription]: Object.fromEntries(keys.map((k) => [k, { TM: 16, TN: 8, WG: 8 }])) });
+  writeFileSync(TUNING, cache);
+  const args = ['predict', '--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet18', '--input', `${join(REF_DIR, 'resnet18_chelsea_64.safetensors')}:input`, '--top', '1'];
+  const want = ref('resnet18_chelsea_64.safetensors', 'logits').data;
+  const best = String([...want.keys()].sort((i, j) => want[j] - want[i])[0]);
+  const tuned = glimpse(...args, '--autotune');
+  if (tuned.code !== 0 || !tuned.err.includes(`all convolutions already tuned in ${TUNING}`) || !tuned.out.trim().startsWith(best)) throw new Error(`exit ${tuned.code}: ${tuned.err}\n${tuned.out}`);
+  if (readFileSync(TUNING, 'utf8') !== cache) throw new Error('the cache was rewritten with nothing new');
+  writeFileSync(TUNING, '{"truncated');
+  const corrupt = glimpse(...args);
+  if (corrupt.code !== 0 || !corrupt.err.includes(`ignoring the tuning cache ${TUNING}`) || !corrupt.out.trim().startsWith(best)) throw new Error(`exit ${corrupt.code}: ${corrupt.err}\n${corrupt.out}`);
 });
 
 test('user mistakes print one line and exit non-zero, without a stack trace', () => {

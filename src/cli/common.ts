@@ -8,12 +8,18 @@ import type { HostTensor } from '../io/host-tensor.ts';
 import type { Classifier } from '../nn/model.ts';
 import { ARCHS, type ResNetArch } from '../nn/resnet.ts';
 import { parseWinograd, winograd } from '../autograd/ops/winograd.ts';
+import { describeChoice } from '../autograd/ops/conv-tune.ts';
+import { tuneModel } from '../nn/tune.ts';
+import { loadTuning, saveTuning, tuningCachePath } from '../io/tuning-cache.ts';
 import { UsageError, type Parsed, type FlagSpec } from './args.ts';
 
 export const MODEL_FLAGS: FlagSpec = {
   model: 'string', weights: 'string', arch: 'string', variant: 'string', mean: 'numbers', std: 'numbers',
-  image: 'string', input: 'string', winograd: 'string',
+  image: 'string', input: 'string', winograd: 'string', autotune: 'boolean',
 };
+
+/** The batch that --autotune times at: IG's and Occlusion's batches are of this order. */
+const TUNE_BATCH = 16;
 
 export function modelSpec(a: Parsed): ModelSpec {
   if (a.model && a.weights) throw new UsageError('give either --model or --weights, not both');
@@ -55,7 +61,11 @@ export function writeTensors(path: string, tensors: Record<string, HostTensor>, 
   writeFileSync(path, serializeSafetensors(tensors, metadata));
 }
 
-/** Runs fn with a GPU context and the model, and always frees the device so the process can exit. */
+/**
+ * Runs fn with a GPU context and the model, and always frees the device so the process can exit.
+ * Convolution tiles tuned earlier on this adapter are loaded (they change speed, not results);
+ * --autotune first times the model's convolutions for those not tuned yet and saves the choices.
+ */
 export async function withModel<T>(a: Parsed, fn: (ctx: GpuContext, model: Classifier) => Promise<T>): Promise<T> {
   const spec = modelSpec(a);
   if (a.winograd !== undefined) {
@@ -68,6 +78,14 @@ export async function withModel<T>(a: Parsed, fn: (ctx: GpuContext, model: Class
   const ctx = await createNodeGpu();
   try {
     const model = await loadClassifier(ctx, spec);
+    loadTuning(ctx);
+    if (a.autotune) {
+      const crop = model.card.preprocessing.crop;
+      console.error(`glimpse: tuning convolution tiles for ${ctx.adapterDescription} at batch ${TUNE_BATCH}...`);
+      const choices = await tuneModel(ctx, model.net, [TUNE_BATCH, 3, crop, crop], { log: (c) => console.error(`  ${describeChoice(c)}`) });
+      if (choices.length) saveTuning(ctx);
+      console.error(`glimpse: ${choices.length ? `${choices.length} choices saved to` : 'all convolutions already tuned in'} ${tuningCachePath()}`);
+    }
     return await fn(ctx, model);
   } finally {
     ctx.destroy();

@@ -16,6 +16,41 @@ export interface Conv2dOptions {
 const pair = (v: Pair | undefined, d: number): [number, number] => (v === undefined ? [d, d] : typeof v === 'number' ? [v, v] : v);
 
 /**
+ * A direct kernel's tile: TM channels x TN positions per invocation, WG invocations per workgroup;
+ * `groups` (weight gradient only): how many workgroups to aim for by splitting its sum over positions.
+ */
+export interface ConvTile {
+  TM: number;
+  TN: number;
+  WG: number;
+  groups?: number;
+}
+
+export type ConvPass = 'forward' | 'grad_input' | 'grad_weight';
+
+/**
+ * Tiles chosen by measurement (`tuneConv`, src/autograd/ops/conv-tune.ts), per device: by pass and
+ * geometry less the batch. A forward or input-gradient tile changes speed only: every output sums its
+ * terms in the same order whatever the tile, so tuned and default tiles give the same bits.
+ */
+const tuned = new WeakMap<GpuContext, Map<string, ConvTile>>();
+
+export function convTuning(ctx: GpuContext): Map<string, ConvTile> {
+  let table = tuned.get(ctx);
+  if (!table) tuned.set(ctx, (table = new Map()));
+  return table;
+}
+
+export function tuningKey(pass: ConvPass, g: ConvGeometry): string {
+  return `${pass} C${g.C} ${g.H}x${g.W} K${g.K} ${g.KH}x${g.KW} s${g.SH},${g.SW} p${g.PH},${g.PW} d${g.DH},${g.DW}`;
+}
+
+/** The tuned tile for this pass and geometry, else the default for `channels` fitted to `columns`. */
+export function convTileFor(ctx: GpuContext, pass: ConvPass, g: ConvGeometry, channels: number, columns: number): ConvTile {
+  return convTuning(ctx).get(tuningKey(pass, g)) ?? fitColumns(convTile(ctx, channels), columns);
+}
+
+/**
  * Register tile (TM channels x TN positions per invocation) and workgroup width. On CPU adapters
  * (lavapipe, SwiftShader: 8-lane SIMD) every storage load costs about as much as 40 FMAs, a vec4 load
  * 1.7 scalar ones, and accumulators are cheap up to 256 per invocation: a 16 x 16 tile does 256 FMAs
@@ -24,7 +59,7 @@ const pair = (v: Pair | undefined, d: number): [number, number] => (v === undefi
  * 32x8 and 16x24 fall off a cliff). When the tiled dimension is small (the 3 input channels of the
  * stem's input gradient) a 4-channel tile wastes less. GPUs want wider groups and fewer registers.
  */
-export function convTile(ctx: GpuContext, channels: number): { TM: number; TN: number; WG: number } {
+export function convTile(ctx: GpuContext, channels: number): ConvTile {
   if (!ctx.cpuAdapter) return { TM: 8, TN: 4, WG: 64 };
   return channels <= 4 ? { TM: 4, TN: 16, WG: 8 } : { TM: 16, TN: 16, WG: 8 };
 }
@@ -42,13 +77,13 @@ export function fitColumns<T extends { TM: number; TN: number; WG: number }>(til
   return { ...tile, TN: best };
 }
 
-function kernel(tile: { TM: number; TN: number; WG: number }, mode: 'forward' | 'grad_input' | 'grad_weight', bias = false): Kernel {
+function kernel({ TM, TN, WG }: ConvTile, mode: 'forward' | 'grad_input' | 'grad_weight', bias = false): Kernel {
   return {
     name: `conv2d_${mode}`,
     file: 'conv',
     inputs: mode === 'forward' && bias ? 3 : 2,
     outputs: 1,
-    defines: { ...tile, FORWARD: mode === 'forward', GRAD_INPUT: mode === 'grad_input', GRAD_WEIGHT: mode === 'grad_weight', BIAS: bias },
+    defines: { TM, TN, WG, FORWARD: mode === 'forward', GRAD_INPUT: mode === 'grad_input', GRAD_WEIGHT: mode === 'grad_weight', BIAS: bias },
   };
 }
 
@@ -90,7 +125,7 @@ function weightAs(w: Tensor, perm: number[], key: string): { t: Tensor; owned: b
 
 export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {
   if (winogradApplies(g, g.C, g.K, winograd.forwardTile)) return winogradForward(x, w, bias, g);
-  const tile = fitColumns(convTile(x.ctx, g.K), g.N * g.OH * g.OW), { TM, TN, WG } = tile;
+  const tile = convTileFor(x.ctx, 'forward', g, g.K, g.N * g.OH * g.OW), { TM, TN, WG } = tile;
   const wt = weightAs(w, [2, 3, 1, 0], 'conv_fwd'); // [KH, KW, C, K]
   const inputs = bias ? [x, wt.t, bias] : [x, wt.t];
   const y = new Tensor(x.ctx, [g.N, g.K, g.OH, g.OW]);
@@ -106,7 +141,7 @@ export function conv2dGradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor 
   const wino = gradInputTile(g);
   if (wino) return winogradGradInput(gy, w, g, wino);
   const phasePositions = g.N * Math.ceil(g.H / g.SH) * Math.ceil(g.W / g.SW);
-  const tile = fitColumns(convTile(gy.ctx, g.C), phasePositions), { TM, TN, WG } = tile;
+  const tile = convTileFor(gy.ctx, 'grad_input', g, g.C, phasePositions), { TM, TN, WG } = tile;
   const wt = weightAs(w, [2, 3, 0, 1], 'conv_gin'); // [KH, KW, K, C]
   const gx = new Tensor(gy.ctx, [g.N, g.C, g.H, g.W]);
   gy.ctx.dispatch(kernel(tile, 'grad_input'), {
@@ -122,12 +157,12 @@ export function conv2dGradWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Tensor
   if (wino) return winogradGradWeight(gy, x, g, wino);
   const ctx = gy.ctx;
   const Q = g.C * g.KH * g.KW, P = g.N * g.OH * g.OW;
-  const tile = fitColumns(convTile(ctx, g.K), Q), { TM, TN, WG } = tile;
+  const tile = convTileFor(ctx, 'grad_weight', g, g.K, Q), { TM, TN, WG } = tile;
   // gy as [N, OH*OW, K] (K padded to 4) so the TM output channels of a position are one vec4 load.
   const gyt = permuteRaw(gy.view([g.N, g.K, g.OH * g.OW]), [0, 2, 1], [2]);
   const tiles = Math.ceil(Q / (WG * TN)) * Math.ceil(g.K / TM);
   // Split the reduction over positions when the output alone gives too few workgroups.
-  const splits = Math.max(1, Math.min(Math.ceil(64 / tiles), Math.floor(P / 64)));
+  const splits = Math.max(1, Math.min(Math.ceil((tile.groups ?? 64) / tiles), Math.floor(P / 64)));
   const chunk = Math.ceil(P / splits);
   const partial = new Tensor(ctx, [splits, g.K, Q]);
   ctx.dispatch(kernel(tile, 'grad_weight'), {

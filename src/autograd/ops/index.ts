@@ -6,6 +6,7 @@ export * from './layout.ts';
 export * from './reduce.ts';
 export * from './shape.ts';
 export * from './conv.ts';
+export * from './conv-tune.ts';
 export { parseWinograd, winograd, type WinogradTile, type WinogradTiles } from './winograd.ts';
 export * from './pool.ts';
 export * from './linalg.ts';
