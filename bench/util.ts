@@ -2,23 +2,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GpuContext } from '../src/gpu/device.ts';
+import { msPerCall } from '../src/gpu/timing.ts';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 
-/** Median wall time of `run` (which records GPU work) over `reps` runs, each waited for, after one warm-up. */
-export async function timeMs(ctx: GpuContext, run: () => void | Promise<unknown>, reps = 3): Promise<number> {
-  await run();
-  await ctx.sync();
-  const times: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    await run();
-    await ctx.sync();
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
-}
+/** Milliseconds per call of `run` (which records GPU work), median of `reps` timings: the engine's msPerCall. */
+export const timeMs = (ctx: GpuContext, run: () => void | Promise<unknown>, reps = 3): Promise<number> => msPerCall(ctx, run, reps);
 
 export function writeResult(name: string, data: unknown): string {
   const path = join(BENCH_DIR, 'results', name);

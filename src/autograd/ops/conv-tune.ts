@@ -5,6 +5,7 @@
 // Passes that Winograd computes are left alone. Saving the choices across runs is the caller's
 // (src/io/tuning-cache.ts on Node).
 import type { GpuContext } from '../../gpu/device.ts';
+import { msPerCall } from '../../gpu/timing.ts';
 import { keep, tidy } from '../tensor.ts';
 import { type ConvGeometry, type ConvPass, type ConvTile, conv2dForwardRaw, conv2dGradInput, conv2dGradWeight, convTile, convTuning, fitColumns, tuningKey } from './conv.ts';
 import { fill } from './elementwise.ts';
@@ -69,7 +70,7 @@ export async function tuneConv(ctx: GpuContext, geometries: ConvGeometry[], opts
         let best: { tile: ConvTile; ms: number } | null = null, defaultMs = 0;
         for (const tile of tileCandidates(ctx, pass, g)) {
           table.set(key, tile);
-          const ms = await timeCall(ctx, () => tidy(() => run().release()));
+          const ms = await msPerCall(ctx, () => tidy(() => run().release()));
           if (!best) defaultMs = ms;
           if (!best || ms < best.ms) best = { tile, ms };
         }
@@ -86,24 +87,6 @@ export async function tuneConv(ctx: GpuContext, geometries: ConvGeometry[], opts
     }
   }
   return choices;
-}
-
-/** Milliseconds per call: the median of 3 timings, each of enough calls (one submit) to last ~10 ms. */
-async function timeCall(ctx: GpuContext, run: () => void): Promise<number> {
-  run(); // compiles the pipeline
-  await ctx.sync();
-  let t0 = performance.now();
-  run();
-  await ctx.sync();
-  const reps = Math.min(50, Math.max(1, Math.ceil(10 / (performance.now() - t0))));
-  const times: number[] = [];
-  for (let r = 0; r < 3; r++) {
-    t0 = performance.now();
-    for (let i = 0; i < reps; i++) run();
-    await ctx.sync();
-    times.push((performance.now() - t0) / reps);
-  }
-  return times.sort((a, b) => a - b)[1];
 }
 
 /** A choice as one line: `forward C64 56x56 K64 3x3 s1,1 p1,1 d1,1: 16x8/8, 12.1 -> 10.3 ms`. */
