@@ -107,6 +107,99 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 }
 #endif
 
+#if ${FORWARD_TILED}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
+#if ${BIAS}
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+#else
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+#endif
+
+// The forward for GPUs, as a GEMM of the weight [K, Q] by the implicit im2col matrix [Q, positions],
+// Q = (kh, kw, c): each workgroup stages a BK-deep slab of both in workgroup memory and its 16 x 16
+// threads each accumulate 4 channels x 4 positions of a 64 x 64 block, so every global value is read
+// once per block instead of once per thread. Each output sums its terms in the direct kernel's order
+// (kh, kw, c), with the same fma, so both give the same bits (and boxed.ts's windows stay exact).
+const BM = 64; // output channels per workgroup
+const BN = 64; // positions per workgroup
+const BK = 16; // terms of the sum per step
+var<workgroup> As: array<vec4<f32>, BK * BM / 4>; // [BK][BM / 4]: weights, 4 channels per vec4
+var<workgroup> Bs: array<f32, BK * BN>;           // [BK][BN]: input values
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let HW = p.H * p.W;
+  let OHW = p.OH * p.OW;
+  let P = p.N * OHW;
+  let Q = p.C * p.KH * p.KW;
+  let KP4 = (p.K + 3) / 4;
+  let k0 = i32(wid.y) * BM;
+  let pos0 = i32(wid.x) * BN;
+  let t = i32(li);
+  // The input column this thread stages: one position for the whole loop, rows brow + 4i.
+  let bcol = t % BN;
+  let brow = t / BN;
+  let pos = pos0 + bcol;
+  let b = pos / OHW;
+  let r = pos - b * OHW;
+  let oh = r / p.OW;
+  let ih0 = select(-1 << 20, oh * p.SH - p.PH, pos < P);
+  let iw0 = (r - oh * p.OW) * p.SW - p.PW;
+  let xb = b * p.C * HW;
+  // The weight vec4 this thread stages: row arow, channels k0 + 4 acol ..
+  let arow = t / (BM / 4);
+  let acol = t % (BM / 4);
+  let kq = k0 / 4 + acol;
+  let tx = i32(lid.x);
+  let ty = i32(lid.y);
+  var acc: array<vec4<f32>, 4>; // acc[j]: channels k0 + 4 ty .. + 3 at position pos0 + 4 tx + j
+  for (var q0 = 0; q0 < Q; q0 += BK) {
+    let qa = q0 + arow;
+    let aok = qa < Q && kq < KP4;
+    As[arow * (BM / 4) + acol] = select(vec4(0.0), w[select(0, qa * KP4 + kq, aok)], aok);
+    for (var i = 0; i < BK / 4; i++) {
+      let q = q0 + brow + 4 * i;
+      let tap = q / p.C;
+      let c = q - tap * p.C;
+      let kh = tap / p.KW;
+      let ih = ih0 + kh * p.DH;
+      let iw = iw0 + (tap - kh * p.KW) * p.DW;
+      let ok = q < Q && ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
+      Bs[(brow + 4 * i) * BN + bcol] = select(0.0, x[select(0, xb + c * HW + ih * p.W + iw, ok)], ok);
+    }
+    workgroupBarrier();
+    for (var kk = 0; kk < BK; kk++) {
+      let a = As[kk * (BM / 4) + ty];
+      let bi = kk * BN + 4 * tx;
+      acc[0] = fma(a, vec4(Bs[bi]), acc[0]);
+      acc[1] = fma(a, vec4(Bs[bi + 1]), acc[1]);
+      acc[2] = fma(a, vec4(Bs[bi + 2]), acc[2]);
+      acc[3] = fma(a, vec4(Bs[bi + 3]), acc[3]);
+    }
+    workgroupBarrier();
+  }
+  for (var j = 0; j < 4; j++) {
+    let pj = pos0 + 4 * tx + j;
+    if (pj < P) {
+      let bj = pj / OHW;
+      let rj = pj - bj * OHW;
+      for (var i = 0; i < 4; i++) {
+        let k = k0 + 4 * ty + i;
+        if (k < p.K) {
+#if ${BIAS}
+          y[(bj * p.K + k) * OHW + rj] = acc[j][i] + bias[k];
+#else
+          y[(bj * p.K + k) * OHW + rj] = acc[j][i];
+#endif
+        }
+      }
+    }
+  }
+}
+#endif
+
 #if ${GRAD_INPUT}
 @group(0) @binding(1) var<storage, read> gy: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;

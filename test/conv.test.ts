@@ -1,5 +1,5 @@
 import { suite } from 'uvu';
-import { type ConvGeometry, conv2d, convGeometry, grad, tidy } from '../src/autograd/index.ts';
+import { type ConvGeometry, conv2d, convGeometry, convSettings, grad, tidy } from '../src/autograd/index.ts';
 import { type WinogradTile, gradInputTile, gradWeightTile, parseWinograd, winograd, winogradApplies } from '../src/autograd/ops/winograd.ts';
 import { assertClose, dot, gpuTensor, numericGrad, randoms } from './helpers.ts';
 import { conv2dRef, type ConvRef } from './reference.ts';
@@ -104,6 +104,28 @@ test('Winograd F(2x2) and F(4x4) against float64 and the direct kernels, forward
     }
   } finally {
     Object.assign(winograd, defaults);
+  }
+}));
+
+test('the tiled forward (the default on GPUs) gives the direct kernel\'s bits, and float64\'s values', () => tidy(async () => {
+  // Beyond the cases above: several 64 x 64 blocks each way, K not a multiple of 4, a partial last slab
+  // of the sum (Q = 180), a bias; and ResNet's stem (7x7 stride 2, 3 channels).
+  const extra: [number[], number[], ConvRef][] = [[[2, 20, 9, 11], [70, 20, 3, 3], { padding: [1, 1] }], [[1, 3, 20, 20], [64, 3, 7, 7], { stride: [2, 2], padding: [3, 3] }]];
+  for (const [xs, ws, o] of [...cases.filter((c) => !c[3]).map((c) => [c[0], c[1], c[2]] as const), ...extra]) {
+    const xv = randoms(xs.reduce((a, b) => a * b), 8), wv = randoms(ws.reduce((a, b) => a * b), 9), bv = randoms(ws[0], 10);
+    const x = await gpuTensor(xv, [...xs]), w = await gpuTensor(wv, [...ws]), b = await gpuTensor(bv, [ws[0]]);
+    const run = async (kernel: 'direct' | 'tiled') => {
+      convSettings.forward = kernel;
+      try {
+        return await conv2d(x, w, b, o).data();
+      } finally {
+        convSettings.forward = 'auto';
+      }
+    };
+    const direct = await run('direct'), tiled = await run('tiled');
+    const name = `x[${xs}] w[${ws}]`;
+    for (let i = 0; i < direct.length; i++) if (direct[i] !== tiled[i]) throw new Error(`${name}: output ${i} differs: ${direct[i]} vs ${tiled[i]}`);
+    assertClose(tiled, conv2dRef(xv, [...xs], wv, [...ws], bv, o).y, 1e-5, `${name} tiled forward`);
   }
 }));
 

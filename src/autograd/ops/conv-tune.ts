@@ -7,7 +7,7 @@
 import type { GpuContext } from '../../gpu/device.ts';
 import { msPerCall } from '../../gpu/timing.ts';
 import { keep, tidy } from '../tensor.ts';
-import { type ConvGeometry, type ConvPass, type ConvTile, conv2dForwardRaw, conv2dGradInput, conv2dGradWeight, convTile, convTuning, fitColumns, tuningKey } from './conv.ts';
+import { type ConvGeometry, type ConvPass, type ConvTile, conv2dForwardRaw, conv2dGradInput, conv2dGradWeight, convTile, convTuning, fitColumns, tiledForward, tuningKey } from './conv.ts';
 import { fill } from './elementwise.ts';
 import { gradInputTile, gradWeightTile, winograd, winogradApplies } from './winograd.ts';
 
@@ -44,9 +44,9 @@ export function tileCandidates(ctx: GpuContext, pass: ConvPass, g: ConvGeometry)
   return [base, ...tiles].filter((t) => !seen.has(tileName(t)) && !!seen.add(tileName(t)));
 }
 
-/** True when this pass runs on the direct kernels (not Winograd) under the current settings. */
-function direct(pass: ConvPass, g: ConvGeometry): boolean {
-  if (pass === 'forward') return !winogradApplies(g, g.C, g.K, winograd.forwardTile);
+/** True when this pass runs on the direct kernels (not Winograd, not the tiled forward) under the current settings. */
+function direct(ctx: GpuContext, pass: ConvPass, g: ConvGeometry): boolean {
+  if (pass === 'forward') return !winogradApplies(g, g.C, g.K, winograd.forwardTile) && !tiledForward(ctx);
   return !(pass === 'grad_input' ? gradInputTile(g) : gradWeightTile(g));
 }
 
@@ -61,7 +61,7 @@ export async function tuneConv(ctx: GpuContext, geometries: ConvGeometry[], opts
   for (const g of geometries) {
     for (const pass of passes) {
       const key = tuningKey(pass, g);
-      if (table.has(key) || !direct(pass, g)) continue;
+      if (table.has(key) || !direct(ctx, pass, g)) continue;
       const { x, w, gy } = tidy(() => ({
         x: keep(fill(ctx, [g.N, g.C, g.H, g.W], 0.5)), w: keep(fill(ctx, [g.K, g.C, g.KH, g.KW], 0.01)), gy: keep(fill(ctx, [g.N, g.K, g.OH, g.OW], 0.1)),
       }));

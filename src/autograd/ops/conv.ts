@@ -80,14 +80,29 @@ export function fitColumns<T extends { TM: number; TN: number; WG: number }>(til
   return { ...tile, TN: best };
 }
 
-function kernel({ TM, TN, WG }: ConvTile, mode: 'forward' | 'grad_input' | 'grad_weight', bias = false): Kernel {
+function kernel({ TM, TN, WG }: ConvTile, mode: 'forward' | 'forward_tiled' | 'grad_input' | 'grad_weight', bias = false): Kernel {
+  const forward = mode === 'forward' || mode === 'forward_tiled';
   return {
-    name: `conv2d_${mode}`,
+    name: mode === 'forward_tiled' ? 'conv2d_forward_tiled' : `conv2d_${mode}`,
     file: 'conv',
-    inputs: mode === 'forward' && bias ? 3 : 2,
+    inputs: forward && bias ? 3 : 2,
     outputs: 1,
-    defines: { TM, TN, WG, FORWARD: mode === 'forward', GRAD_INPUT: mode === 'grad_input', GRAD_WEIGHT: mode === 'grad_weight', BIAS: bias },
+    defines: {
+      TM, TN, WG, FORWARD: mode === 'forward', FORWARD_TILED: mode === 'forward_tiled', GRAD_INPUT: mode === 'grad_input', GRAD_WEIGHT: mode === 'grad_weight', BIAS: bias,
+    },
   };
+}
+
+/**
+ * Which forward kernel runs: 'tiled' (a GEMM through workgroup memory, 64 x 64 blocks) or 'direct'
+ * (per-invocation register tiles, no workgroup memory, no barriers); 'auto' takes the tiled one on
+ * GPUs and the direct one on CPU adapters, where workgroup memory costs what any load costs and
+ * barriers serialise. Both sum in the same order: the results are the same bits.
+ */
+export const convSettings: { forward: 'auto' | 'direct' | 'tiled' } = { forward: 'auto' };
+
+export function tiledForward(ctx: GpuContext): boolean {
+  return convSettings.forward === 'tiled' || (convSettings.forward === 'auto' && !ctx.cpuAdapter);
 }
 
 export interface ConvGeometry {
@@ -128,6 +143,7 @@ function weightAs(w: Tensor, perm: number[], key: string): { t: Tensor; owned: b
 
 export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {
   if (winogradApplies(g, g.C, g.K, winograd.forwardTile)) return winogradForward(x, w, bias, g);
+  if (tiledForward(x.ctx)) return conv2dForwardTiled(x, w, bias, g);
   const tile = convTileFor(x.ctx, 'forward', g, g.K, g.N * g.OH * g.OW), { TM, TN, WG } = tile;
   const wt = weightAs(w, [2, 3, 1, 0], 'conv_fwd'); // [KH, KW, C, K]
   const inputs = bias ? [x, wt.t, bias] : [x, wt.t];
@@ -135,6 +151,18 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: C
   x.ctx.dispatch(kernel(tile, 'forward', !!bias), {
     inputs: inputs.map((t) => t.buffer), outputs: [y.buffer], ints: params(g),
     workgroups: [Math.ceil((g.N * g.OH * g.OW) / (WG * TN)), Math.ceil(g.K / TM), 1],
+  });
+  if (wt.owned) wt.t.release();
+  return y;
+}
+
+function conv2dForwardTiled(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {
+  const wt = weightAs(w, [2, 3, 1, 0], 'conv_fwd'); // [KH, KW, C, K], as the direct kernel reads it
+  const inputs = bias ? [x, wt.t, bias] : [x, wt.t];
+  const y = new Tensor(x.ctx, [g.N, g.K, g.OH, g.OW]);
+  x.ctx.dispatch(kernel({ TM: 4, TN: 4, WG: 256 }, 'forward_tiled', !!bias), {
+    inputs: inputs.map((t) => t.buffer), outputs: [y.buffer], ints: params(g),
+    workgroups: [Math.ceil((g.N * g.OH * g.OW) / 64), Math.ceil(g.K / 64), 1],
   });
   if (wt.owned) wt.t.release();
   return y;
