@@ -1,7 +1,9 @@
 // 2-D convolution as implicit GEMM: forward, gradient to the input, gradient to the weight.
-// No im2col is materialised and no workgroup memory is used (so no barriers).
+// No im2col is materialised. The direct kernels use no workgroup memory (so no barriers): on CPU
+// adapters workgroup memory costs what any load costs and barriers serialise. GPUs take a tiled
+// forward that stages slabs in workgroup memory (TILED, below), with the same sums in the same order.
 //
-// The three kernels share one shape: each invocation accumulates a TM x TN register tile whose TM
+// The three direct kernels share one shape: each invocation accumulates a TM x TN register tile whose TM
 // rows are channels shared by the whole workgroup, so their weights (or output gradients) are
 // *uniform* loads, one vec4 for four channels, which lavapipe turns into a scalar load broadcast to
 // its SIMD lanes and real GPUs serve from cache as a broadcast, and whose TN columns are positions
@@ -34,88 +36,15 @@ const WG = ${WG};
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 #endif
 
-// y[b, k, oh, ow] = sum over (c, kh, kw) of w[k, c, kh, kw] * x[b, c, oh*SH - PH + kh*DH, ow*SW - PW + kw*DW]
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let HW = p.H * p.W;
-  let OHW = p.OH * p.OW;
-  let P = p.N * OHW;
-  let k0 = i32(wid.y) * TM;
-  let KP = (p.K + 3) / 4 * 4;
-  let pos0 = i32(wid.x) * (WG * TN) + i32(lid.x);
-
-  var ih0: array<i32, TN>;
-  var iw0: array<i32, TN>;
-  var xb: array<i32, TN>;
-  for (var j = 0; j < TN; j++) {
-    let pos = pos0 + j * WG;
-    let b = pos / OHW;
-    let r = pos - b * OHW;
-    let oh = r / p.OW;
-    let ow = r - oh * p.OW;
-    ih0[j] = select(-1 << 20, oh * p.SH - p.PH, pos < P); // out-of-range positions read nothing
-    iw0[j] = ow * p.SW - p.PW;
-    xb[j] = b * p.C * HW;
-  }
-  var acc: array<array<f32, TN>, TM>;
-  for (var kh = 0; kh < p.KH; kh++) {
-    for (var kw = 0; kw < p.KW; kw++) {
-      var off: array<i32, TN>;
-      var ok: array<bool, TN>;
-      for (var j = 0; j < TN; j++) {
-        let ih = ih0[j] + kh * p.DH;
-        let iw = iw0[j] + kw * p.DW;
-        ok[j] = ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
-        off[j] = select(0, xb[j] + ih * p.W + iw, ok[j]);
-      }
-      var wi = ((kh * p.KW + kw) * p.C * KP + k0) / 4;
-      for (var c = 0; c < p.C; c++) {
-        var xv: array<f32, TN>;
-        for (var j = 0; j < TN; j++) {
-          xv[j] = select(0.0, x[off[j] + c * HW], ok[j]);
-        }
-        for (var i4 = 0; i4 < TM / 4; i4++) {
-          let wv = w[wi + i4];
-          for (var j = 0; j < TN; j++) {
-            acc[4 * i4][j] = fma(wv.x, xv[j], acc[4 * i4][j]);
-            acc[4 * i4 + 1][j] = fma(wv.y, xv[j], acc[4 * i4 + 1][j]);
-            acc[4 * i4 + 2][j] = fma(wv.z, xv[j], acc[4 * i4 + 2][j]);
-            acc[4 * i4 + 3][j] = fma(wv.w, xv[j], acc[4 * i4 + 3][j]);
-          }
-        }
-        wi += KP / 4;
-      }
-    }
-  }
-  for (var j = 0; j < TN; j++) {
-    let pos = pos0 + j * WG;
-    if (pos < P) {
-      let b = pos / OHW;
-      let r = pos - b * OHW;
-      for (var i = 0; i < TM; i++) {
-        let k = k0 + i;
-        if (k < p.K) {
+fn storeOutput(b: i32, k: i32, r: i32, v: f32) {
 #if ${BIAS}
-          y[(b * p.K + k) * OHW + r] = acc[i][j] + bias[k];
+  y[(b * p.K + k) * p.OH * p.OW + r] = v + bias[k];
 #else
-          y[(b * p.K + k) * OHW + r] = acc[i][j];
+  y[(b * p.K + k) * p.OH * p.OW + r] = v;
 #endif
-        }
-      }
-    }
-  }
 }
-#endif
 
-#if ${FORWARD_TILED}
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
-#if ${BIAS}
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-#else
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-#endif
+#if ${TILED}
 
 // The forward for GPUs, as a GEMM of the weight [K, Q] by the implicit im2col matrix [Q, positions],
 // Q = (kh, kw, c): each workgroup stages a BK-deep slab of both in workgroup memory and its 16 x 16
@@ -188,17 +117,81 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       for (var i = 0; i < 4; i++) {
         let k = k0 + 4 * ty + i;
         if (k < p.K) {
-#if ${BIAS}
-          y[(bj * p.K + k) * OHW + rj] = acc[j][i] + bias[k];
-#else
-          y[(bj * p.K + k) * OHW + rj] = acc[j][i];
-#endif
+          storeOutput(bj, k, rj, acc[j][i]);
         }
       }
     }
   }
 }
-#endif
+#else
+// y[b, k, oh, ow] = sum over (c, kh, kw) of w[k, c, kh, kw] * x[b, c, oh*SH - PH + kh*DH, ow*SW - PW + kw*DW]
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let HW = p.H * p.W;
+  let OHW = p.OH * p.OW;
+  let P = p.N * OHW;
+  let k0 = i32(wid.y) * TM;
+  let KP = (p.K + 3) / 4 * 4;
+  let pos0 = i32(wid.x) * (WG * TN) + i32(lid.x);
+
+  var ih0: array<i32, TN>;
+  var iw0: array<i32, TN>;
+  var xb: array<i32, TN>;
+  for (var j = 0; j < TN; j++) {
+    let pos = pos0 + j * WG;
+    let b = pos / OHW;
+    let r = pos - b * OHW;
+    let oh = r / p.OW;
+    let ow = r - oh * p.OW;
+    ih0[j] = select(-1 << 20, oh * p.SH - p.PH, pos < P); // out-of-range positions read nothing
+    iw0[j] = ow * p.SW - p.PW;
+    xb[j] = b * p.C * HW;
+  }
+  var acc: array<array<f32, TN>, TM>;
+  for (var kh = 0; kh < p.KH; kh++) {
+    for (var kw = 0; kw < p.KW; kw++) {
+      var off: array<i32, TN>;
+      var ok: array<bool, TN>;
+      for (var j = 0; j < TN; j++) {
+        let ih = ih0[j] + kh * p.DH;
+        let iw = iw0[j] + kw * p.DW;
+        ok[j] = ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
+        off[j] = select(0, xb[j] + ih * p.W + iw, ok[j]);
+      }
+      var wi = ((kh * p.KW + kw) * p.C * KP + k0) / 4;
+      for (var c = 0; c < p.C; c++) {
+        var xv: array<f32, TN>;
+        for (var j = 0; j < TN; j++) {
+          xv[j] = select(0.0, x[off[j] + c * HW], ok[j]);
+        }
+        for (var i4 = 0; i4 < TM / 4; i4++) {
+          let wv = w[wi + i4];
+          for (var j = 0; j < TN; j++) {
+            acc[4 * i4][j] = fma(wv.x, xv[j], acc[4 * i4][j]);
+            acc[4 * i4 + 1][j] = fma(wv.y, xv[j], acc[4 * i4 + 1][j]);
+            acc[4 * i4 + 2][j] = fma(wv.z, xv[j], acc[4 * i4 + 2][j]);
+            acc[4 * i4 + 3][j] = fma(wv.w, xv[j], acc[4 * i4 + 3][j]);
+          }
+        }
+        wi += KP / 4;
+      }
+    }
+  }
+  for (var j = 0; j < TN; j++) {
+    let pos = pos0 + j * WG;
+    if (pos < P) {
+      let b = pos / OHW;
+      let r = pos - b * OHW;
+      for (var i = 0; i < TM; i++) {
+        if (k0 + i < p.K) {
+          storeOutput(b, k0 + i, r, acc[i][j]);
+        }
+      }
+    }
+  }
+}
+#endif // TILED
+#endif // FORWARD
 
 #if ${GRAD_INPUT}
 @group(0) @binding(1) var<storage, read> gy: array<f32>;

@@ -88,7 +88,7 @@ function kernel({ TM, TN, WG }: ConvTile, mode: 'forward' | 'forward_tiled' | 'g
     inputs: forward && bias ? 3 : 2,
     outputs: 1,
     defines: {
-      TM, TN, WG, FORWARD: mode === 'forward', FORWARD_TILED: mode === 'forward_tiled', GRAD_INPUT: mode === 'grad_input', GRAD_WEIGHT: mode === 'grad_weight', BIAS: bias,
+      TM, TN, WG, FORWARD: forward, TILED: mode === 'forward_tiled', GRAD_INPUT: mode === 'grad_input', GRAD_WEIGHT: mode === 'grad_weight', BIAS: bias,
     },
   };
 }
