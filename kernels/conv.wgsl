@@ -26,6 +26,32 @@ const TM = ${TM};
 const TN = ${TN};
 const WG = ${WG};
 
+#if ${TILED}
+// The tiled kernels (GPUs): a GEMM whose workgroup stages a BK-deep slab of both operands in
+// workgroup memory, and whose 16 x 16 threads each accumulate 4 channels x 4 positions of a
+// BM x BN block, so every global value is read once per block instead of once per thread.
+const BM = 64; // output channels per workgroup
+const BN = 64; // positions per workgroup
+const BK = 16; // terms of the sum per step
+var<workgroup> As: array<vec4<f32>, BK * BM / 4>; // [BK][BM / 4]: weights, 4 channels per vec4
+var<workgroup> Bs: array<f32, BK * BN>;           // [BK][BN]: the other operand
+
+// Adds the staged slab to this thread's 4 x 4 block: acc[j] holds channels 4 ty .. + 3 of position
+// 4 tx + j, each summed over the slab's rows in order with fma, as the direct kernels sum.
+fn accumulateSlab(acc: ptr<function, array<vec4<f32>, 4>>, tx: i32, ty: i32) {
+  workgroupBarrier();
+  for (var kk = 0; kk < BK; kk++) {
+    let a = As[kk * (BM / 4) + ty];
+    let bi = kk * BN + 4 * tx;
+    (*acc)[0] = fma(a, vec4(Bs[bi]), (*acc)[0]);
+    (*acc)[1] = fma(a, vec4(Bs[bi + 1]), (*acc)[1]);
+    (*acc)[2] = fma(a, vec4(Bs[bi + 2]), (*acc)[2]);
+    (*acc)[3] = fma(a, vec4(Bs[bi + 3]), (*acc)[3]);
+  }
+  workgroupBarrier();
+}
+#endif
+
 #if ${FORWARD}
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
@@ -46,17 +72,9 @@ fn storeOutput(b: i32, k: i32, r: i32, v: f32) {
 
 #if ${TILED}
 
-// The forward for GPUs, as a GEMM of the weight [K, Q] by the implicit im2col matrix [Q, positions],
-// Q = (kh, kw, c): each workgroup stages a BK-deep slab of both in workgroup memory and its 16 x 16
-// threads each accumulate 4 channels x 4 positions of a 64 x 64 block, so every global value is read
-// once per block instead of once per thread. Each output sums its terms in the direct kernel's order
-// (kh, kw, c), with the same fma, so both give the same bits (and boxed.ts's windows stay exact).
-const BM = 64; // output channels per workgroup
-const BN = 64; // positions per workgroup
-const BK = 16; // terms of the sum per step
-var<workgroup> As: array<vec4<f32>, BK * BM / 4>; // [BK][BM / 4]: weights, 4 channels per vec4
-var<workgroup> Bs: array<f32, BK * BN>;           // [BK][BN]: input values
-
+// The tiled forward: the weight [K, Q] times the implicit im2col matrix [Q, positions], Q = (kh, kw, c).
+// Each output sums its terms in the direct kernel's order (kh, kw, c), with the same fma, so both give
+// the same bits (and boxed.ts's windows stay exact).
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
   let HW = p.H * p.W;
@@ -98,16 +116,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       let ok = q < Q && ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
       Bs[(brow + 4 * i) * BN + bcol] = select(0.0, x[select(0, xb + c * HW + ih * p.W + iw, ok)], ok);
     }
-    workgroupBarrier();
-    for (var kk = 0; kk < BK; kk++) {
-      let a = As[kk * (BM / 4) + ty];
-      let bi = kk * BN + 4 * tx;
-      acc[0] = fma(a, vec4(Bs[bi]), acc[0]);
-      acc[1] = fma(a, vec4(Bs[bi + 1]), acc[1]);
-      acc[2] = fma(a, vec4(Bs[bi + 2]), acc[2]);
-      acc[3] = fma(a, vec4(Bs[bi + 3]), acc[3]);
-    }
-    workgroupBarrier();
+    accumulateSlab(&acc, tx, ty);
   }
   for (var j = 0; j < 4; j++) {
     let pj = pos0 + 4 * tx + j;
@@ -198,6 +207,77 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 @group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> gx: array<f32>;
 
+#if ${TILED}
+// The tiled input gradient, one output phase per wid.z as the direct kernel below: the weight
+// [C, (kh, kw, k)] times the output gradient gathered for the phase's positions, over the taps that
+// reach the phase (a uniform skip), slab by slab over k. Same order and fma as the direct kernel.
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let OHW = p.OH * p.OW;
+  let ph = i32(wid.z) / p.SW;
+  let pw = i32(wid.z) - ph * p.SW;
+  let Hp = (p.H - ph + p.SH - 1) / p.SH; // rows of this phase
+  let Wp = (p.W - pw + p.SW - 1) / p.SW;
+  let Pp = p.N * Hp * Wp;
+  let CP4 = (p.C + 3) / 4;
+  let c0 = i32(wid.y) * BM;
+  let pos0 = i32(wid.x) * BN;
+  let t = i32(li);
+  // The gradient column this thread stages: one phase position for the whole loop, rows brow + 4i.
+  let bcol = t % BN;
+  let brow = t / BN;
+  let pos = pos0 + bcol;
+  let b = pos / (Hp * Wp);
+  let r = pos - b * Hp * Wp;
+  let i0 = select(-1 << 20, r / Wp, pos < Pp);
+  let j0 = r - (r / Wp) * Wp;
+  let gb = b * p.K * OHW;
+  // The weight vec4 this thread stages: row arow, channels c0 + 4 acol ..
+  let arow = t / (BM / 4);
+  let cq = c0 / 4 + t % (BM / 4);
+  let tx = i32(lid.x);
+  let ty = i32(lid.y);
+  var acc: array<vec4<f32>, 4>;
+  for (var kh = 0; kh < p.KH; kh++) {
+    let th = ph + p.PH - kh * p.DH;
+    if (((th % p.SH) + p.SH) % p.SH != 0) { continue; }
+    let oh = i0 + th / p.SH;
+    for (var kw = 0; kw < p.KW; kw++) {
+      let tw = pw + p.PW - kw * p.DW;
+      if (((tw % p.SW) + p.SW) % p.SW != 0) { continue; }
+      let ow = j0 + tw / p.SW;
+      let inside = oh >= 0 && oh < p.OH && ow >= 0 && ow < p.OW;
+      let tap = (kh * p.KW + kw) * p.K; // w is [KH, KW, K, C]
+      for (var k0 = 0; k0 < p.K; k0 += BK) {
+        let ka = k0 + arow;
+        let aok = ka < p.K && cq < CP4;
+        As[arow * (BM / 4) + t % (BM / 4)] = select(vec4(0.0), w[select(0, (tap + ka) * CP4 + cq, aok)], aok);
+        for (var i = 0; i < BK / 4; i++) {
+          let k = k0 + brow + 4 * i;
+          let ok = inside && k < p.K;
+          Bs[(brow + 4 * i) * BN + bcol] = select(0.0, gy[select(0, gb + k * OHW + oh * p.OW + ow, ok)], ok);
+        }
+        accumulateSlab(&acc, tx, ty);
+      }
+    }
+  }
+  for (var j = 0; j < 4; j++) {
+    let pj = pos0 + 4 * tx + j;
+    if (pj < Pp) {
+      let bj = pj / (Hp * Wp);
+      let rj = pj - bj * Hp * Wp;
+      let ih = ph + (rj / Wp) * p.SH;
+      let iw = pw + (rj - (rj / Wp) * Wp) * p.SW;
+      for (var i = 0; i < 4; i++) {
+        let c = c0 + 4 * ty + i;
+        if (c < p.C) {
+          gx[(bj * p.C + c) * p.H * p.W + ih * p.W + iw] = acc[j][i];
+        }
+      }
+    }
+  }
+}
+#else
 // gx[b, c, ih, iw] = sum over (k, kh, kw) with oh*SH = ih + PH - kh*DH (and likewise ow) of
 // w[k, c, kh, kw] * gy[b, k, oh, ow]. A transposed convolution, split by output phase
 // (ih mod SH, iw mod SW): within one phase the taps that contribute are the same for every pixel, so
@@ -276,7 +356,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     }
   }
 }
-#endif
+#endif // TILED
+#endif // GRAD_INPUT
 
 #if ${GRAD_WEIGHT}
 @group(0) @binding(1) var<storage, read> gyt: array<vec4<f32>>; // [N, OH*OW, K]

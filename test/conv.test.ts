@@ -1,5 +1,5 @@
 import { suite } from 'uvu';
-import { type ConvGeometry, conv2d, convGeometry, convSettings, grad, tidy } from '../src/autograd/index.ts';
+import { type ConvGeometry, conv2d, conv2dGradInput, convGeometry, convSettings, grad, tidy } from '../src/autograd/index.ts';
 import { type WinogradTile, gradInputTile, gradWeightTile, parseWinograd, winograd, winogradApplies } from '../src/autograd/ops/winograd.ts';
 import { assertClose, dot, gpuTensor, numericGrad, randoms } from './helpers.ts';
 import { conv2dRef, type ConvRef } from './reference.ts';
@@ -43,6 +43,17 @@ for (const [xs, ws, o, tile] of cases) {
 }
 
 /** Runs f with every pass at Winograd tile `tile` (0: the engine's settings) and no minimum of tiles. */
+/** Runs f with every pass on the direct (or tiled) kernels: no Winograd. */
+async function withDirectGradients(f: () => Promise<void>): Promise<void> {
+  const defaults = { ...winograd };
+  Object.assign(winograd, { forwardTile: 0, gradInputTile: 0, gradWeightTile: 0 });
+  try {
+    await f();
+  } finally {
+    Object.assign(winograd, defaults);
+  }
+}
+
 async function withWinograd(tile: WinogradTile, f: () => Promise<void>): Promise<void> {
   const defaults = { ...winograd };
   if (tile) Object.assign(winograd, { forwardTile: tile, gradInputTile: tile, gradWeightTile: tile, minTiles: { 2: 0, 4: 0 } });
@@ -107,27 +118,40 @@ test('Winograd F(2x2) and F(4x4) against float64 and the direct kernels, forward
   }
 }));
 
-test('the tiled forward (the default on GPUs) gives the direct kernel\'s bits, and float64\'s values', () => tidy(async () => {
-  // Beyond the cases above: several 64 x 64 blocks each way, K not a multiple of 4, a partial last slab
-  // of the sum (Q = 180), a bias; and ResNet's stem (7x7 stride 2, 3 channels).
-  const extra: [number[], number[], ConvRef][] = [[[2, 20, 9, 11], [70, 20, 3, 3], { padding: [1, 1] }], [[1, 3, 20, 20], [64, 3, 7, 7], { stride: [2, 2], padding: [3, 3] }]];
+test('the tiled kernels (the default on GPUs) give the direct kernels\' bits, and float64\'s values', () => withDirectGradients(() => tidy(async () => {
+  // Beyond the cases above: several 64 x 64 blocks each way, K and C not multiples of 4, a partial last
+  // slab of the sum, a bias; ResNet's stem (7x7 stride 2, 3 channels); a 1x1 stride-2 downsample.
+  const extra: [number[], number[], ConvRef][] = [
+    [[2, 20, 9, 11], [70, 20, 3, 3], { padding: [1, 1] }], [[1, 3, 20, 20], [64, 3, 7, 7], { stride: [2, 2], padding: [3, 3] }],
+    [[2, 66, 9, 9], [20, 66, 1, 1], { stride: [2, 2] }],
+  ];
   for (const [xs, ws, o] of [...cases.filter((c) => !c[3]).map((c) => [c[0], c[1], c[2]] as const), ...extra]) {
     const xv = randoms(xs.reduce((a, b) => a * b), 8), wv = randoms(ws.reduce((a, b) => a * b), 9), bv = randoms(ws[0], 10);
     const x = await gpuTensor(xv, [...xs]), w = await gpuTensor(wv, [...ws]), b = await gpuTensor(bv, [ws[0]]);
+    const ref = conv2dRef(xv, [...xs], wv, [...ws], bv, o);
+    const gv = randoms(ref.y.length, 11), gy = await gpuTensor(gv, ref.shape);
+    const g = convGeometry([...xs], [...ws], o);
     const run = async (kernel: 'direct' | 'tiled') => {
-      convSettings.forward = kernel;
+      Object.assign(convSettings, { forward: kernel, gradInput: kernel });
       try {
-        return await conv2d(x, w, b, o).data();
+        return [await conv2d(x, w, b, o).data(), await conv2dGradInput(gy, w, g).data()];
       } finally {
-        convSettings.forward = 'auto';
+        Object.assign(convSettings, { forward: 'auto', gradInput: 'auto' });
       }
     };
-    const direct = await run('direct'), tiled = await run('tiled');
+    const [direct, tiled] = [await run('direct'), await run('tiled')];
     const name = `x[${xs}] w[${ws}]`;
-    for (let i = 0; i < direct.length; i++) if (direct[i] !== tiled[i]) throw new Error(`${name}: output ${i} differs: ${direct[i]} vs ${tiled[i]}`);
-    assertClose(tiled, conv2dRef(xv, [...xs], wv, [...ws], bv, o).y, 1e-5, `${name} tiled forward`);
+    for (const [p, what] of ['forward', 'input gradient'].entries()) {
+      for (let i = 0; i < direct[p].length; i++) if (direct[p][i] !== tiled[p][i]) throw new Error(`${name} ${what}: element ${i} differs: ${direct[p][i]} vs ${tiled[p][i]}`);
+    }
+    assertClose(tiled[0], ref.y, 1e-5, `${name} tiled forward`);
+    // Finite differences where they are cheap; elsewhere the bits above tie it to the direct kernel, checked against them in the cases above.
+    if (xv.length <= 1000) {
+      const loss = (xx: Float64Array) => dot(gv, conv2dRef(xx, [...xs], wv, [...ws], bv, o).y);
+      assertClose(tiled[1], numericGrad(loss, xv), 1e-4, `${name} tiled input gradient`);
+    }
   }
-}));
+})));
 
 test('errors name the mismatch', async () => {
   const x = await gpuTensor(new Float32Array(2 * 3 * 4 * 4), [2, 3, 4, 4]);

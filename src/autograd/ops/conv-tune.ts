@@ -7,7 +7,7 @@
 import type { GpuContext } from '../../gpu/device.ts';
 import { msPerCall } from '../../gpu/timing.ts';
 import { keep, tidy } from '../tensor.ts';
-import { type ConvGeometry, type ConvPass, type ConvTile, conv2dForwardRaw, conv2dGradInput, conv2dGradWeight, convTile, convTuning, fitColumns, tiledForward, tuningKey } from './conv.ts';
+import { type ConvGeometry, type ConvPass, type ConvTile, conv2dForwardRaw, conv2dGradInput, conv2dGradWeight, convTile, convTuning, fitColumns, tiledForward, tiledGradInput, tuningKey } from './conv.ts';
 import { fill } from './elementwise.ts';
 import { gradInputTile, gradWeightTile, winograd, winogradApplies } from './winograd.ts';
 
@@ -44,10 +44,11 @@ export function tileCandidates(ctx: GpuContext, pass: ConvPass, g: ConvGeometry)
   return [base, ...tiles].filter((t) => !seen.has(tileName(t)) && !!seen.add(tileName(t)));
 }
 
-/** True when this pass runs on the direct kernels (not Winograd, not the tiled forward) under the current settings. */
+/** True when this pass runs on the direct kernels (not Winograd, not a tiled kernel) under the current settings. */
 function direct(ctx: GpuContext, pass: ConvPass, g: ConvGeometry): boolean {
   if (pass === 'forward') return !winogradApplies(g, g.C, g.K, winograd.forwardTile) && !tiledForward(ctx);
-  return !(pass === 'grad_input' ? gradInputTile(g) : gradWeightTile(g));
+  if (pass === 'grad_input') return !gradInputTile(g) && !tiledGradInput(ctx, g);
+  return !gradWeightTile(g);
 }
 
 /**

@@ -80,29 +80,35 @@ export function fitColumns<T extends { TM: number; TN: number; WG: number }>(til
   return { ...tile, TN: best };
 }
 
-function kernel({ TM, TN, WG }: ConvTile, mode: 'forward' | 'forward_tiled' | 'grad_input' | 'grad_weight', bias = false): Kernel {
-  const forward = mode === 'forward' || mode === 'forward_tiled';
+/** The tiled kernels' workgroup: 16 x 16 threads over a 64 x 64 block (kernels/conv.wgsl, TILED). */
+const TILED_TILE: ConvTile = { TM: 4, TN: 4, WG: 256 };
+
+function kernel({ TM, TN, WG }: ConvTile, mode: 'forward' | 'grad_input' | 'grad_weight', bias = false, tiled = false): Kernel {
   return {
-    name: mode === 'forward_tiled' ? 'conv2d_forward_tiled' : `conv2d_${mode}`,
+    name: `conv2d_${mode}${tiled ? '_tiled' : ''}`,
     file: 'conv',
-    inputs: forward && bias ? 3 : 2,
+    inputs: mode === 'forward' && bias ? 3 : 2,
     outputs: 1,
-    defines: {
-      TM, TN, WG, FORWARD: forward, TILED: mode === 'forward_tiled', GRAD_INPUT: mode === 'grad_input', GRAD_WEIGHT: mode === 'grad_weight', BIAS: bias,
-    },
+    defines: { TM, TN, WG, FORWARD: mode === 'forward', GRAD_INPUT: mode === 'grad_input', GRAD_WEIGHT: mode === 'grad_weight', TILED: tiled, BIAS: bias },
   };
 }
 
+type KernelChoice = 'auto' | 'direct' | 'tiled';
 /**
- * Which forward kernel runs: 'tiled' (a GEMM through workgroup memory, 64 x 64 blocks) or 'direct'
- * (per-invocation register tiles, no workgroup memory, no barriers); 'auto' takes the tiled one on
- * GPUs and the direct one on CPU adapters, where workgroup memory costs what any load costs and
- * barriers serialise. Both sum in the same order: the results are the same bits.
+ * Which kernel runs the forward and the input gradient: 'tiled' (a GEMM through workgroup memory,
+ * 64 x 64 blocks) or 'direct' (per-invocation register tiles, no workgroup memory, no barriers);
+ * 'auto' takes the tiled one on GPUs and the direct one on CPU adapters, where workgroup memory costs
+ * what any load costs and barriers serialise. Both sum in the same order: the same bits.
  */
-export const convSettings: { forward: 'auto' | 'direct' | 'tiled' } = { forward: 'auto' };
+export const convSettings: { forward: KernelChoice; gradInput: KernelChoice } = { forward: 'auto', gradInput: 'auto' };
 
 export function tiledForward(ctx: GpuContext): boolean {
   return convSettings.forward === 'tiled' || (convSettings.forward === 'auto' && !ctx.cpuAdapter);
+}
+
+/** The tiled input gradient, where its 64-channel blocks are not mostly empty (the stem's 3 channels keep the direct kernel). */
+export function tiledGradInput(ctx: GpuContext, g: ConvGeometry): boolean {
+  return convSettings.gradInput === 'tiled' || (convSettings.gradInput === 'auto' && !ctx.cpuAdapter && g.C >= 16);
 }
 
 export interface ConvGeometry {
@@ -160,7 +166,7 @@ function conv2dForwardTiled(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGe
   const wt = weightAs(w, [2, 3, 1, 0], 'conv_fwd'); // [KH, KW, C, K], as the direct kernel reads it
   const inputs = bias ? [x, wt.t, bias] : [x, wt.t];
   const y = new Tensor(x.ctx, [g.N, g.K, g.OH, g.OW]);
-  x.ctx.dispatch(kernel({ TM: 4, TN: 4, WG: 256 }, 'forward_tiled', !!bias), {
+  x.ctx.dispatch(kernel(TILED_TILE, 'forward', !!bias, true), {
     inputs: inputs.map((t) => t.buffer), outputs: [y.buffer], ints: params(g),
     workgroups: [Math.ceil((g.N * g.OH * g.OW) / 64), Math.ceil(g.K / 64), 1],
   });
@@ -172,12 +178,14 @@ export function conv2dGradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor 
   const wino = gradInputTile(g);
   if (wino) return winogradGradInput(gy, w, g, wino);
   const phasePositions = g.N * Math.ceil(g.H / g.SH) * Math.ceil(g.W / g.SW);
-  const tile = convTileFor(gy.ctx, 'grad_input', g, g.C, phasePositions), { TM, TN, WG } = tile;
+  const tiled = tiledGradInput(gy.ctx, g);
+  const tile = tiled ? TILED_TILE : convTileFor(gy.ctx, 'grad_input', g, g.C, phasePositions);
+  const [cols, rows] = tiled ? [64, 64] : [tile.WG * tile.TN, tile.TM];
   const wt = weightAs(w, [2, 3, 0, 1], 'conv_gin'); // [KH, KW, K, C]
   const gx = new Tensor(gy.ctx, [g.N, g.C, g.H, g.W]);
-  gy.ctx.dispatch(kernel(tile, 'grad_input'), {
+  gy.ctx.dispatch(kernel(tile, 'grad_input', false, tiled), {
     inputs: [gy.buffer, wt.t.buffer], outputs: [gx.buffer], ints: params(g),
-    workgroups: [Math.ceil(phasePositions / (WG * TN)), Math.ceil(g.C / TM), g.SH * g.SW],
+    workgroups: [Math.ceil(phasePositions / cols), Math.ceil(g.C / rows), g.SH * g.SW],
   });
   if (wt.owned) wt.t.release();
   return gx;
