@@ -7,7 +7,7 @@
 import type { GpuContext } from '../../gpu/device.ts';
 import { msPerCall } from '../../gpu/timing.ts';
 import { keep, tidy } from '../tensor.ts';
-import { type ConvGeometry, type ConvPass, type ConvTile, conv2dForwardRaw, conv2dGradInput, conv2dGradWeight, convTile, convTuning, fitColumns, tiledForward, tiledGradInput, tuningKey } from './conv.ts';
+import { type ConvGeometry, type ConvPass, type ConvTile, conv2dForwardRaw, conv2dGradInput, conv2dGradWeight, convSpan, convTuning, defaultConvTile, tiledForward, tiledGradInput, tuningKey } from './conv.ts';
 import { fill } from './elementwise.ts';
 import { gradInputTile, gradWeightTile, winograd, winogradApplies } from './winograd.ts';
 
@@ -23,9 +23,8 @@ const tileName = (t: ConvTile) => `${t.TM}x${t.TN}/${t.WG}${t.groups ? `/${t.gro
 
 /** The tiles worth trying on this adapter for one pass; the default comes first. */
 export function tileCandidates(ctx: GpuContext, pass: ConvPass, g: ConvGeometry): ConvTile[] {
-  const channels = pass === 'grad_input' ? g.C : g.K;
-  const columns = pass === 'forward' ? g.N * g.OH * g.OW : pass === 'grad_input' ? g.N * Math.ceil(g.H / g.SH) * Math.ceil(g.W / g.SW) : g.C * g.KH * g.KW;
-  const base = fitColumns(convTile(ctx, channels), columns);
+  const { channels } = convSpan(pass, g);
+  const base = defaultConvTile(ctx, pass, g);
   let tiles: ConvTile[];
   if (ctx.cpuAdapter) {
     // 8-lane SIMD: rows of 8 (or 16) lanes, up to 256 accumulators (beyond, the JIT falls off a cliff).

@@ -45,9 +45,26 @@ export function tuningKey(pass: ConvPass, g: ConvGeometry): string {
   return `${pass} C${g.C} ${g.H}x${g.W} K${g.K} ${g.KH}x${g.KW} s${g.SH},${g.SW} p${g.PH},${g.PW} d${g.DH},${g.DW}`;
 }
 
-/** The tuned tile for this pass and geometry, else the default for `channels` fitted to `columns`. */
-export function convTileFor(ctx: GpuContext, pass: ConvPass, g: ConvGeometry, channels: number, columns: number): ConvTile {
-  return convTuning(ctx).get(tuningKey(pass, g)) ?? fitColumns(convTile(ctx, channels), columns);
+/**
+ * What a direct kernel's tile spans: its rows are output channels (input channels for the input
+ * gradient), its columns positions (of one stride phase for the input gradient) or, for the weight
+ * gradient, the (c, kh, kw) entries.
+ */
+export function convSpan(pass: ConvPass, g: ConvGeometry): { channels: number; columns: number } {
+  if (pass === 'forward') return { channels: g.K, columns: g.N * g.OH * g.OW };
+  if (pass === 'grad_input') return { channels: g.C, columns: g.N * Math.ceil(g.H / g.SH) * Math.ceil(g.W / g.SW) };
+  return { channels: g.K, columns: g.C * g.KH * g.KW };
+}
+
+/** The default tile of a direct kernel: convTile's, fitted to the columns it spans. */
+export function defaultConvTile(ctx: GpuContext, pass: ConvPass, g: ConvGeometry): ConvTile {
+  const { channels, columns } = convSpan(pass, g);
+  return fitColumns(convTile(ctx, channels), columns);
+}
+
+/** The tuned tile for this pass and geometry, else the default. */
+export function convTileFor(ctx: GpuContext, pass: ConvPass, g: ConvGeometry): ConvTile {
+  return convTuning(ctx).get(tuningKey(pass, g)) ?? defaultConvTile(ctx, pass, g);
 }
 
 /**
@@ -150,7 +167,7 @@ function weightAs(w: Tensor, perm: number[], key: string): { t: Tensor; owned: b
 export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {
   if (winogradApplies(g, g.C, g.K, winograd.forwardTile)) return winogradForward(x, w, bias, g);
   if (tiledForward(x.ctx)) return conv2dForwardTiled(x, w, bias, g);
-  const tile = convTileFor(x.ctx, 'forward', g, g.K, g.N * g.OH * g.OW), { TM, TN, WG } = tile;
+  const tile = convTileFor(x.ctx, 'forward', g), { TM, TN, WG } = tile;
   const wt = weightAs(w, [2, 3, 1, 0], 'conv_fwd'); // [KH, KW, C, K]
   const inputs = bias ? [x, wt.t, bias] : [x, wt.t];
   const y = new Tensor(x.ctx, [g.N, g.K, g.OH, g.OW]);
@@ -177,9 +194,9 @@ function conv2dForwardTiled(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGe
 export function conv2dGradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   const wino = gradInputTile(g);
   if (wino) return winogradGradInput(gy, w, g, wino);
-  const phasePositions = g.N * Math.ceil(g.H / g.SH) * Math.ceil(g.W / g.SW);
+  const phasePositions = convSpan('grad_input', g).columns;
   const tiled = tiledGradInput(gy.ctx, g);
-  const tile = tiled ? TILED_TILE : convTileFor(gy.ctx, 'grad_input', g, g.C, phasePositions);
+  const tile = tiled ? TILED_TILE : convTileFor(gy.ctx, 'grad_input', g);
   const [cols, rows] = tiled ? [64, 64] : [tile.WG * tile.TN, tile.TM];
   const wt = weightAs(w, [2, 3, 0, 1], 'conv_gin'); // [KH, KW, K, C]
   const gx = new Tensor(gy.ctx, [g.N, g.C, g.H, g.W]);
@@ -196,7 +213,7 @@ export function conv2dGradWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Tensor
   if (wino) return winogradGradWeight(gy, x, g, wino);
   const ctx = gy.ctx;
   const Q = g.C * g.KH * g.KW, P = g.N * g.OH * g.OW;
-  const tile = convTileFor(ctx, 'grad_weight', g, g.K, Q), { TM, TN, WG } = tile;
+  const tile = convTileFor(ctx, 'grad_weight', g), { TM, TN, WG } = tile;
   // gy as [N, OH*OW, K] (K padded to 4) so the TM output channels of a position are one vec4 load.
   const gyt = permuteRaw(gy.view([g.N, g.K, g.OH * g.OW]), [0, 2, 1], [2]);
   const tiles = Math.ceil(Q / (WG * TN)) * Math.ceil(g.K / TM);
