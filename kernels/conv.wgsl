@@ -26,6 +26,17 @@ const TM = ${TM};
 const TN = ${TN};
 const WG = ${WG};
 
+// One step of a register tile's GEMM: rows 4 i4 .. 4 i4 + 3 of acc gain a (one vec4 of the TM rows)
+// times b (the TN columns), each by one fma.
+fn rankOneUpdate(acc: ptr<function, array<array<f32, TN>, TM>>, i4: i32, a: vec4<f32>, b: ptr<function, array<f32, TN>>) {
+  for (var j = 0; j < TN; j++) {
+    (*acc)[4 * i4][j] = fma(a.x, (*b)[j], (*acc)[4 * i4][j]);
+    (*acc)[4 * i4 + 1][j] = fma(a.y, (*b)[j], (*acc)[4 * i4 + 1][j]);
+    (*acc)[4 * i4 + 2][j] = fma(a.z, (*b)[j], (*acc)[4 * i4 + 2][j]);
+    (*acc)[4 * i4 + 3][j] = fma(a.w, (*b)[j], (*acc)[4 * i4 + 3][j]);
+  }
+}
+
 #if ${TILED}
 // The tiled kernels (GPUs): a GEMM whose workgroup stages a BK-deep slab of both operands in
 // workgroup memory, and whose 16 x 16 threads each accumulate 4 channels x 4 positions of a
@@ -174,13 +185,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
           xv[j] = select(0.0, x[off[j] + c * HW], ok[j]);
         }
         for (var i4 = 0; i4 < TM / 4; i4++) {
-          let wv = w[wi + i4];
-          for (var j = 0; j < TN; j++) {
-            acc[4 * i4][j] = fma(wv.x, xv[j], acc[4 * i4][j]);
-            acc[4 * i4 + 1][j] = fma(wv.y, xv[j], acc[4 * i4 + 1][j]);
-            acc[4 * i4 + 2][j] = fma(wv.z, xv[j], acc[4 * i4 + 2][j]);
-            acc[4 * i4 + 3][j] = fma(wv.w, xv[j], acc[4 * i4 + 3][j]);
-          }
+          rankOneUpdate(&acc, i4, w[wi + i4], &xv);
         }
         wi += KP / 4;
       }
@@ -329,13 +334,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
           gv[j] = select(0.0, gy[off[j] + k * OHW], ok[j]);
         }
         for (var i4 = 0; i4 < TM / 4; i4++) {
-          let wv = w[wi + i4];
-          for (var j = 0; j < TN; j++) {
-            acc[4 * i4][j] = fma(wv.x, gv[j], acc[4 * i4][j]);
-            acc[4 * i4 + 1][j] = fma(wv.y, gv[j], acc[4 * i4 + 1][j]);
-            acc[4 * i4 + 2][j] = fma(wv.z, gv[j], acc[4 * i4 + 2][j]);
-            acc[4 * i4 + 3][j] = fma(wv.w, gv[j], acc[4 * i4 + 3][j]);
-          }
+          rankOneUpdate(&acc, i4, w[wi + i4], &gv);
         }
         wi += CP / 4;
       }
@@ -408,13 +407,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       xv[j] = select(0.0, x[select(0, xb + xc[j] + ih * p.W + iw, ok)], ok);
     }
     for (var i4 = 0; i4 < TM / 4; i4++) {
-      let gv = gyt[gi + i4];
-      for (var j = 0; j < TN; j++) {
-        acc[4 * i4][j] = fma(gv.x, xv[j], acc[4 * i4][j]);
-        acc[4 * i4 + 1][j] = fma(gv.y, xv[j], acc[4 * i4 + 1][j]);
-        acc[4 * i4 + 2][j] = fma(gv.z, xv[j], acc[4 * i4 + 2][j]);
-        acc[4 * i4 + 3][j] = fma(gv.w, xv[j], acc[4 * i4 + 3][j]);
-      }
+      rankOneUpdate(&acc, i4, gyt[gi + i4], &xv);
     }
     ow++;
     if (ow == p.OW) { ow = 0; oh++; if (oh == p.OH) { oh = 0; b++; } }

@@ -25,10 +25,21 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> p: Params;
 
-// The register tile of the GEMM stages (zeros in the others): TM rows, TN columns WG lanes apart.
+// The register tile of the GEMM stages (placeholders in the others): TM rows, TN columns WG lanes apart.
 const TM = ${TM};
 const TN = ${TN};
 const WG = ${WG};
+
+// One step of a register tile's GEMM: rows 4 i4 .. 4 i4 + 3 of acc gain a (one vec4 of the TM rows)
+// times b (the TN columns), each by one fma.
+fn rankOneUpdate(acc: ptr<function, array<array<f32, TN>, TM>>, i4: i32, a: vec4<f32>, b: ptr<function, array<f32, TN>>) {
+  for (var j = 0; j < TN; j++) {
+    (*acc)[4 * i4][j] = fma(a.x, (*b)[j], (*acc)[4 * i4][j]);
+    (*acc)[4 * i4 + 1][j] = fma(a.y, (*b)[j], (*acc)[4 * i4 + 1][j]);
+    (*acc)[4 * i4 + 2][j] = fma(a.z, (*b)[j], (*acc)[4 * i4 + 2][j]);
+    (*acc)[4 * i4 + 3][j] = fma(a.w, (*b)[j], (*acc)[4 * i4 + 3][j]);
+  }
+}
 
 #if ${F4}
 // F(4x4, 3x3) with the points 0, +-1, +-2 and infinity.
@@ -178,13 +189,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       vv[j] = select(0.0, v[select(0, vi + t, t < T)], t < T);
     }
     for (var i4 = 0; i4 < TM / 4; i4++) {
-      let uv = u[ui + i4];
-      for (var j = 0; j < TN; j++) {
-        acc[4 * i4][j] = fma(uv.x, vv[j], acc[4 * i4][j]);
-        acc[4 * i4 + 1][j] = fma(uv.y, vv[j], acc[4 * i4 + 1][j]);
-        acc[4 * i4 + 2][j] = fma(uv.z, vv[j], acc[4 * i4 + 2][j]);
-        acc[4 * i4 + 3][j] = fma(uv.w, vv[j], acc[4 * i4 + 3][j]);
-      }
+      rankOneUpdate(&acc, i4, u[ui + i4], &vv);
     }
     ui += p.KP / 4;
     vi += T;
@@ -324,13 +329,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       vv[j] = v[row[j] + t];
     }
     for (var i4 = 0; i4 < TM / 4; i4++) {
-      let g = dm[di + i4];
-      for (var j = 0; j < TN; j++) {
-        acc[4 * i4][j] = fma(g.x, vv[j], acc[4 * i4][j]);
-        acc[4 * i4 + 1][j] = fma(g.y, vv[j], acc[4 * i4 + 1][j]);
-        acc[4 * i4 + 2][j] = fma(g.z, vv[j], acc[4 * i4 + 2][j]);
-        acc[4 * i4 + 3][j] = fma(g.w, vv[j], acc[4 * i4 + 3][j]);
-      }
+      rankOneUpdate(&acc, i4, dm[di + i4], &vv);
     }
     di += p.KP / 4;
   }

@@ -83,7 +83,8 @@ const stage = (mode: Stage, tile: 2 | 4, inputs: number, defines = {}): Kernel =
   outputs: 1,
   defines: {
     ...Object.fromEntries(STAGES.map((m) => [m, m === mode])),
-    F4: tile === 4, TM: 0, TN: 0, WG: 0, BIAS: false, ...defines,
+    // The GEMM stages' tile; in the others only a placeholder that keeps rankOneUpdate's types valid.
+    F4: tile === 4, TM: 4, TN: 4, WG: 0, BIAS: false, ...defines,
   },
 });
 
