@@ -1,3 +1,6 @@
+#if ${SUBGROUP}
+enable subgroups;
+#endif
 // 2-D convolution as implicit GEMM: forward, gradient to the input, gradient to the weight.
 // No im2col is materialised. The direct kernels use no workgroup memory (so no barriers): on CPU
 // adapters workgroup memory costs what any load costs and barriers serialise. GPUs take a tiled
@@ -5,8 +8,9 @@
 //
 // The three direct kernels share one shape: each invocation accumulates a TM x TN register tile whose TM
 // rows are channels shared by the whole workgroup, so their weights (or output gradients) are
-// *uniform* loads, one vec4 for four channels, which lavapipe turns into a scalar load broadcast to
-// its SIMD lanes and real GPUs serve from cache as a broadcast, and whose TN columns are positions
+// *uniform* loads, one vec4 for four channels, which real GPUs serve from cache as a broadcast (and
+// lavapipe, which loads them once per lane inside loops, shares by subgroup: register-tile.wgsl's
+// shareRows), and whose TN columns are positions
 // WG apart, so neighbouring lanes read neighbouring pixels (coalesced on GPUs). Positions are
 // flattened over (batch, y, x) so late 7x7 layers still fill the lanes when the batch is large.
 //
@@ -26,16 +30,7 @@ const TM = ${TM};
 const TN = ${TN};
 const WG = ${WG};
 
-// One step of a register tile's GEMM: rows 4 i4 .. 4 i4 + 3 of acc gain a (one vec4 of the TM rows)
-// times b (the TN columns), each by one fma.
-fn rankOneUpdate(acc: ptr<function, array<array<f32, TN>, TM>>, i4: i32, a: vec4<f32>, b: ptr<function, array<f32, TN>>) {
-  for (var j = 0; j < TN; j++) {
-    (*acc)[4 * i4][j] = fma(a.x, (*b)[j], (*acc)[4 * i4][j]);
-    (*acc)[4 * i4 + 1][j] = fma(a.y, (*b)[j], (*acc)[4 * i4 + 1][j]);
-    (*acc)[4 * i4 + 2][j] = fma(a.z, (*b)[j], (*acc)[4 * i4 + 2][j]);
-    (*acc)[4 * i4 + 3][j] = fma(a.w, (*b)[j], (*acc)[4 * i4 + 3][j]);
-  }
-}
+#include "register-tile"
 
 #if ${TILED}
 // The tiled kernels (GPUs): a GEMM whose workgroup stages a BK-deep slab of both operands in
@@ -146,7 +141,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 #else
 // y[b, k, oh, ow] = sum over (c, kh, kw) of w[k, c, kh, kw] * x[b, c, oh*SH - PH + kh*DH, ow*SW - PW + kw*DW]
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
+#if ${SUBGROUP}
+        @builtin(subgroup_invocation_id) lane: u32,
+#endif
+) {
   let HW = p.H * p.W;
   let OHW = p.OH * p.OW;
   let P = p.N * OHW;
@@ -184,9 +183,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
         for (var j = 0; j < TN; j++) {
           xv[j] = select(0.0, x[off[j] + c * HW], ok[j]);
         }
+#if ${SUBGROUP}
+        let rows = shareRows(w[wi + i32(lane % (TM / 4))]);
+        for (var i4 = 0; i4 < TM / 4; i4++) {
+          rankOneUpdate(&acc, i4, rows[i4], &xv);
+        }
+#else
         for (var i4 = 0; i4 < TM / 4; i4++) {
           rankOneUpdate(&acc, i4, w[wi + i4], &xv);
         }
+#endif
         wi += KP / 4;
       }
     }
@@ -288,7 +294,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 // (ih mod SH, iw mod SW): within one phase the taps that contribute are the same for every pixel, so
 // the kernel skips the others with a uniform branch instead of masking 3 of 4 FMAs at stride 2.
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
+#if ${SUBGROUP}
+        @builtin(subgroup_invocation_id) lane: u32,
+#endif
+) {
   let OHW = p.OH * p.OW;
   let HW = p.H * p.W;
   let ph = i32(wid.z) / p.SW;
@@ -333,9 +343,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
         for (var j = 0; j < TN; j++) {
           gv[j] = select(0.0, gy[off[j] + k * OHW], ok[j]);
         }
+#if ${SUBGROUP}
+        let rows = shareRows(w[wi + i32(lane % (TM / 4))]);
+        for (var i4 = 0; i4 < TM / 4; i4++) {
+          rankOneUpdate(&acc, i4, rows[i4], &gv);
+        }
+#else
         for (var i4 = 0; i4 < TM / 4; i4++) {
           rankOneUpdate(&acc, i4, w[wi + i4], &gv);
         }
+#endif
         wi += CP / 4;
       }
     }
@@ -367,7 +384,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 // Lanes run over q = (c, kh, kw); the reduction over positions is split across wid.z when the
 // output alone has too few tiles to keep the device busy, and the splits are summed afterwards.
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
+#if ${SUBGROUP}
+        @builtin(subgroup_invocation_id) lane: u32,
+#endif
+) {
   let OHW = p.OH * p.OW;
   let HW = p.H * p.W;
   let KHW = p.KH * p.KW;
@@ -406,9 +427,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       let ok = ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
       xv[j] = select(0.0, x[select(0, xb + xc[j] + ih * p.W + iw, ok)], ok);
     }
+#if ${SUBGROUP}
+    let rows = shareRows(gyt[gi + i32(lane % (TM / 4))]);
+    for (var i4 = 0; i4 < TM / 4; i4++) {
+      rankOneUpdate(&acc, i4, rows[i4], &xv);
+    }
+#else
     for (var i4 = 0; i4 < TM / 4; i4++) {
       rankOneUpdate(&acc, i4, gyt[gi + i4], &xv);
     }
+#endif
     ow++;
     if (ow == p.OW) { ow = 0; oh++; if (oh == p.OH) { oh = 0; b++; } }
   }

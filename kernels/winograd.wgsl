@@ -1,3 +1,6 @@
+#if ${SUBGROUP}
+enable subgroups;
+#endif
 // 3x3 stride-1 convolution by Winograd's minimal filtering F(m x m, 3x3) (Lavin & Gray, 2015), with
 // A = m + 2 transform points: each m x m block of outputs ("tile") costs A^2 multiplies per
 // (input, output) channel pair instead of 9 m^2: F(2x2) 16 for 4 outputs, F(4x4) 36 for 16.
@@ -30,16 +33,7 @@ const TM = ${TM};
 const TN = ${TN};
 const WG = ${WG};
 
-// One step of a register tile's GEMM: rows 4 i4 .. 4 i4 + 3 of acc gain a (one vec4 of the TM rows)
-// times b (the TN columns), each by one fma.
-fn rankOneUpdate(acc: ptr<function, array<array<f32, TN>, TM>>, i4: i32, a: vec4<f32>, b: ptr<function, array<f32, TN>>) {
-  for (var j = 0; j < TN; j++) {
-    (*acc)[4 * i4][j] = fma(a.x, (*b)[j], (*acc)[4 * i4][j]);
-    (*acc)[4 * i4 + 1][j] = fma(a.y, (*b)[j], (*acc)[4 * i4 + 1][j]);
-    (*acc)[4 * i4 + 2][j] = fma(a.z, (*b)[j], (*acc)[4 * i4 + 2][j]);
-    (*acc)[4 * i4 + 3][j] = fma(a.w, (*b)[j], (*acc)[4 * i4 + 3][j]);
-  }
-}
+#include "register-tile"
 
 #if ${F4}
 // F(4x4, 3x3) with the points 0, +-1, +-2 and infinity.
@@ -174,7 +168,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;  // [A*A, K, T]
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
+#if ${SUBGROUP}
+        @builtin(subgroup_invocation_id) lane: u32,
+#endif
+) {
   let T = p.N * p.TH * p.TW;
   let xi = i32(wid.z);
   let k0 = i32(wid.y) * TM;
@@ -188,9 +186,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       let t = t0 + j * WG;
       vv[j] = select(0.0, v[select(0, vi + t, t < T)], t < T);
     }
+#if ${SUBGROUP}
+    let rows = shareRows(u[ui + i32(lane % (TM / 4))]);
+    for (var i4 = 0; i4 < TM / 4; i4++) {
+      rankOneUpdate(&acc, i4, rows[i4], &vv);
+    }
+#else
     for (var i4 = 0; i4 < TM / 4; i4++) {
       rankOneUpdate(&acc, i4, u[ui + i4], &vv);
     }
+#endif
     ui += p.KP / 4;
     vi += T;
   }
@@ -308,7 +313,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 @group(0) @binding(3) var<storage, read_write> du: array<f32>; // [splits, A*A, K, C]
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
+#if ${SUBGROUP}
+        @builtin(subgroup_invocation_id) lane: u32,
+#endif
+) {
   let T = p.N * p.TH * p.TW;
   let xi = i32(wid.z) / p.splits;
   let split = i32(wid.z) - xi * p.splits;
@@ -328,9 +337,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     for (var j = 0; j < TN; j++) {
       vv[j] = v[row[j] + t];
     }
+#if ${SUBGROUP}
+    let rows = shareRows(dm[di + i32(lane % (TM / 4))]);
+    for (var i4 = 0; i4 < TM / 4; i4++) {
+      rankOneUpdate(&acc, i4, rows[i4], &vv);
+    }
+#else
     for (var i4 = 0; i4 < TM / 4; i4++) {
       rankOneUpdate(&acc, i4, dm[di + i4], &vv);
     }
+#endif
     di += p.KP / 4;
   }
   let base = (split * A * A + xi) * p.K * p.C;

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
-import { type ConvGeometry, conv2d, conv2dGradInput, convGeometry, convSettings, grad, tidy } from '../src/autograd/index.ts';
+import { type ConvGeometry, conv2d, conv2dGradInput, conv2dGradWeight, convGeometry, convSettings, convTileFor, grad, sharesRows, tidy } from '../src/autograd/index.ts';
 import { type WinogradTile, gradInputTile, gradWeightTile, parseWinograd, winograd, winogradApplies } from '../src/autograd/ops/winograd.ts';
-import { assertClose, dot, gpuTensor, numericGrad, randoms } from './helpers.ts';
+import { assertClose, dot, getGpu, gpuTensor, numericGrad, randoms } from './helpers.ts';
 import { conv2dRef, type ConvRef } from './reference.ts';
 
 const test = suite('conv2d');
@@ -42,23 +42,23 @@ for (const [xs, ws, o, tile] of cases) {
   })));
 }
 
-/** Runs f with every pass at Winograd tile `tile` (0: the engine's settings) and no minimum of tiles. */
 /** Runs f with every pass on the direct (or tiled) kernels: no Winograd. */
-async function withDirectGradients(f: () => Promise<void>): Promise<void> {
+async function withDirectGradients<T>(f: () => Promise<T>): Promise<T> {
   const defaults = { ...winograd };
   Object.assign(winograd, { forwardTile: 0, gradInputTile: 0, gradWeightTile: 0 });
   try {
-    await f();
+    return await f();
   } finally {
     Object.assign(winograd, defaults);
   }
 }
 
-async function withWinograd(tile: WinogradTile, f: () => Promise<void>): Promise<void> {
+/** Runs f with every pass at Winograd tile `tile` (0: the engine's settings) and no minimum of tiles. */
+async function withWinograd<T>(tile: WinogradTile, f: () => Promise<T>): Promise<T> {
   const defaults = { ...winograd };
   if (tile) Object.assign(winograd, { forwardTile: tile, gradInputTile: tile, gradWeightTile: tile, minTiles: { 2: 0, 4: 0 } });
   try {
-    await f();
+    return await f();
   } finally {
     Object.assign(winograd, defaults);
   }
@@ -152,6 +152,48 @@ test('the tiled kernels (the default on GPUs) give the direct kernels\' bits, an
     }
   }
 })));
+
+test('tile rows shared by subgroup broadcast (lavapipe) give the bits of per-lane loads: every pass, Winograd\'s GEMMs', async () => {
+  const ctx = await getGpu();
+  if (!ctx.cpuAdapter) return; // GPUs keep per-lane loads ('auto'); this checks the CPU adapters' path
+  // Tiles of 4 rows (3 input channels: the stem's input gradient) and 16 (the rest); partial tiles, K and C not multiples of 4.
+  const direct: [number[], number[], ConvRef][] = [
+    [[2, 20, 9, 11], [70, 20, 3, 3], { padding: [1, 1] }], [[1, 3, 20, 20], [64, 3, 7, 7], { stride: [2, 2], padding: [3, 3] }],
+    [[2, 66, 9, 9], [20, 66, 1, 1], { stride: [2, 2] }], [[2, 5, 7, 11], [6, 5, 3, 2], { stride: [2, 1], padding: [1, 0] }],
+  ];
+  const wino: [number[], number[], ConvRef][] = [[[2, 18, 9, 11], [20, 18, 3, 3], { padding: [1, 1] }]];
+  const shared = await withDirectGradients(() => sameBits(direct));
+  if (ctx.subgroupMinSize >= 4 && shared < 3 * direct.length) throw new Error(`only ${shared} of ${3 * direct.length} passes shared their rows (subgroups of ${ctx.subgroupMinSize})`);
+  for (const t of [2, 4] as const) await withWinograd(t, () => sameBits(wino));
+});
+
+/** Runs each case's three passes with subgroups 'auto' and 'off', demands the same bits; returns how many direct passes shared rows. */
+async function sameBits(cases: [number[], number[], ConvRef][]): Promise<number> {
+  const ctx = await getGpu();
+  let shared = 0;
+  await tidy(async () => {
+    for (const [xs, ws, o] of cases) {
+      const x = await gpuTensor(randoms(xs.reduce((a, b) => a * b), 12), xs), w = await gpuTensor(randoms(ws.reduce((a, b) => a * b), 13), ws);
+      const g = convGeometry(xs, ws, o);
+      const gy = await gpuTensor(randoms(g.N * g.K * g.OH * g.OW, 14), [g.N, g.K, g.OH, g.OW]);
+      const passes = ['forward', 'grad_input', 'grad_weight'] as const;
+      shared += passes.filter((p) => sharesRows(ctx, convTileFor(ctx, p, g).TM)).length;
+      const run = async (subgroups: 'auto' | 'off') => {
+        convSettings.subgroups = subgroups;
+        try {
+          return [await conv2d(x, w, null, o).data(), await conv2dGradInput(gy, w, g).data(), await conv2dGradWeight(gy, x, g).data()];
+        } finally {
+          convSettings.subgroups = 'auto';
+        }
+      };
+      const [on, off] = [await run('auto'), await run('off')];
+      for (const [i, pass] of passes.entries()) {
+        for (let j = 0; j < on[i].length; j++) if (on[i][j] !== off[i][j]) throw new Error(`x[${xs}] w[${ws}] ${pass}: element ${j} differs: ${on[i][j]} vs ${off[i][j]}`);
+      }
+    }
+  });
+  return shared;
+}
 
 test('errors name the mismatch', async () => {
   const x = await gpuTensor(new Float32Array(2 * 3 * 4 * 4), [2, 3, 4, 4]);

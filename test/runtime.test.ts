@@ -17,6 +17,16 @@ test('preprocessor: #if on constants, values substituted, unknown names refused'
   if (!msg.includes('FLAG')) throw new Error(`expected an error naming FLAG, got '${msg}'`);
 });
 
+test('preprocessor: #include "name" inlines another kernel file, with the includer\'s constants; cycles refused', () => {
+  const files: Record<string, string> = { main: 'const A = ${A};\n#include "helper"\nfn main() {}\n', helper: '#if ${FLAG}\nfn helper() -> i32 { return A; }\n#endif\n', loop: '#include "loop"\n' };
+  const source = (name: string) => files[name];
+  const on = preprocess(files.main, 'main', { A: 2, FLAG: true }, source), off = preprocess(files.main, 'main', { A: 2, FLAG: false }, source);
+  if (!on.includes('fn helper() -> i32 { return A; }') || on.includes('#include') || off.includes('fn helper')) throw new Error(on + '\n---\n' + off);
+  let msg = '';
+  try { preprocess(files.loop, 'loop', {}, source); } catch (e) { msg = (e as Error).message; }
+  if (!msg.includes('includes itself')) throw new Error(`expected a cycle error, got '${msg}'`);
+});
+
 test("pool buckets: 256-byte granules, at most 25% waste above 1 KiB, reuse of released buffers", async () => {
   for (const n of [1, 255, 257, 1000, 4097, 1 << 20, (1 << 20) + 1, 123456789]) {
     const b = bucketBytes(n);

@@ -64,6 +64,8 @@ export class GpuContext {
     readonly adapterDescription: string,
     private source: KernelSource,
     profile: boolean,
+    /** The smallest subgroup the device may run, 0 without the `subgroups` feature. */
+    readonly subgroupMinSize = 0,
   ) {
     this.pool = new BufferPool(device, device.limits.maxBufferSize);
     this.uniformBuffer = device.createBuffer({ size: this.uniformData.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
@@ -88,13 +90,15 @@ export class GpuContext {
       requiredLimits[name] = adapter.limits[name];
     }
     const profile = !!opts.profile && adapter.features.has('timestamp-query');
-    const device = await adapter.requestDevice({
-      requiredLimits,
-      requiredFeatures: profile ? ['timestamp-query'] : [],
-    });
-    const info = adapter.info;
+    // Subgroups let the direct convolution kernels share loads between lanes (kernels/conv.wgsl).
+    const subgroups = adapter.features.has('subgroups');
+    const requiredFeatures: GPUFeatureName[] = [];
+    if (profile) requiredFeatures.push('timestamp-query');
+    if (subgroups) requiredFeatures.push('subgroups' as GPUFeatureName);
+    const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+    const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number };
     const description = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s).join(' ') || 'unknown adapter';
-    return new GpuContext(opts.gpu, device, description, opts.source, profile);
+    return new GpuContext(opts.gpu, device, description, opts.source, profile, subgroups ? info?.subgroupMinSize ?? 0 : 0);
   }
 
   /** A CPU implementation of WebGPU (lavapipe, SwiftShader): 8-lane SIMD, where loads, not FMAs, bound kernels. */
@@ -124,7 +128,7 @@ export class GpuContext {
     const key = kernelKey(k);
     let entry = this.pipelines.get(key);
     if (entry) return entry;
-    const code = preprocess(this.source(k.file), k.file, k.defines);
+    const code = preprocess(this.source(k.file), k.file, k.defines, this.source);
     const layout = this.bindGroupLayout(k.inputs, k.outputs);
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ code, label: k.name });

@@ -29,10 +29,23 @@ export function kernelKey(k: Kernel): string {
 }
 
 /**
+ * Replaces each line `#include "name"` with kernels/name.wgsl (itself expanded), so kernel files
+ * share helpers; the included text sees the including kernel's constants.
+ */
+export function expandIncludes(text: string, file: string, source: KernelSource, open: string[] = []): string {
+  return text.replace(/^#include "([\w-]+)"[ \t]*$/gm, (_, name: string) => {
+    if (name === file || open.includes(name)) throw new Error(`kernels/${file}.wgsl: #include "${name}" includes itself`);
+    return expandIncludes(source(name), name, source, [...open, file]);
+  });
+}
+
+/**
  * Splits the file at each `${NAME}` and hands the pieces to wgsl-preprocessor's tag, so `#if ${FLAG}`
  * works in a plain .wgsl file. Booleans become 1/0, so they work both in `#if` and as WGSL integers.
+ * With `source`, `#include "name"` lines are expanded first (expandIncludes).
  */
-export function preprocess(text: string, file: string, defines: Defines = {}): string {
+export function preprocess(text: string, file: string, defines: Defines = {}, source?: KernelSource): string {
+  if (source) text = expandIncludes(text, file, source);
   const strings: string[] = [];
   const values: (number | boolean)[] = [];
   const re = /\$\{([A-Z_][A-Z0-9_]*)\}/g;

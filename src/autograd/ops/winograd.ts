@@ -1,6 +1,6 @@
 import type { Kernel } from '../../gpu/kernel.ts';
 import { Tensor, keep } from '../tensor.ts';
-import { type ConvGeometry, convTile, fitColumns } from './conv.ts';
+import { type ConvGeometry, convTile, fitColumns, sharesRows } from './conv.ts';
 
 /**
  * 3x3 stride-1 convolutions by Winograd's F(m x m, 3x3) (kernels/winograd.wgsl): (m + 2)^2
@@ -84,7 +84,7 @@ const stage = (mode: Stage, tile: 2 | 4, inputs: number, defines = {}): Kernel =
   defines: {
     ...Object.fromEntries(STAGES.map((m) => [m, m === mode])),
     // The GEMM stages' tile; in the others only a placeholder that keeps rankOneUpdate's types valid.
-    F4: tile === 4, TM: 4, TN: 4, WG: 0, BIAS: false, ...defines,
+    F4: tile === 4, TM: 4, TN: 4, WG: 0, BIAS: false, SUBGROUP: false, ...defines,
   },
 });
 
@@ -144,7 +144,7 @@ function run(x: Tensor, w: Tensor, bias: Tensor | null, q: Plan): Tensor {
   // The direct kernels' register tile over (output channels, tiles), narrower where tiles are few.
   const tile = fitColumns(convTile(ctx, q.Kout), T);
   const m = new Tensor(ctx, [points(q), q.Kout, T]);
-  ctx.dispatch(stage('GEMM', q.tile, 2, tile), {
+  ctx.dispatch(stage('GEMM', q.tile, 2, { ...tile, SUBGROUP: sharesRows(ctx, tile.TM) }), {
     inputs: [u.t.buffer, v.buffer], outputs: [m.buffer], ints,
     workgroups: [Math.ceil(T / (tile.WG * tile.TN)), Math.ceil(q.Kout / tile.TM), points(q)],
   });
@@ -192,7 +192,7 @@ export function winogradGradWeight(gy: Tensor, x: Tensor, g: ConvGeometry, m: 2 
   ints[13] = splits;
   ints[14] = Math.ceil(T / splits);
   const du = new Tensor(ctx, [splits, AA, g.K, g.C]);
-  ctx.dispatch(stage('GRAD_GEMM', q.tile, 2, tile), {
+  ctx.dispatch(stage('GRAD_GEMM', q.tile, 2, { ...tile, SUBGROUP: sharesRows(ctx, tile.TM) }), {
     inputs: [dm.buffer, v.buffer], outputs: [du.buffer], ints,
     workgroups: [Math.ceil(g.C / (tile.WG * tile.TN)), Math.ceil(g.K / tile.TM), AA * splits],
   });
