@@ -1,5 +1,5 @@
 import { suite } from 'uvu';
-import { type ConvGeometry, conv2d, conv2dGradInput, conv2dGradWeight, convGeometry, convSettings, convTileFor, grad, sharesRows, tidy } from '../src/autograd/index.ts';
+import { type ConvGeometry, conv2d, conv2dGradInput, conv2dGradWeight, convGeometry, convSettings, convTileFor, convTuning, grad, sharesRows, tidy, tuningKey } from '../src/autograd/index.ts';
 import { type WinogradTile, gradInputTile, gradWeightTile, parseWinograd, winograd, winogradApplies } from '../src/autograd/ops/winograd.ts';
 import { assertClose, dot, getGpu, gpuTensor, numericGrad, randoms } from './helpers.ts';
 import { conv2dRef, type ConvRef } from './reference.ts';
@@ -20,6 +20,8 @@ const cases: [number[], number[], ConvRef, WinogradTile?][] = [
   [[2, 16, 5, 7], [18, 16, 3, 3], { padding: [1, 1] }, 2],
   [[1, 17, 6, 5], [16, 17, 3, 3], {}, 4],
   [[1, 16, 5, 6], [16, 16, 3, 3], { padding: [2, 1] }, 2],
+  // 32 or more channels each way: the GEMMs take 32-row tiles where subgroups share the rows (lavapipe).
+  [[1, 33, 5, 6], [34, 33, 3, 3], { padding: [1, 1] }, 4],
 ];
 
 for (const [xs, ws, o, tile] of cases) {
@@ -177,13 +179,18 @@ async function sameBits(cases: [number[], number[], ConvRef][]): Promise<number>
       const g = convGeometry(xs, ws, o);
       const gy = await gpuTensor(randoms(g.N * g.K * g.OH * g.OW, 14), [g.N, g.K, g.OH, g.OW]);
       const passes = ['forward', 'grad_input', 'grad_weight'] as const;
-      shared += passes.filter((p) => sharesRows(ctx, convTileFor(ctx, p, g).TM)).length;
+      // Both runs on the tiles the shared rows take (per-lane loads default to shorter tiles, and a
+      // weight gradient's tile sets how its sum splits).
+      const tiles = passes.map((p) => [tuningKey(p, g), convTileFor(ctx, p, g)] as const);
+      shared += tiles.filter(([, t]) => sharesRows(ctx, t.TM)).length;
       const run = async (subgroups: 'auto' | 'off') => {
         convSettings.subgroups = subgroups;
+        for (const [key, tile] of tiles) convTuning(ctx).set(key, tile);
         try {
           return [await conv2d(x, w, null, o).data(), await conv2dGradInput(gy, w, g).data(), await conv2dGradWeight(gy, x, g).data()];
         } finally {
           convSettings.subgroups = 'auto';
+          for (const [key] of tiles) convTuning(ctx).delete(key);
         }
       };
       const [on, off] = [await run('auto'), await run('off')];

@@ -7,7 +7,7 @@
 import type { GpuContext } from '../../gpu/device.ts';
 import { msPerCall } from '../../gpu/timing.ts';
 import { keep, tidy } from '../tensor.ts';
-import { type ConvGeometry, type ConvPass, type ConvTile, conv2dForwardRaw, conv2dGradInput, conv2dGradWeight, convSpan, convTuning, defaultConvTile, tiledForward, tiledGradInput, tuningKey } from './conv.ts';
+import { type ConvGeometry, type ConvPass, type ConvTile, conv2dForwardRaw, conv2dGradInput, conv2dGradWeight, convSpan, convTuning, defaultConvTile, sharesRows, tiledForward, tiledGradInput, tuningKey } from './conv.ts';
 import { fill } from './elementwise.ts';
 import { gradInputTile, gradWeightTile, winograd, winogradApplies } from './winograd.ts';
 
@@ -27,9 +27,11 @@ export function tileCandidates(ctx: GpuContext, pass: ConvPass, g: ConvGeometry)
   const base = defaultConvTile(ctx, pass, g);
   let tiles: ConvTile[];
   if (ctx.cpuAdapter) {
-    // 8-lane SIMD: rows of 8 (or 16) lanes, up to 256 accumulators (beyond, the JIT falls off a cliff).
+    // 8-lane SIMD: rows of 8 (or 16) lanes, up to 256 accumulators (beyond, the JIT falls off a cliff);
+    // tall tiles where subgroups share the rows (convTile).
     tiles = channels <= 4 ? [{ TM: 4, TN: 16, WG: 8 }, { TM: 4, TN: 8, WG: 8 }]
-      : [{ TM: 16, TN: 16, WG: 8 }, { TM: 16, TN: 8, WG: 8 }, { TM: 8, TN: 16, WG: 8 }, { TM: 16, TN: 8, WG: 16 }];
+      : [{ TM: 16, TN: 16, WG: 8 }, { TM: 16, TN: 8, WG: 8 }, { TM: 8, TN: 16, WG: 8 }, { TM: 16, TN: 8, WG: 16 },
+        ...(sharesRows(ctx, 32) ? [{ TM: 32, TN: 4, WG: 8 }, { TM: 32, TN: 4, WG: 16 }] : [])];
   } else {
     const shapes = [[8, 4, 64], [4, 4, 64], [8, 4, 128], [4, 4, 128], [8, 2, 64], [4, 2, 128], [16, 4, 64], [8, 8, 64]];
     tiles = shapes.map(([TM, TN, WG]) => ({ TM, TN, WG })).filter((t) => t.WG <= ctx.limits.maxComputeInvocationsPerWorkgroup);

@@ -73,15 +73,21 @@ export function convTileFor(ctx: GpuContext, pass: ConvPass, g: ConvGeometry): C
  * 1.7 scalar ones, and accumulators are cheap up to 256 per invocation: a 16 x 16 tile does 256 FMAs
  * for 16 scalar and 4 vec4 loads (measured on ResNet-18's shapes at batch 8, mean GFLOP/s forward /
  * grad-input / grad-weight: 8x4 10.3 / 9.0 / 8.0, 16x8 13.2 / 14.3 / 11.7, 16x16 17.8 / 15.7 / 13.8;
- * 32x8 and 16x24 fall off a cliff). When the tiled dimension is small (the 3 input channels of the
- * stem's input gradient) a 4-channel tile wastes less. GPUs want wider groups and fewer registers
- * (the autotuner, conv-tune.ts, picks per GPU and shape).
+ * 32x8 and 16x24 fall off a cliff). Where the rows come by subgroup broadcast (sharesRows) one lane
+ * load brings 32 rows, so a 32 x 4 tile takes a quarter of 16 x 16's input loads per FMA with half
+ * the accumulators: in alternation at batch 16, 18.6-20.4 -> 23.3-25.7 GFLOP/s forward, 28.0-30.0
+ * -> 31.3-33.0 input gradient (Winograd's GEMM included), 17.0-20.9 -> 23.1-25.0 weight gradient
+ * (24 x 4 and 32 x 2 gained nothing; 32 x 8 falls off the cliff). When the tiled dimension is small
+ * (the 3 input channels of the stem's input gradient) a 4-channel tile wastes less. GPUs want wider
+ * groups and fewer registers (the autotuner, conv-tune.ts, picks per GPU and shape).
  */
 export function convTile(ctx: GpuContext, channels: number): ConvTile {
   // A GPU's weight gradient wants thousands of workgroups: on an H200, splitting ResNet-18's stem
   // into 4096 instead of 64 took it from 14.5 to 1.1 ms (measured by the autotuner).
   if (!ctx.cpuAdapter) return { TM: 8, TN: 4, WG: 64, groups: 4096 };
-  return channels <= 4 ? { TM: 4, TN: 16, WG: 8 } : { TM: 16, TN: 16, WG: 8 };
+  if (channels <= 4) return { TM: 4, TN: 16, WG: 8 };
+  if (channels >= 32 && sharesRows(ctx, 32)) return { TM: 32, TN: 4, WG: 8 };
+  return { TM: 16, TN: 16, WG: 8 };
 }
 
 /**
