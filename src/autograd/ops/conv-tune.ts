@@ -28,10 +28,11 @@ export function tileCandidates(ctx: GpuContext, pass: ConvPass, g: ConvGeometry)
   let tiles: ConvTile[];
   if (ctx.cpuAdapter) {
     // 8-lane SIMD: rows of 8 (or 16) lanes, up to 256 accumulators (beyond, the JIT falls off a cliff);
-    // tall tiles where subgroups share the rows (convTile).
+    // tall tiles where subgroups share the rows (convTile; 32 x 6 read 4-10% faster than 32 x 4 on
+    // ResNet-18's forwards at batch 16 and 6% slower at batch 1, where 7x7 maps leave lanes idle).
     tiles = channels <= 4 ? [{ TM: 4, TN: 16, WG: 8 }, { TM: 4, TN: 8, WG: 8 }]
       : [{ TM: 16, TN: 16, WG: 8 }, { TM: 16, TN: 8, WG: 8 }, { TM: 8, TN: 16, WG: 8 }, { TM: 16, TN: 8, WG: 16 },
-        ...(sharesRows(ctx, 32) ? [{ TM: 32, TN: 4, WG: 8 }, { TM: 32, TN: 4, WG: 16 }] : [])];
+        ...(sharesRows(ctx, 32) ? [{ TM: 32, TN: 4, WG: 8 }, { TM: 32, TN: 6, WG: 8 }, { TM: 32, TN: 4, WG: 16 }] : [])];
   } else {
     const shapes = [[8, 4, 64], [4, 4, 64], [8, 4, 128], [4, 4, 128], [8, 2, 64], [4, 2, 128], [16, 4, 64], [8, 8, 64]];
     tiles = shapes.map(([TM, TN, WG]) => ({ TM, TN, WG })).filter((t) => t.WG <= ctx.limits.maxComputeInvocationsPerWorkgroup);
