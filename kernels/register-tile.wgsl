@@ -15,8 +15,8 @@ fn rankOneUpdate(acc: ptr<function, array<array<f32, TN>, TM>>, i4: i32, a: vec4
 
 #if ${SUBGROUP}
 // The TM rows at one step of the sum are TM / 4 vec4s at an address uniform in the workgroup. Inside a
-// loop lavapipe cannot prove lane 0 active, so it loads a uniform address once per lane: 8 loads for
-// one value. With subgroups, lane i4 < TM / 4 loads vec4 i4 (`mine`: the kernel passes its load at
+// loop lavapipe cannot prove lane 0 active, so it loads a uniform address once per lane: 32 scalar
+// loads, each bounds-checked, for one vec4. With subgroups, lane i4 < TM / 4 loads vec4 i4 (`mine`: the kernel passes its load at
 // index lane % (TM / 4)) and the others get it by broadcast, a register move: for 16 rows, a quarter
 // of the loads. Host side: sharesRows (src/autograd/ops/conv.ts).
 fn shareRows(mine: vec4<f32>) -> array<vec4<f32>, TM / 4> {

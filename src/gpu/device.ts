@@ -90,7 +90,7 @@ export class GpuContext {
       requiredLimits[name] = adapter.limits[name];
     }
     const profile = !!opts.profile && adapter.features.has('timestamp-query');
-    // Subgroups let the direct convolution kernels share loads between lanes (kernels/conv.wgsl).
+    // Subgroups let the convolution kernels share loads between lanes (kernels/register-tile.wgsl).
     const subgroups = adapter.features.has('subgroups');
     const requiredFeatures: GPUFeatureName[] = [];
     if (profile) requiredFeatures.push('timestamp-query');

@@ -127,11 +127,13 @@ type KernelChoice = 'auto' | 'direct' | 'tiled';
 export const convSettings: { forward: KernelChoice; gradInput: KernelChoice; subgroups: 'auto' | 'off' } = { forward: 'auto', gradInput: 'auto', subgroups: 'auto' };
 
 /**
- * Whether a direct kernel with TM-row tiles loads its rows once per subgroup and broadcasts them
- * (kernels/conv.wgsl, shareRows) instead of once per lane: `convSettings.subgroups` 'auto' takes
- * it on CPU adapters with subgroups of at least TM / 4 lanes (lavapipe: 8; ResNet-18's forward
- * kernels 18.0 -> 19.9 GFLOP/s in alternation). GPUs serve a uniform load from cache as one
- * broadcast already. The same fmas in the same order: the same bits either way.
+ * Whether a direct kernel (or Winograd GEMM) with TM-row tiles loads its rows once per subgroup and
+ * broadcasts them (kernels/register-tile.wgsl, shareRows) instead of once per lane:
+ * `convSettings.subgroups` 'auto' takes it on CPU adapters with subgroups of at least TM / 4 lanes
+ * (lavapipe: 8; bench:kernels' means at batch 16, forward / input / weight gradient, 19.0-19.4 /
+ * 26.5-27.1 / 16.6-18.8 -> 21.0-22.2 / 29.0-31.3 / 20.9-22.1 GFLOP/s with 16 x 16 tiles, and it
+ * makes the taller tiles of convTile pay). GPUs serve a uniform load from cache as one broadcast
+ * already. The same fmas in the same order: the same bits either way.
  */
 export function sharesRows(ctx: GpuContext, TM: number): boolean {
   return convSettings.subgroups === 'auto' && ctx.cpuAdapter && TM / 4 <= Math.min(8, ctx.subgroupMinSize);
