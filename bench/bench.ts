@@ -1,5 +1,5 @@
 // npm run bench [-- --quick] [--runs N] [--only TEXT[,TEXT]] [--ig-steps N[,N]] [--winograd off|0|2|4|F,GI,GW]
-//                 [--peak-gflops N] [--autotune] [--device] [--json] [--profile]
+//                 [--peak-gflops N] [--precision f32|f16|F,GI] [--autotune] [--device] [--json] [--profile]
 // The whole suite: IG (50 steps, or each of --ig-steps), Occlusion (3x15x15 / 3x8x8), Grad-CAM and Saliency on ResNet-18 and
 // the pretrained ResNet-50 at 224, and the conv kernels' means over ResNet-18's shapes at batch 16.
 // Each case runs alternately on the engine and on a plain-PyTorch reference (bench/reference/, started
@@ -9,11 +9,14 @@
 // adapter's run (lavapipe) writes its main part, a GPU's run its section "On a real GPU", each keeping
 // the other's. --peak-gflops (the adapter's FP32 peak) adds each case's share of it. --autotune times
 // the convolution tiles of each model (and of the kernel rows) in this run before timing its cases.
+// --precision f16 runs the convolutions' f16 path (convSettings.precision; F,GI: forward's and input
+// gradient's, each f32 or f16) and writes its own section of bench/README.md, "f16 path", so that its
+// errors and times stand beside the f32 run's.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as A from '../src/attr/index.ts';
-import { type Tensor, type TuneChoice, describeChoice, fromArray, parseWinograd, tidy, tuneConv, winograd } from '../src/autograd/index.ts';
+import { type Tensor, type TuneChoice, convSettings, describeChoice, fromArray, parsePrecision, parseWinograd, tidy, tuneConv, winograd } from '../src/autograd/index.ts';
 import { tuneModel } from '../src/nn/tune.ts';
 import { createNodeGpu } from '../src/io/node-gpu.ts';
 import { RESNET50_WEIGHTS, ROOT, loadClassifier } from '../src/io/models.ts';
@@ -28,7 +31,7 @@ import { BENCH_DIR, table, writeResult } from './util.ts';
 const argv = process.argv.slice(2);
 const flag = (f: string) => argv.includes(f);
 const value = (f: string) => (argv.includes(f) ? argv[argv.indexOf(f) + 1] : undefined);
-const VALUED = ['--runs', '--only', '--ig-steps', '--winograd', '--peak-gflops'];
+const VALUED = ['--runs', '--only', '--ig-steps', '--winograd', '--peak-gflops', '--precision'];
 const known = new Set(['--quick', '--device', '--json', '--profile', '--autotune', ...VALUED]);
 for (const [i, a] of argv.entries()) {
   if (a.startsWith('--') && !known.has(a)) throw new Error(`bench: unknown option ${a}; options: ${[...known].join(' ')}`);
@@ -45,10 +48,15 @@ const peakGflops = value('--peak-gflops') === undefined ? undefined : Number(val
 if (peakGflops !== undefined && !(peakGflops > 0)) throw new Error('--peak-gflops takes the adapter\'s FP32 peak in GFLOP/s, e.g. 66900');
 // 3x3 stride-1 convolutions: Winograd's tile per pass (parseWinograd), or the engine's defaults.
 const winogradMode = value('--winograd');
+convSettings.precision = parsePrecision(value('--precision') ?? 'f32');
+const { forward: forwardPrecision, gradInput: gradInputPrecision } = convSettings.precision;
+const f16 = forwardPrecision === 'f16' || gradInputPrecision === 'f16';
 if (winogradMode !== undefined) Object.assign(winograd, parseWinograd(winogradMode));
 const tileNote = (t: number) => (t ? `Winograd F(${t}x${t}, 3x3)` : 'direct');
-const convNote = `3x3 stride-1 convolutions: forward ${tileNote(winograd.forwardTile)}, input gradient ${tileNote(winograd.gradInputTile)}, weight gradient ${tileNote(winograd.gradWeightTile)}`;
+const precisionNote = f16 ? `; convolutions: forward ${forwardPrecision}, input gradient ${gradInputPrecision} (\`--precision\`: the direct and tiled kernels; Winograd's and the weight gradient stay f32)` : '';
+const convNote = `3x3 stride-1 convolutions: forward ${tileNote(winograd.forwardTile)}, input gradient ${tileNote(winograd.gradInputTile)}, weight gradient ${tileNote(winograd.gradWeightTile)}${precisionNote}`;
 const GPU_HEADING = '## On a real GPU';
+const F16_HEADING = '## f16 path';
 const log = (...a: unknown[]) => (jsonOnly ? console.error(...a) : console.log(...a));
 
 interface Row {
@@ -68,6 +76,7 @@ interface Row {
 }
 
 const ctx = await createNodeGpu({ profile });
+if (f16 && !ctx.shaderF16) throw new Error(`--precision f16: the adapter (${ctx.adapterDescription}) lacks the shader-f16 feature`);
 log(`adapter: ${ctx.adapterDescription}${profile && !ctx.profiler ? ' (no timestamp-query: --profile is ignored)' : ''}; ${convNote}`);
 const weights50 = join(ROOT, RESNET50_WEIGHTS);
 const reference = await startReference(REF_DIR, weights50);
@@ -237,18 +246,22 @@ else {
 ctx.destroy();
 
 /**
- * bench/README.md: a CPU adapter's run (lavapipe, the machine the targets are set on) writes the main
- * part, a GPU's run the section headed GPU_HEADING; each keeps the other's part of the file as it was.
+ * bench/README.md: a CPU adapter's f32 run (lavapipe, the machine the targets are set on) writes the
+ * main part, a GPU's run the section headed GPU_HEADING, an f16 run (--precision) a section of its own
+ * per precision and kind of adapter; each keeps the other sections as they were.
  */
 function writeReadme(): void {
   const file = join(BENCH_DIR, 'README.md');
   const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  const cut = old.indexOf(`\n${GPU_HEADING}\n`);
-  const [oldMain, oldGpu] = cut < 0 ? [old, ''] : [old.slice(0, cut + 1), old.slice(cut + 1)];
-  const body = runReport(ctx.cpuAdapter ? '##' : '###');
-  const text = ctx.cpuAdapter ? ['# Benchmarks', '', ...body].join('\n') + (oldGpu ? `\n${oldGpu}` : '')
-    : (oldMain.trimEnd() || '# Benchmarks') + '\n\n' + [GPU_HEADING, '', ...body].join('\n');
-  writeFileSync(file, text.trimEnd() + '\n');
+  const starts = [...old.matchAll(new RegExp(`^(${GPU_HEADING}|${F16_HEADING}.*)$`, 'gm'))].map((m) => m.index!);
+  const parts = new Map<string, string>([['', old.slice(0, starts[0] ?? old.length).trimEnd()]]);
+  for (const [i, at] of starts.entries()) parts.set(old.slice(at, old.indexOf('\n', at) < 0 ? old.length : old.indexOf('\n', at)), old.slice(at, starts[i + 1] ?? old.length).trimEnd());
+  const mine = f16 ? `${F16_HEADING}: forward ${forwardPrecision}, input gradient ${gradInputPrecision}${ctx.cpuAdapter ? '' : ' (on a real GPU)'}` : ctx.cpuAdapter ? '' : GPU_HEADING;
+  const body = runReport(mine ? '###' : '##');
+  parts.set(mine, (mine ? [mine, '', ...body] : ['# Benchmarks', '', ...body]).join('\n').trimEnd());
+  if (!parts.get('')) parts.set('', '# Benchmarks');
+  const order = ['', GPU_HEADING, ...[...parts.keys()].filter((h) => h && h !== GPU_HEADING).sort()];
+  writeFileSync(file, order.filter((h) => parts.has(h)).map((h) => parts.get(h)).join('\n\n') + '\n');
 }
 
 /** This run's part of bench/README.md: how it was run, on what, and the table; `h` is its subheadings' level. */

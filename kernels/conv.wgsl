@@ -1,6 +1,9 @@
 #if ${SUBGROUP}
 enable subgroups;
 #endif
+#if ${F16}
+enable f16;
+#endif
 // 2-D convolution as implicit GEMM: forward, gradient to the input, gradient to the weight.
 // No im2col is materialised. The direct kernels use no workgroup memory (so no barriers): on CPU
 // adapters workgroup memory costs what any load costs and barriers serialise. GPUs take a tiled
@@ -39,12 +42,12 @@ const WG = ${WG};
 const BM = 64; // output channels per workgroup
 const BN = 64; // positions per workgroup
 const BK = 16; // terms of the sum per step
-var<workgroup> As: array<vec4<f32>, BK * BM / 4>; // [BK][BM / 4]: weights, 4 channels per vec4
-var<workgroup> Bs: array<f32, BK * BN>;           // [BK][BN]: the other operand
+var<workgroup> As: array<vec4<T>, BK * BM / 4>; // [BK][BM / 4]: weights, 4 channels per vec4
+var<workgroup> Bs: array<T, BK * BN>;             // [BK][BN]: the other operand
 
 // Adds the staged slab to this thread's 4 x 4 block: acc[j] holds channels 4 ty .. + 3 of position
 // 4 tx + j, each summed over the slab's rows in order with fma, as the direct kernels sum.
-fn accumulateSlab(acc: ptr<function, array<vec4<f32>, 4>>, tx: i32, ty: i32) {
+fn accumulateSlab(acc: ptr<function, array<vec4<T>, 4>>, tx: i32, ty: i32) {
   workgroupBarrier();
   for (var kk = 0; kk < BK; kk++) {
     let a = As[kk * (BM / 4) + ty];
@@ -107,11 +110,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let kq = k0 / 4 + acol;
   let tx = i32(lid.x);
   let ty = i32(lid.y);
-  var acc: array<vec4<f32>, 4>; // acc[j]: channels k0 + 4 ty .. + 3 at position pos0 + 4 tx + j
+  var acc: array<vec4<T>, 4>; // acc[j]: channels k0 + 4 ty .. + 3 at position pos0 + 4 tx + j
   for (var q0 = 0; q0 < Q; q0 += BK) {
     let qa = q0 + arow;
     let aok = qa < Q && kq < KP4;
-    As[arow * (BM / 4) + acol] = select(vec4(0.0), w[select(0, qa * KP4 + kq, aok)], aok);
+    As[arow * (BM / 4) + acol] = vec4<T>(select(vec4(0.0), w[select(0, qa * KP4 + kq, aok)], aok));
     for (var i = 0; i < BK / 4; i++) {
       let q = q0 + brow + 4 * i;
       let tap = q / p.C;
@@ -120,7 +123,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       let ih = ih0 + kh * p.DH;
       let iw = iw0 + (tap - kh * p.KW) * p.DW;
       let ok = q < Q && ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
-      Bs[(brow + 4 * i) * BN + bcol] = select(0.0, x[select(0, xb + c * HW + ih * p.W + iw, ok)], ok);
+      Bs[(brow + 4 * i) * BN + bcol] = T(select(0.0, x[select(0, xb + c * HW + ih * p.W + iw, ok)], ok));
     }
     accumulateSlab(&acc, tx, ty);
   }
@@ -132,7 +135,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       for (var i = 0; i < 4; i++) {
         let k = k0 + 4 * ty + i;
         if (k < p.K) {
-          storeOutput(bj, k, rj, acc[j][i]);
+          storeOutput(bj, k, rj, f32(acc[j][i]));
         }
       }
     }
@@ -166,7 +169,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     iw0[j] = ow * p.SW - p.PW;
     xb[j] = b * p.C * HW;
   }
-  var acc: array<array<f32, TN>, TM>;
+  var acc: array<array<T, TN>, TM>;
   for (var kh = 0; kh < p.KH; kh++) {
     for (var kw = 0; kw < p.KW; kw++) {
       var off: array<i32, TN>;
@@ -179,18 +182,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       }
       var wi = ((kh * p.KW + kw) * p.C * KP + k0) / 4;
       for (var c = 0; c < p.C; c++) {
-        var xv: array<f32, TN>;
+        var xv: array<T, TN>;
         for (var j = 0; j < TN; j++) {
-          xv[j] = select(0.0, x[off[j] + c * HW], ok[j]);
+          xv[j] = T(select(0.0, x[off[j] + c * HW], ok[j]));
         }
 #if ${SUBGROUP}
         let rows = shareRows(w[wi + i32(lane % (TM / 4))]);
         for (var i4 = 0; i4 < TM / 4; i4++) {
-          rankOneUpdate(&acc, i4, rows[i4], &xv);
+          rankOneUpdate(&acc, i4, vec4<T>(rows[i4]), &xv);
         }
 #else
         for (var i4 = 0; i4 < TM / 4; i4++) {
-          rankOneUpdate(&acc, i4, w[wi + i4], &xv);
+          rankOneUpdate(&acc, i4, vec4<T>(w[wi + i4]), &xv);
         }
 #endif
         wi += KP / 4;
@@ -204,7 +207,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       let r = pos - b * OHW;
       for (var i = 0; i < TM; i++) {
         if (k0 + i < p.K) {
-          storeOutput(b, k0 + i, r, acc[i][j]);
+          storeOutput(b, k0 + i, r, f32(acc[i][j]));
         }
       }
     }
@@ -248,7 +251,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let cq = c0 / 4 + t % (BM / 4);
   let tx = i32(lid.x);
   let ty = i32(lid.y);
-  var acc: array<vec4<f32>, 4>;
+  var acc: array<vec4<T>, 4>;
   for (var kh = 0; kh < p.KH; kh++) {
     let th = ph + p.PH - kh * p.DH;
     if (((th % p.SH) + p.SH) % p.SH != 0) { continue; }
@@ -262,11 +265,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       for (var k0 = 0; k0 < p.K; k0 += BK) {
         let ka = k0 + arow;
         let aok = ka < p.K && cq < CP4;
-        As[arow * (BM / 4) + t % (BM / 4)] = select(vec4(0.0), w[select(0, (tap + ka) * CP4 + cq, aok)], aok);
+        As[arow * (BM / 4) + t % (BM / 4)] = vec4<T>(select(vec4(0.0), w[select(0, (tap + ka) * CP4 + cq, aok)], aok));
         for (var i = 0; i < BK / 4; i++) {
           let k = k0 + brow + 4 * i;
           let ok = inside && k < p.K;
-          Bs[(brow + 4 * i) * BN + bcol] = select(0.0, gy[select(0, gb + k * OHW + oh * p.OW + ow, ok)], ok);
+          Bs[(brow + 4 * i) * BN + bcol] = T(select(0.0, gy[select(0, gb + k * OHW + oh * p.OW + ow, ok)], ok));
         }
         accumulateSlab(&acc, tx, ty);
       }
@@ -282,7 +285,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       for (var i = 0; i < 4; i++) {
         let c = c0 + 4 * ty + i;
         if (c < p.C) {
-          gx[(bj * p.C + c) * p.H * p.W + ih * p.W + iw] = acc[j][i];
+          gx[(bj * p.C + c) * p.H * p.W + ih * p.W + iw] = f32(acc[j][i]);
         }
       }
     }
@@ -322,7 +325,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     jj[j] = r - i * Wp;
     gb[j] = b * p.K * OHW;
   }
-  var acc: array<array<f32, TN>, TM>;
+  var acc: array<array<T, TN>, TM>;
   for (var kh = 0; kh < p.KH; kh++) {
     let th = ph + p.PH - kh * p.DH;
     if (((th % p.SH) + p.SH) % p.SH != 0) { continue; }
@@ -339,18 +342,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       }
       var wi = ((kh * p.KW + kw) * p.K * CP + c0) / 4;
       for (var k = 0; k < p.K; k++) {
-        var gv: array<f32, TN>;
+        var gv: array<T, TN>;
         for (var j = 0; j < TN; j++) {
-          gv[j] = select(0.0, gy[off[j] + k * OHW], ok[j]);
+          gv[j] = T(select(0.0, gy[off[j] + k * OHW], ok[j]));
         }
 #if ${SUBGROUP}
         let rows = shareRows(w[wi + i32(lane % (TM / 4))]);
         for (var i4 = 0; i4 < TM / 4; i4++) {
-          rankOneUpdate(&acc, i4, rows[i4], &gv);
+          rankOneUpdate(&acc, i4, vec4<T>(rows[i4]), &gv);
         }
 #else
         for (var i4 = 0; i4 < TM / 4; i4++) {
-          rankOneUpdate(&acc, i4, w[wi + i4], &gv);
+          rankOneUpdate(&acc, i4, vec4<T>(w[wi + i4]), &gv);
         }
 #endif
         wi += CP / 4;
@@ -366,7 +369,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       for (var i = 0; i < TM; i++) {
         let c = c0 + i;
         if (c < p.C) {
-          gx[(b * p.C + c) * HW + ih * p.W + iw] = acc[i][j];
+          gx[(b * p.C + c) * HW + ih * p.W + iw] = f32(acc[i][j]);
         }
       }
     }
@@ -412,7 +415,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     dw[j] = (r - kh * p.KW) * p.DW - p.PW;
     xc[j] = c * HW;
   }
-  var acc: array<array<f32, TN>, TM>;
+  var acc: array<array<T, TN>, TM>;
   var b = start / OHW;
   var r = start - b * OHW;
   var oh = r / p.OW;
@@ -430,7 +433,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 #if ${SUBGROUP}
     let rows = shareRows(gyt[gi + i32(lane % (TM / 4))]);
     for (var i4 = 0; i4 < TM / 4; i4++) {
-      rankOneUpdate(&acc, i4, rows[i4], &xv);
+      rankOneUpdate(&acc, i4, vec4<T>(rows[i4]), &xv);
     }
 #else
     for (var i4 = 0; i4 < TM / 4; i4++) {

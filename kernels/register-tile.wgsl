@@ -2,9 +2,17 @@
 // (winograd.wgsl), included where a kernel has declared TM, TN (and SUBGROUP, with `enable subgroups;`
 // at its top): each invocation accumulates TM rows x TN columns, the rows shared by the workgroup.
 
+// The tile's arithmetic type: f16 where the kernel asks for it (F16, with `enable f16;` at its top:
+// convSettings.precision), else f32. Operands are converted as they are loaded, results as stored.
+#if ${F16}
+alias T = f16;
+#else
+alias T = f32;
+#endif
+
 // One step of a register tile's GEMM: rows 4 i4 .. 4 i4 + 3 of acc gain a (one vec4 of the TM rows)
 // times b (the TN columns), each by one fma.
-fn rankOneUpdate(acc: ptr<function, array<array<f32, TN>, TM>>, i4: i32, a: vec4<f32>, b: ptr<function, array<f32, TN>>) {
+fn rankOneUpdate(acc: ptr<function, array<array<T, TN>, TM>>, i4: i32, a: vec4<T>, b: ptr<function, array<T, TN>>) {
   for (var j = 0; j < TN; j++) {
     (*acc)[4 * i4][j] = fma(a.x, (*b)[j], (*acc)[4 * i4][j]);
     (*acc)[4 * i4 + 1][j] = fma(a.y, (*b)[j], (*acc)[4 * i4 + 1][j]);

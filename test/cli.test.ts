@@ -9,7 +9,7 @@ import { parseArgs } from '../src/cli/args.ts';
 import { PNG } from 'pngjs';
 import { tuningKey } from '../src/autograd/index.ts';
 import { convGeometries } from '../src/nn/tune.ts';
-import { assertClose, getGpu } from './helpers.ts';
+import { assertClose, getGpu, relL2Error } from './helpers.ts';
 import { REF_DIR, ref, resnet18Seed0 } from './refdata.ts';
 
 const test = suite('cli');
@@ -45,7 +45,7 @@ test('predict with a .pth and an input tensor prints the top classes and saves t
   assertClose(saved.data as Float32Array, want, 1e-3, 'saved logits');
 });
 
-test('attribute writes the attributions and, with --png, a picture; a method refuses options it does not take', () => {
+test('attribute writes the attributions and, with --png, a picture; a method refuses options it does not take', async () => {
   const save = join(tmp, 'sal.safetensors'), png = join(tmp, 'sal.png');
   const input = `${join(REF_DIR, 'resnet18_chelsea_64.safetensors')}:input`;
   const r = glimpse('attribute', '--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet18', '--input', input,
@@ -59,6 +59,15 @@ test('attribute writes the attributions and, with --png, a picture; a method ref
     '--method', 'saliency', '--target', '281', '--save', save, '--winograd', '2');
   if (wino.code !== 0) throw new Error(`exit ${wino.code}: ${wino.err}`);
   assertClose(parseSafetensors(new Uint8Array(readFileSync(save))).tensors.get('attributions')!.data as Float32Array, ref('resnet18_chelsea_64.safetensors', 'saliency').data, 1e-3, 'saved saliency, --winograd 2');
+  // f16 input gradients (--precision f32,f16): within f16's rounding of Captum's, and not f32's bits.
+  if ((await getGpu()).shaderF16) {
+    const half = glimpse('attribute', '--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet18', '--input', input,
+      '--method', 'saliency', '--target', '281', '--save', save, '--precision', 'f32,f16');
+    if (half.code !== 0) throw new Error(`exit ${half.code}: ${half.err}`);
+    const got = parseSafetensors(new Uint8Array(readFileSync(save))).tensors.get('attributions')!.data as Float32Array;
+    const err = relL2Error(got, ref('resnet18_chelsea_64.safetensors', 'saliency').data);
+    if (!(err > 1e-4 && err < 3e-2)) throw new Error(`saliency with f16 input gradients: relative L2 error ${err} (f16's rounding gives about 1e-2)`);
+  }
   const bad = glimpse('attribute', '--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet18', '--input', input, '--method', 'saliency', '--n-steps', '5', '--save', save);
   if (bad.code !== 2 || !bad.err.includes('--n-steps is not an option of saliency')) throw new Error(`exit ${bad.code}: ${bad.err}`);
 });
@@ -92,6 +101,7 @@ test('user mistakes print one line and exit non-zero, without a stack trace', ()
     [['predict', '--input', `${join(REF_DIR, 'resnet18_chelsea_64.safetensors')}:nokey`], "has no tensor 'nokey'"],
     [['frobnicate'], "unknown command 'frobnicate'"],
     [['predict', '--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet18', '--winograd', '3', '--image', bad], "--winograd: expected off, one tile (0, 2 or 4)"],
+    [['predict', '--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet18', '--precision', 'fp16', '--image', bad], "--precision: expected f32, f16"],
   ];
   for (const [args, msg] of cases) {
     const r = glimpse(...args);

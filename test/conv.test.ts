@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import { type ConvGeometry, conv2d, conv2dGradInput, conv2dGradWeight, convGeometry, convSettings, convTileFor, convTuning, grad, sharesRows, tidy, tuningKey } from '../src/autograd/index.ts';
 import { type WinogradTile, gradInputTile, gradWeightTile, parseWinograd, winograd, winogradApplies } from '../src/autograd/ops/winograd.ts';
 import { assertClose, dot, getGpu, gpuTensor, numericGrad, randoms } from './helpers.ts';
-import { conv2dRef, type ConvRef } from './reference.ts';
+import { conv2dGradInputRef, conv2dRef, type ConvRef } from './reference.ts';
 
 const test = suite('conv2d');
 
@@ -201,6 +201,61 @@ async function sameBits(cases: [number[], number[], ConvRef][]): Promise<number>
   });
   return shared;
 }
+
+test('the f16 path (convSettings.precision): forward and input gradient within f16\'s rounding bound, direct and tiled', () => withDirectGradients(async () => {
+  const ctx = await getGpu();
+  const x0 = await gpuTensor(randoms(16, 1), [1, 1, 4, 4]), w0 = await gpuTensor(randoms(9, 2), [1, 1, 3, 3]);
+  const attempt = (forward: string) => {
+    convSettings.precision.forward = forward as 'f16';
+    try { tidy(() => { conv2d(x0, w0); }); return ''; } catch (e) { return (e as Error).message; } finally { convSettings.precision.forward = 'f32'; }
+  };
+  if (!attempt('fp16').includes("'f32' or 'f16'")) throw new Error(`precision 'fp16' gave: ${attempt('fp16') || 'no error'}`);
+  if (!ctx.shaderF16) {
+    if (!attempt('f16').includes('shader-f16')) throw new Error(`f16 without shader-f16 gave: ${attempt('f16') || 'no error'}`);
+    return; // the adapter cannot run the path; the error above is what users get
+  }
+  // Each output sums n products in f16 (unit roundoff u = 2^-11) from operands rounded to f16: at most
+  // (n + 2) u times the sum of the terms' magnitudes (Higham's bound, one rounding per fma), plus f16's
+  // subnormal spacing per step. f32 would land about 2^13 times closer, so the largest error must
+  // also exceed u / 64 of its bound's scale: the f16 kernels ran.
+  const u = 2 ** -11;
+  const check = (got: ArrayLike<number>, want: Float64Array, scale: Float64Array, n: number, what: string) => {
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) {
+      const err = Math.abs(got[i] - want[i]);
+      if (err > (n + 2) * u * scale[i] * 1.01 + n * 2 ** -24) throw new Error(`${what}: element ${i} is ${got[i]}, float64 gives ${want[i]}, beyond f16's bound ${((n + 2) * u * scale[i]).toExponential(2)}`);
+      if (scale[i] > 0) worst = Math.max(worst, err / scale[i]);
+    }
+    if (worst < u / 64) throw new Error(`${what}: largest relative error ${worst.toExponential(2)}: f32's, not f16's`);
+  };
+  const shapes: [number[], number[], ConvRef][] = [
+    [[2, 20, 9, 11], [70, 20, 3, 3], { padding: [1, 1] }], [[1, 3, 20, 20], [64, 3, 7, 7], { stride: [2, 2], padding: [3, 3] }],
+    [[2, 66, 9, 9], [36, 66, 1, 1], { stride: [2, 2] }], [[2, 5, 7, 11], [6, 5, 3, 2], { stride: [2, 1], padding: [1, 0] }],
+  ];
+  await tidy(async () => {
+    for (const [xs, ws, o] of shapes) {
+      const xv = randoms(xs.reduce((a, b) => a * b), 15), wv = randoms(ws.reduce((a, b) => a * b), 16);
+      const x = await gpuTensor(xv, xs), w = await gpuTensor(wv, ws);
+      const g = convGeometry(xs, ws, o);
+      const gv = randoms(g.N * g.K * g.OH * g.OW, 17), gy = await gpuTensor(gv, [g.N, g.K, g.OH, g.OW]);
+      const abs = (v: Float64Array) => v.map(Math.abs);
+      const y = conv2dRef(xv, xs, wv, ws, null, o).y, yScale = conv2dRef(abs(xv), xs, abs(wv), ws, null, o).y;
+      const gx = conv2dGradInputRef(gv, wv, ws, xs, o), gxScale = conv2dGradInputRef(abs(gv), abs(wv), ws, xs, o);
+      // Terms per output: every (c, kh, kw) forward; input gradient, the (k, kh, kw) whose taps reach a pixel.
+      const nForward = g.C * g.KH * g.KW, nGradInput = g.K * Math.ceil(g.KH / g.SH) * Math.ceil(g.KW / g.SW);
+      for (const kernel of ['direct', 'tiled'] as const) {
+        Object.assign(convSettings, { forward: kernel, gradInput: kernel, precision: { forward: 'f16', gradInput: 'f16' } });
+        try {
+          check(await conv2d(x, w, null, o).data(), y, yScale, nForward, `x[${xs}] w[${ws}] ${kernel} f16 forward`);
+          check(await conv2dGradInput(gy, w, g).data(), gx, gxScale, nGradInput, `x[${xs}] w[${ws}] ${kernel} f16 input gradient`);
+        } finally {
+          Object.assign(convSettings, { forward: 'auto', gradInput: 'auto', precision: { forward: 'f32', gradInput: 'f32' } });
+        }
+      }
+    }
+  });
+  x0.release(); w0.release();
+}));
 
 test('errors name the mismatch', async () => {
   const x = await gpuTensor(new Float32Array(2 * 3 * 4 * 4), [2, 3, 4, 4]);

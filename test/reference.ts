@@ -73,3 +73,20 @@ export function softmaxRef(x: ArrayLike<number>, rows: number, L: number) {
   }
   return y;
 }
+
+/** The gradient of conv2dRef's output to its input, for an output gradient gy (the adjoint sum, float64). */
+export function conv2dGradInputRef(gy: ArrayLike<number>, w: ArrayLike<number>, ws: number[], xs: number[], o: ConvRef = {}): Float64Array {
+  const [N, C, H, W] = xs, [K, , KH, KW] = ws;
+  const [SH, SW] = o.stride ?? [1, 1], [PH, PW] = o.padding ?? [0, 0], [DH, DW] = o.dilation ?? [1, 1];
+  const OH = Math.floor((H + 2 * PH - DH * (KH - 1) - 1) / SH) + 1, OW = Math.floor((W + 2 * PW - DW * (KW - 1) - 1) / SW) + 1;
+  const gx = new Float64Array(N * C * H * W);
+  for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
+    const g = gy[((n * K + k) * OH + oh) * OW + ow];
+    for (let c = 0; c < C; c++) for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) {
+      const ih = oh * SH - PH + kh * DH, iw = ow * SW - PW + kw * DW;
+      if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+      gx[((n * C + c) * H + ih) * W + iw] += w[((k * C + c) * KH + kh) * KW + kw] * g;
+    }
+  }
+  return gx;
+}

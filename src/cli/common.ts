@@ -8,6 +8,7 @@ import type { HostTensor } from '../io/host-tensor.ts';
 import type { Classifier } from '../nn/model.ts';
 import { ARCHS, type ResNetArch } from '../nn/resnet.ts';
 import { parseWinograd, winograd } from '../autograd/ops/winograd.ts';
+import { convSettings, parsePrecision } from '../autograd/ops/conv.ts';
 import { describeChoice } from '../autograd/ops/conv-tune.ts';
 import { tuneModel } from '../nn/tune.ts';
 import { loadTuning, saveTuning, tuningCachePath } from '../io/tuning-cache.ts';
@@ -15,7 +16,7 @@ import { UsageError, type Parsed, type FlagSpec } from './args.ts';
 
 export const MODEL_FLAGS: FlagSpec = {
   model: 'string', weights: 'string', arch: 'string', variant: 'string', mean: 'numbers', std: 'numbers',
-  image: 'string', input: 'string', winograd: 'string', autotune: 'boolean',
+  image: 'string', input: 'string', winograd: 'string', precision: 'string', autotune: 'boolean',
 };
 
 /** The batch that --autotune times at: IG's and Occlusion's batches are of this order. */
@@ -71,6 +72,13 @@ export async function withModel<T>(a: Parsed, fn: (ctx: GpuContext, model: Class
   if (a.winograd !== undefined) {
     try {
       Object.assign(winograd, parseWinograd(String(a.winograd)));
+    } catch (e) {
+      throw new UsageError(`--${(e as Error).message}`);
+    }
+  }
+  if (a.precision !== undefined) {
+    try {
+      convSettings.precision = parsePrecision(String(a.precision));
     } catch (e) {
       throw new UsageError(`--${(e as Error).message}`);
     }

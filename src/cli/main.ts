@@ -12,8 +12,9 @@ const HELP = `glimpse: explain image classifiers on the GPU (WebGPU)
   glimpse insights --images photos/         the attribution explorer in the browser, on http://127.0.0.1:8080/
   glimpse <command> --help                   options of a command
 
-Every command that loads a model also takes --winograd F,GI,GW (see the README) and --autotune (time
-the model's convolution tiles on this adapter once; the choices are saved and reused).
+Every command that loads a model also takes --winograd F,GI,GW and --precision f32|f16|F,GI (see the
+README) and --autotune (time the model's convolution tiles on this adapter once; the choices are
+saved and reused).
 
 Commands: predict, attribute, demo, insights`;
 

@@ -66,6 +66,8 @@ export class GpuContext {
     profile: boolean,
     /** The smallest subgroup the device may run, 0 without the `subgroups` feature. */
     readonly subgroupMinSize = 0,
+    /** Whether kernels may use f16 (the `shader-f16` feature): convSettings.precision 'f16' needs it. */
+    readonly shaderF16 = false,
   ) {
     this.pool = new BufferPool(device, device.limits.maxBufferSize);
     this.uniformBuffer = device.createBuffer({ size: this.uniformData.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
@@ -95,10 +97,13 @@ export class GpuContext {
     const requiredFeatures: GPUFeatureName[] = [];
     if (profile) requiredFeatures.push('timestamp-query');
     if (subgroups) requiredFeatures.push('subgroups' as GPUFeatureName);
+    // f16 arithmetic, for the convolutions' optional f16 path (convSettings.precision).
+    const shaderF16 = adapter.features.has('shader-f16');
+    if (shaderF16) requiredFeatures.push('shader-f16');
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
     const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number };
     const description = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s).join(' ') || 'unknown adapter';
-    return new GpuContext(opts.gpu, device, description, opts.source, profile, subgroups ? info?.subgroupMinSize ?? 0 : 0);
+    return new GpuContext(opts.gpu, device, description, opts.source, profile, subgroups ? info?.subgroupMinSize ?? 0 : 0, shaderF16);
   }
 
   /** A CPU implementation of WebGPU (lavapipe, SwiftShader): 8-lane SIMD, where loads, not FMAs, bound kernels. */

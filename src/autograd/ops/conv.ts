@@ -108,13 +108,28 @@ const TILED_TILE: ConvTile = { TM: 4, TN: 4, WG: 256 };
 
 function kernel(ctx: GpuContext, { TM, TN, WG }: ConvTile, mode: 'forward' | 'grad_input' | 'grad_weight', bias = false, tiled = false): Kernel {
   const SUBGROUP = !tiled && sharesRows(ctx, TM);
+  const F16 = mode !== 'grad_weight' && halfPrecision(ctx, mode);
   return {
-    name: `conv2d_${mode}${tiled ? '_tiled' : ''}`,
+    name: `conv2d_${mode}${tiled ? '_tiled' : ''}${F16 ? '_f16' : ''}`,
     file: 'conv',
     inputs: mode === 'forward' && bias ? 3 : 2,
     outputs: 1,
-    defines: { TM, TN, WG, SUBGROUP, FORWARD: mode === 'forward', GRAD_INPUT: mode === 'grad_input', GRAD_WEIGHT: mode === 'grad_weight', TILED: tiled, BIAS: bias },
+    defines: { TM, TN, WG, SUBGROUP, F16, FORWARD: mode === 'forward', GRAD_INPUT: mode === 'grad_input', GRAD_WEIGHT: mode === 'grad_weight', TILED: tiled, BIAS: bias },
   };
+}
+
+/**
+ * Whether a direct or tiled kernel of this pass computes in f16 (`convSettings.precision`): operands
+ * rounded to f16 as they are loaded, products summed in f16, results stored as f32, so every other
+ * kernel and every tensor stays f32. Winograd's passes stay f32 (their transforms would amplify f16's
+ * rounding), as does the weight gradient (a sum over every position of the batch).
+ */
+function halfPrecision(ctx: GpuContext, mode: 'forward' | 'grad_input'): boolean {
+  const setting = convSettings.precision?.[mode === 'forward' ? 'forward' : 'gradInput'];
+  if (setting === 'f32') return false;
+  if (setting !== 'f16') throw new Error(`convSettings.precision.${mode === 'forward' ? 'forward' : 'gradInput'} must be 'f32' or 'f16', got ${JSON.stringify(setting)}`);
+  if (!ctx.shaderF16) throw new Error(`convSettings.precision asks for f16 but the adapter (${ctx.adapterDescription}) lacks the shader-f16 feature: keep 'f32'`);
+  return true;
 }
 
 type KernelChoice = 'auto' | 'direct' | 'tiled';
@@ -124,7 +139,29 @@ type KernelChoice = 'auto' | 'direct' | 'tiled';
  * 'auto' takes the tiled one on GPUs and the direct one on CPU adapters, where workgroup memory costs
  * what any load costs and barriers serialise. Both sum in the same order: the same bits.
  */
-export const convSettings: { forward: KernelChoice; gradInput: KernelChoice; subgroups: 'auto' | 'off' } = { forward: 'auto', gradInput: 'auto', subgroups: 'auto' };
+export const convSettings: { forward: KernelChoice; gradInput: KernelChoice; subgroups: 'auto' | 'off'; precision: ConvPrecision } = {
+  forward: 'auto', gradInput: 'auto', subgroups: 'auto', precision: { forward: 'f32', gradInput: 'f32' },
+};
+
+/**
+ * The arithmetic of the forward and input-gradient convolutions (halfPrecision): 'f16' needs the
+ * adapter's shader-f16 feature. On ResNet-18 an f16 forward moves attributions by 15-30% (its rounding
+ * flips ReLUs and max-pool choices, which gradients follow); f16 input gradients alone by 0.4-1%.
+ */
+export interface ConvPrecision {
+  forward: 'f32' | 'f16';
+  gradInput: 'f32' | 'f16';
+}
+
+/** A precision as the CLI and the bench take it: f32, f16 (both passes), or F,GI (e.g. f32,f16). */
+export function parsePrecision(text: string): ConvPrecision {
+  const parts = text.split(',').map((t) => t.trim());
+  if (parts.length > 2 || !parts.every((t) => t === 'f32' || t === 'f16')) {
+    throw new Error(`precision: expected f32, f16, or two (forward,input-gradient, e.g. f32,f16), got '${text}'`);
+  }
+  const [forward, gradInput = forward] = parts as ('f32' | 'f16')[];
+  return { forward, gradInput };
+}
 
 /**
  * Whether a direct kernel (or Winograd GEMM) with TM-row tiles loads its rows once per subgroup and

@@ -84,7 +84,7 @@ const stage = (mode: Stage, tile: 2 | 4, inputs: number, defines = {}): Kernel =
   defines: {
     ...Object.fromEntries(STAGES.map((m) => [m, m === mode])),
     // The GEMM stages' tile; in the others only a placeholder that keeps rankOneUpdate's types valid.
-    F4: tile === 4, TM: 4, TN: 4, WG: 0, BIAS: false, SUBGROUP: false, ...defines,
+    F4: tile === 4, TM: 4, TN: 4, WG: 0, BIAS: false, SUBGROUP: false, F16: false, ...defines,
   },
 });
 
