@@ -7,6 +7,7 @@ import { conv2dRef } from './reference.ts';
 import { Module, nameModules } from '../src/nn/module.ts';
 import { Conv2d, Linear, ReLU, Sequential } from '../src/nn/layers.ts';
 import { ref, resnet18Seed0 } from './refdata.ts';
+import { linearStem } from '../src/nn/stem.ts';
 
 const test = suite('attribution');
 const F64 = 'resnet18_chelsea_64.safetensors';
@@ -37,6 +38,24 @@ test('ResNet-18 64x64: IG (16 steps) and its delta, Saliency, Occlusion, Grad-CA
     }
     const cam = await new A.LayerGradCam(model, 'layer3.1.conv2').attribute(x, { target: 281 });
     assertClose(await cam.data(), ref(F64, 'gradcam_layer3.1.conv2').data, 1e-3, 'gradcam_layer3.1.conv2');
+  });
+});
+
+test('IG on a ResNet sums its steps\' gradients at conv1\'s output (the linear stem): the plain path\'s values; hooks turn it off', async () => {
+  const net = (await resnet18Seed0(await getGpu())).net;
+  if (!linearStem(net)) throw new Error('a plain ResNet has no linear stem');
+  const off = net.conv1.registerForwardHook(() => undefined);
+  const hooked = linearStem(net);
+  off();
+  if (hooked) throw new Error('a hooked conv1 must keep the plain path (the hook sees each step\'s input)');
+  await tidy(async () => {
+    const x = await input64();
+    const baselines = fromArray(x.ctx, Float32Array.from({ length: x.size }, (_, i) => (i % 5) / 10 - 0.2), x.shape);
+    const opts = { target: 281, nSteps: 6, baselines, internalBatchSize: 4 }; // two batches, the last one short
+    const viaStem = await (await new A.IntegratedGradients(net).attribute(x, opts)).data();
+    const plain = await (await new A.IntegratedGradients((t: Tensor) => net.call(t)).attribute(x, opts)).data();
+    assertClose(viaStem, plain, 1e-5, 'IG through the linear stem vs the plain path');
+    if (viaStem.every((v, i) => v === plain[i])) throw new Error('the same bits: the linear stem was not taken');
   });
 });
 

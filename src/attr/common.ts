@@ -55,10 +55,11 @@ export function scores(forward: (x: Tensor) => Tensor, x: Tensor, targets: numbe
 
 /**
  * d sum_n F(x)[n, target[n]] / d x, for a batch, plus (optionally) the selected scores. The input is
- * copied into a fresh leaf so the caller's tensor never joins a graph.
+ * copied into a fresh leaf so the caller's tensor never joins a graph, unless `xIsOwn` says that x
+ * was made for this call alone (it becomes the leaf).
  */
-export function gradientOfTargets(forward: (x: Tensor) => Tensor, x: Tensor, targets: number[]): { grads: Tensor; selected: Tensor } {
-  const leaf = ops.affine(x, 1, 0);
+export function gradientOfTargets(forward: (x: Tensor) => Tensor, x: Tensor, targets: number[], xIsOwn = false): { grads: Tensor; selected: Tensor } {
+  const leaf = xIsOwn ? x : ops.affine(x, 1, 0);
   leaf.requiresGrad = true;
   const selected = ops.selectTargets(forward(leaf), targets);
   const [grads] = grad(selected, [leaf]);

@@ -2,6 +2,7 @@ import { Tensor, tidy, keep, noGrad } from '../autograd/index.ts';
 import * as ops from '../autograd/ops/index.ts';
 import { grid } from '../autograd/ops/launch.ts';
 import { type IntegrationMethod, approximationParameters } from './approximation.ts';
+import { type LinearStem, linearStem } from '../nn/stem.ts';
 import { type ForwardFunc, type ProgressCallback, type Target, asFunction, rowsPerPass, checkImageBatch, gradientOfTargets, repeatTargets, resolveTargets, scores } from './common.ts';
 
 export type Baseline = number | Tensor;
@@ -37,36 +38,45 @@ const ACCUMULATE = { name: 'ig_accumulate', file: 'attribution', inputs: 2, outp
  * sum over steps of stepSize * d F(b + alpha (x - b)) / d input, with every interpolated input built
  * on the GPU and the weighted sum accumulated there: the path integral of Integrated Gradients
  * without the final multiplication by (x - b). Shared by IG, LayerIntegratedGradients and GradientShap.
+ * With the network's linear stem (src/nn/stem.ts) the steps' gradients are taken and summed at conv1's
+ * output, and the sum goes back through conv1 once: the forward is the same, the gradient rounds differently.
  */
 export async function integratePathGradients(
   forward: (x: Tensor) => Tensor, inputs: Tensor, baseline: Tensor, targets: number[],
-  alphas: number[], stepSizes: number[], batchRows: number, onProgress?: ProgressCallback,
+  alphas: number[], stepSizes: number[], batchRows: number, onProgress?: ProgressCallback, stem: LinearStem | null = null,
 ): Promise<Tensor> {
   const ctx = inputs.ctx, N = inputs.shape[0], n = inputs.size, rest = inputs.shape.slice(1);
   const stepsPerBatch = Math.max(1, Math.floor(batchRows / N));
   const alpha = keep(ops.fromArray(ctx, alphas, [alphas.length]));
   const weight = keep(ops.fromArray(ctx, stepSizes, [stepSizes.length]));
-  const total = keep(ops.fill(ctx, inputs.shape, 0));
+  let total: Tensor | null = null; // [N, ...] where the gradients are taken: the input, or conv1's output
   try {
     for (let s0 = 0; s0 < alphas.length; s0 += stepsPerBatch) {
       const S = Math.min(stepsPerBatch, alphas.length - s0);
       tidy(() => {
         const scaled = new Tensor(ctx, [S * N, ...rest]);
         ctx.dispatch(SCALE, { inputs: [inputs.buffer, baseline.buffer, alpha.buffer], outputs: [scaled.buffer], ints: [n, S, s0], workgroups: grid(ctx, n * S) });
-        const { grads } = gradientOfTargets(forward, scaled, repeatTargets(targets, S));
-        ctx.dispatch(ACCUMULATE, { inputs: [grads.buffer, weight.buffer], outputs: [total.buffer], ints: [n, S, s0], workgroups: grid(ctx, n) });
+        const { grads } = stem ? gradientOfTargets((c) => stem.afterStem(c), stem.stem(scaled), repeatTargets(targets, S), true)
+          : gradientOfTargets(forward, scaled, repeatTargets(targets, S));
+        const m = grads.size / S;
+        total ??= keep(ops.fill(ctx, [N, ...grads.shape.slice(1)], 0));
+        ctx.dispatch(ACCUMULATE, { inputs: [grads.buffer, weight.buffer], outputs: [total.buffer], ints: [m, S, s0], workgroups: grid(ctx, m) });
       });
       await ctx.sync(); // bounds the work in flight; each batch's graph is already freed
       onProgress?.(s0 + S, alphas.length);
     }
+    if (!stem || !total) return total ?? keep(ops.fill(ctx, inputs.shape, 0));
+    const atStem: Tensor = total;
+    total = keep(tidy(() => stem.toInput(atStem, inputs.shape)));
+    atStem.release();
+    return total;
   } catch (e) {
-    total.release();
+    total?.release();
     throw e;
   } finally {
     alpha.release();
     weight.release();
   }
-  return total;
 }
 
 /** Sum over every dimension but the batch: [N, ...] -> [N]. */
@@ -99,7 +109,7 @@ export class IntegratedGradients {
     const baseline = keep(baselineTensor(inputs, opts.baselines, 'IntegratedGradients'));
     try {
       const rows = await rowsPerPass(this.forward, this.forwardFunc, inputs, internalBatchSize, true, 'IntegratedGradients: internalBatchSize');
-      const total = await integratePathGradients(this.forward, inputs, baseline, targets, alphas, stepSizes, rows, opts.onProgress);
+      const total = await integratePathGradients(this.forward, inputs, baseline, targets, alphas, stepSizes, rows, opts.onProgress, linearStem(this.forwardFunc));
       const attributions = this.multiplyByInputs ? keep(tidy(() => ops.mul(total, ops.sub(inputs, baseline)))) : total;
       if (attributions !== total) total.release();
       if (!opts.returnConvergenceDelta) return attributions;

@@ -16,6 +16,11 @@ export class Conv2d extends Module {
     }
     return ops.conv2d(x, this.param('weight'), this.options.bias ? this.param('bias') : null, this.options);
   }
+  /** The gradient to an input of shape `inputShape` from gradient `g` at the output (linear in g; src/nn/stem.ts). */
+  inputGradient(g: Tensor, inputShape: readonly number[]): Tensor {
+    const w = this.param('weight');
+    return ops.conv2dGradInput(g, w, ops.convGeometry(inputShape, w.shape, this.options));
+  }
   /** The convolution of windows already cut with their padding (src/nn/boxed.ts): the same sums, no hooks. */
   convolveUnpadded(x: Tensor): Tensor {
     return ops.conv2d(x, this.param('weight'), this.options.bias ? this.param('bias') : null, { ...this.options, padding: 0 });

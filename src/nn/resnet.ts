@@ -99,7 +99,12 @@ export class ResNet extends Module {
   forward(x: Tensor): Tensor {
     if (x.rank !== 4 || x.shape[1] !== 3) throw new Error(`${this.arch} expects a normalized image batch [N, 3, H, W], got [${x.shape.join(', ')}]`);
     if (x.shape[2] < 32 || x.shape[3] < 32) throw new Error(`${this.arch} needs images of at least 32x32, got ${x.shape[2]}x${x.shape[3]}`);
-    let y = this.maxpool.call(bnRelu(this.bn1, this.relu, this.conv1.call(x)));
+    return this.afterStem(this.conv1.call(x));
+  }
+
+  /** What the network does with conv1's output: everything after the stem's convolution (src/nn/stem.ts). */
+  afterStem(c: Tensor): Tensor {
+    let y = this.maxpool.call(bnRelu(this.bn1, this.relu, c));
     for (const l of this.layers) y = l.call(y);
     return this.fc.call(ops.flatten(this.avgpool.call(y)));
   }
