@@ -3,6 +3,7 @@ import { Tensor } from '../tensor.ts';
 import { type Pair } from './conv.ts';
 import { grid, rowGrid } from './launch.ts';
 import { mean } from './reduce.ts';
+import { fill } from './elementwise.ts';
 
 const pair = (v: Pair | undefined, d: number): [number, number] => (v === undefined ? [d, d] : typeof v === 'number' ? [v, v] : v);
 
@@ -27,11 +28,17 @@ export function maxPool2d(x: Tensor, opts: MaxPoolOptions): Tensor {
   const y = new Tensor(x.ctx, [N, C, OH, OW]);
   const argmax = new Tensor(x.ctx, [N, C, OH, OW]); // int32 bits
   x.ctx.dispatch({ name: 'max_pool2d', file: 'pool', inputs: 1, outputs: 2, defines: { FORWARD: true } },
-    { inputs: [x.buffer], outputs: [y.buffer, argmax.buffer], ints, workgroups: grid(x.ctx, y.size) });
+    { inputs: [x.buffer], outputs: [y.buffer, argmax.buffer], ints: [...ints, 1, 1, 0, 0], workgroups: grid(x.ctx, y.size) });
   if (!record(y, 'max_pool2d', [x], (g) => {
-    const gx = new Tensor(x.ctx, x.shape);
-    x.ctx.dispatch({ name: 'max_pool2d_backward', file: 'pool', inputs: 2, outputs: 1, defines: { FORWARD: false } },
-      { inputs: [g.buffer, argmax.buffer], outputs: [gx.buffer], ints, workgroups: rowGrid(x.ctx, Math.ceil((W + PW) / SW), H, N * C) });
+    const gx = fill(x.ctx, x.shape, 0);
+    // Outputs this many rows (columns) apart have disjoint windows: one pass each (kernels/pool.wgsl).
+    const GH = Math.ceil(((KH - 1) * DH + 1) / SH), GW = Math.ceil(((KW - 1) * DW + 1) / SW);
+    for (let gh = 0; gh < Math.min(GH, OH); gh++) {
+      for (let gw = 0; gw < Math.min(GW, OW); gw++) {
+        x.ctx.dispatch({ name: 'max_pool2d_backward', file: 'pool', inputs: 2, outputs: 1, defines: { FORWARD: false } },
+          { inputs: [g.buffer, argmax.buffer], outputs: [gx.buffer], ints: [...ints, GH, GW, gh, gw], workgroups: rowGrid(x.ctx, Math.ceil((OW - gw) / GW), Math.ceil((OH - gh) / GH), N * C) });
+      }
+    }
     return [gx];
   }).node) argmax.release();
   return y;
