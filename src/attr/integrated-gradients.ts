@@ -37,7 +37,7 @@ const ACCUMULATE = { name: 'ig_accumulate', file: 'attribution', inputs: 2, outp
 /**
  * sum over steps of stepSize * d F(b + alpha (x - b)) / d input, with every interpolated input built
  * on the GPU and the weighted sum accumulated there: the path integral of Integrated Gradients
- * without the final multiplication by (x - b). Shared by IG, LayerIntegratedGradients and GradientShap.
+ * without the final multiplication by (x - b).
  * With the network's linear stem (src/nn/stem.ts) the steps' gradients are taken and summed at conv1's
  * output, and the sum goes back through conv1 once: the forward is the same, the gradient rounds differently.
  */
