@@ -38,6 +38,21 @@ test('elementwise: relu (gradient 0 at 0), affine, square, abs, exp', async () =
   });
 });
 
+test('fill: zeros by clearBuffer leave no trace of a reused buffer; -0 and other values by the kernel', async () => {
+  const ctx = await getGpu();
+  const shape = [3, 5, 7, 11];
+  const dirty = ops.fill(ctx, shape, 5);
+  await dirty.data();
+  dirty.release(); // back to the pool, 5s and all: the next tensor of this size gets it
+  for (const [value, bits] of [[0, 0], [-0, 0x80000000], [2.5, 0x40200000]]) {
+    const t = ops.fill(ctx, shape, value);
+    const got = new Uint32Array((await t.data()).buffer);
+    t.release();
+    const bad = got.findIndex((b) => b !== bits);
+    if (bad >= 0) throw new Error(`fill(${Object.is(value, -0) ? '-0' : value}): element ${bad} has bits ${got[bad].toString(16)}`);
+  }
+});
+
 test('binary ops with gradients to both sides, fan-in summed', async () => {
   await tidy(async () => {
     const av = randoms(12, 3), bv = randoms(12, 4).map((v) => v + 2);

@@ -211,6 +211,12 @@ export class GpuContext {
     if (this.batchKernels.length >= MAX_DISPATCHES_PER_SUBMIT) this.flush();
   }
 
+  /** Zeroes `bytes` (a multiple of 4) of dst from dstOffset: a memset where a fill kernel would store lane by lane. */
+  clear(dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.checkAlive();
+    if (bytes > 0) this.endPass().clearBuffer(dst, dstOffset, bytes);
+  }
+
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
     this.checkAlive();
     this.endPass().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);

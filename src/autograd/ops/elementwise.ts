@@ -24,7 +24,8 @@ function unary(name: string, op: number, x: Tensor, alpha = 0, beta = 0): Tensor
 
 export function fill(ctx: GpuContext, shape: readonly number[], value: number): Tensor {
   const out = new Tensor(ctx, shape);
-  ctx.dispatch(kernel('fill', 0, 0), { inputs: [], outputs: [out.buffer], ints: [out.size], floats: [value, 0], workgroups: grid(ctx, out.size) });
+  if (value === 0 && !Object.is(value, -0)) ctx.clear(out.buffer, 0, out.size * 4);
+  else ctx.dispatch(kernel('fill', 0, 0), { inputs: [], outputs: [out.buffer], ints: [out.size], floats: [value, 0], workgroups: grid(ctx, out.size) });
   return out;
 }
 
