@@ -38,18 +38,19 @@ test('elementwise: relu (gradient 0 at 0), affine, square, abs, exp', async () =
   });
 });
 
-test('fill: zeros by clearBuffer leave no trace of a reused buffer; -0 and other values by the kernel', async () => {
+test('fill: zeros by clearBuffer leave no trace of a reused buffer; -0 and other values by the kernel (scalar and vec4)', async () => {
   const ctx = await getGpu();
-  const shape = [3, 5, 7, 11];
-  const dirty = ops.fill(ctx, shape, 5);
-  await dirty.data();
-  dirty.release(); // back to the pool, 5s and all: the next tensor of this size gets it
-  for (const [value, bits] of [[0, 0], [-0, 0x80000000], [2.5, 0x40200000]]) {
-    const t = ops.fill(ctx, shape, value);
-    const got = new Uint32Array((await t.data()).buffer);
-    t.release();
-    const bad = got.findIndex((b) => b !== bits);
-    if (bad >= 0) throw new Error(`fill(${Object.is(value, -0) ? '-0' : value}): element ${bad} has bits ${got[bad].toString(16)}`);
+  for (const shape of [[3, 5, 7, 11], [2, 4, 6]]) {
+    const dirty = ops.fill(ctx, shape, 5);
+    await dirty.data();
+    dirty.release(); // back to the pool, 5s and all: the next tensor of this size gets it
+    for (const [value, bits] of [[0, 0], [-0, 0x80000000], [2.5, 0x40200000]]) {
+      const t = ops.fill(ctx, shape, value);
+      const got = new Uint32Array((await t.data()).buffer);
+      t.release();
+      const bad = got.findIndex((b) => b !== bits);
+      if (bad >= 0) throw new Error(`fill(${Object.is(value, -0) ? '-0' : value}) [${shape}]: element ${bad} has bits ${got[bad].toString(16)}`);
+    }
   }
 });
 

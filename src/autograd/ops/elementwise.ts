@@ -9,23 +9,30 @@ import { grid, launch, sameShape } from './launch.ts';
 const BIN = { combine: 0, mul: 1, reluGrad: 2, guidedReluGrad: 3, div: 4 } as const;
 const UN = { affine: 0, relu: 1, abs: 2, square: 3, sqrt: 4, exp: 5, signScale: 6 } as const;
 
-function kernel(name: string, arity: 0 | 1 | 2, op: number): Kernel {
-  return { name, file: 'elementwise', inputs: arity, outputs: 1, defines: { BINARY: arity === 2, UNARY: arity === 1, OP: op } };
+/** An elementwise kernel over n values: four per invocation (vec4) where n is a multiple of 4. */
+function elementwise(ctx: GpuContext, name: string, arity: 0 | 1 | 2, op: number, n: number) {
+  const VEC4 = n % 4 === 0, lanes = VEC4 ? n / 4 : n;
+  return { k: { name, file: 'elementwise', inputs: arity, outputs: 1, defines: { BINARY: arity === 2, UNARY: arity === 1, OP: op, VEC4 } } as Kernel, ints: [lanes], workgroups: grid(ctx, lanes) };
 }
 
 function binary(name: string, op: number, a: Tensor, b: Tensor, alpha = 0, beta = 0): Tensor {
   sameShape(name, a, b);
-  return launch(kernel(name, 2, op), [a, b], a.shape, { ints: [a.size], floats: [alpha, beta], workgroups: grid(a.ctx, a.size) });
+  const e = elementwise(a.ctx, name, 2, op, a.size);
+  return launch(e.k, [a, b], a.shape, { ints: e.ints, floats: [alpha, beta], workgroups: e.workgroups });
 }
 
 function unary(name: string, op: number, x: Tensor, alpha = 0, beta = 0): Tensor {
-  return launch(kernel(name, 1, op), [x], x.shape, { ints: [x.size], floats: [alpha, beta], workgroups: grid(x.ctx, x.size) });
+  const e = elementwise(x.ctx, name, 1, op, x.size);
+  return launch(e.k, [x], x.shape, { ints: e.ints, floats: [alpha, beta], workgroups: e.workgroups });
 }
 
 export function fill(ctx: GpuContext, shape: readonly number[], value: number): Tensor {
   const out = new Tensor(ctx, shape);
   if (value === 0 && !Object.is(value, -0)) ctx.clear(out.buffer, 0, out.size * 4);
-  else ctx.dispatch(kernel('fill', 0, 0), { inputs: [], outputs: [out.buffer], ints: [out.size], floats: [value, 0], workgroups: grid(ctx, out.size) });
+  else {
+    const e = elementwise(ctx, 'fill', 0, 0, out.size);
+    ctx.dispatch(e.k, { inputs: [], outputs: [out.buffer], ints: e.ints, floats: [value, 0], workgroups: e.workgroups });
+  }
   return out;
 }
 
