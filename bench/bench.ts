@@ -253,9 +253,9 @@ ctx.destroy();
 function writeReadme(): void {
   const file = join(BENCH_DIR, 'README.md');
   const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  const starts = [...old.matchAll(new RegExp(`^(${GPU_HEADING}|${F16_HEADING}.*)$`, 'gm'))].map((m) => m.index!);
-  const parts = new Map<string, string>([['', old.slice(0, starts[0] ?? old.length).trimEnd()]]);
-  for (const [i, at] of starts.entries()) parts.set(old.slice(at, old.indexOf('\n', at) < 0 ? old.length : old.indexOf('\n', at)), old.slice(at, starts[i + 1] ?? old.length).trimEnd());
+  const headings = [...old.matchAll(new RegExp(`^(${GPU_HEADING}|${F16_HEADING}.*)$`, 'gm'))];
+  const parts = new Map<string, string>([['', old.slice(0, headings[0]?.index ?? old.length).trimEnd()]]);
+  for (const [i, m] of headings.entries()) parts.set(m[0], old.slice(m.index, headings[i + 1]?.index ?? old.length).trimEnd());
   const mine = f16 ? `${F16_HEADING}: forward ${forwardPrecision}, input gradient ${gradInputPrecision}${ctx.cpuAdapter ? '' : ' (on a real GPU)'}` : ctx.cpuAdapter ? '' : GPU_HEADING;
   const body = runReport(mine ? '###' : '##');
   parts.set(mine, (mine ? [mine, '', ...body] : ['# Benchmarks', '', ...body]).join('\n').trimEnd());

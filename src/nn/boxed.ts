@@ -12,7 +12,7 @@ import { Tensor } from '../autograd/tensor.ts';
 import * as ops from '../autograd/ops/index.ts';
 import { launch, rowGrid } from '../autograd/ops/launch.ts';
 import type { BatchNorm2d, Conv2d, MaxPool2d, Sequential } from './layers.ts';
-import { BasicBlock, Bottleneck, ResNet } from './resnet.ts';
+import { BasicBlock, Bottleneck, ResNet, isPlainResNet } from './resnet.ts';
 import { winograd, winogradApplies } from '../autograd/ops/winograd.ts';
 
 /** Item b equals `base` [1, C, H, W] except in its box at boxes[2b], boxes[2b + 1] (y, x), where it is patch[b] [C, PH, PW]. */
@@ -27,7 +27,7 @@ export interface Boxed {
  * watches, and no F(4x4) Winograd forward (whose outputs depend on their whole tile, not their receptive field).
  */
 export function canBox(net: unknown): net is ResNet {
-  return net instanceof ResNet && ![...net.namedModules()].some(([, m]) => m.hooked) && winograd.forwardTile !== 4;
+  return isPlainResNet(net) && winograd.forwardTile !== 4;
 }
 
 /** Windows [B, C, CH, CW] of each item's map at the given origins (fill outside the map). */

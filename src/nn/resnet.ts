@@ -110,6 +110,14 @@ export class ResNet extends Module {
   }
 }
 
+/**
+ * Whether `net` is a ResNet that no hook watches: then a path that skips or reorders its modules' calls
+ * (Occlusion's receptive-field forward, IG's linear stem) computes what net.call would.
+ */
+export function isPlainResNet(net: unknown): net is ResNet {
+  return net instanceof ResNet && ![...net.namedModules()].some(([, m]) => m.hooked);
+}
+
 export function resnet(arch: ResNetArch, variant: ResNetVariant = 'v1.5', numClasses = 1000): ResNet {
   return new ResNet(arch, variant, numClasses);
 }

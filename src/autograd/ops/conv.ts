@@ -125,9 +125,10 @@ function kernel(ctx: GpuContext, { TM, TN, WG }: ConvTile, mode: 'forward' | 'gr
  * rounding), as does the weight gradient (a sum over every position of the batch).
  */
 function halfPrecision(ctx: GpuContext, mode: 'forward' | 'grad_input'): boolean {
-  const setting = convSettings.precision?.[mode === 'forward' ? 'forward' : 'gradInput'];
+  const pass = mode === 'forward' ? 'forward' : 'gradInput';
+  const setting = convSettings.precision?.[pass];
   if (setting === 'f32') return false;
-  if (setting !== 'f16') throw new Error(`convSettings.precision.${mode === 'forward' ? 'forward' : 'gradInput'} must be 'f32' or 'f16', got ${JSON.stringify(setting)}`);
+  if (setting !== 'f16') throw new Error(`convSettings.precision.${pass} must be 'f32' or 'f16', got ${JSON.stringify(setting)}`);
   if (!ctx.shaderF16) throw new Error(`convSettings.precision asks for f16 but the adapter (${ctx.adapterDescription}) lacks the shader-f16 feature: keep 'f32'`);
   return true;
 }
