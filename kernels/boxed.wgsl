@@ -11,23 +11,29 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> base: array<f32>;   // [C, H, W]
 @group(0) @binding(2) var<storage, read> inside: array<f32>;  // [B, C, PH, PW]
-@group(0) @binding(3) var<storage, read> place: array<f32>;  // [B, 4]: box y, box x, window y, window x
+@group(0) @binding(3) var<storage, read> place: array<vec4<f32>>; // [B]: box y, box x, window y, window x
 @group(0) @binding(4) var<storage, read_write> out: array<f32>; // [B, C, CH, CW]
-const WG = 64;
+const TILE = 8;
 
-// Lanes run along a window row; workgroups over rows (y) and (item, channel) planes (z).
-@compute @workgroup_size(WG)
+// Lanes cover a TILE x TILE tile of the window (x, y); workgroups loop over the (item, channel)
+// planes with the stride of z (planeGrid in src/autograd/ops/launch.ts), stepping item and channel
+// without a division.
+@compute @workgroup_size(TILE, TILE)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let x = i32(wid.x * WG + lid.x);
-  let y = i32(wid.y);
-  if (x >= p.CW) { return; }
-  for (var plane = i32(wid.z); plane < p.B * p.C; plane += i32(nwg.z)) {
-    let b = plane / p.C;
-    let c = plane - b * p.C;
-    let gy = i32(place[b * 4 + 2]) + y;
-    let gx = i32(place[b * 4 + 3]) + x;
-    let py = gy - i32(place[b * 4]);
-    let px = gx - i32(place[b * 4 + 1]);
+  let x = i32(wid.x * TILE + lid.x);
+  let y = i32(wid.y * TILE + lid.y);
+  if (x >= p.CW || y >= p.CH) { return; }
+  let step = i32(nwg.z);
+  let db = step / p.C;
+  let dc = step % p.C;
+  var b = i32(wid.z) / p.C;
+  var c = i32(wid.z) % p.C;
+  for (var plane = i32(wid.z); plane < p.B * p.C; plane += step) {
+    let at = vec4<i32>(place[b]);
+    let gy = at.z + y;
+    let gx = at.w + x;
+    let py = gy - at.x;
+    let px = gx - at.y;
     var v = p.fill;
     if (gy >= 0 && gy < p.H && gx >= 0 && gx < p.W) {
       if (py >= 0 && py < p.PH && px >= 0 && px < p.PW) {
@@ -37,5 +43,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       }
     }
     out[((plane * p.CH) + y) * p.CW + x] = v;
+    b += db;
+    c += dc;
+    if (c >= p.C) { c -= p.C; b += 1; }
   }
 }

@@ -3,8 +3,9 @@
 // shift = beta - mean * scale; a ResNet block's tail relu(bn(x) + identity) is it with the residual,
 // in the same arithmetic as the three ops apart. Backward: the gradient is zeroed where the output
 // was not positive (with ReLU), then scaled for x and passed as is to the residual.
-// Lanes run along a plane (x) and workgroups over planes (y, z), so the channel is uniform: no lane
-// divides its flat index (slow on SIMD CPUs such as lavapipe). When a plane holds a multiple of 4
+// Lanes run along a plane (x) and workgroups loop over planes (y, with the stride of the grid's y:
+// see planeGrid in src/autograd/ops/launch.ts), so the channel is uniform and steps without a
+// division (slow on SIMD CPUs such as lavapipe). When a plane holds a multiple of 4
 // values each lane takes 4 (VEC4): on lavapipe a vec4 load costs 1.7 scalar ones, and these
 // kernels do little but load.
 #if ${VEC4}
@@ -42,28 +43,33 @@ const WG = 64;
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let hw = i32(wid.x * WG + lid.x);
-  let plane = i32(wid.z * nwg.y + wid.y);
-  if (hw >= p.HW || plane >= p.NC) { return; }
-  let c = plane % p.C;
-  let i = plane * p.HW + hw;
+  if (hw >= p.HW) { return; }
+  let step = i32(nwg.y);
+  let dc = step % p.C;
+  var c = i32(wid.y) % p.C;
+  for (var plane = i32(wid.y); plane < p.NC; plane += step) {
+    let i = plane * p.HW + hw;
 #if ${FORWARD}
-  var v = x[i] * scale[c] + shift[c];
+    var v = x[i] * scale[c] + shift[c];
 #if ${RESIDUAL}
-  v = v + residual[i];
+    v = v + residual[i];
 #endif
 #if ${RELU}
-  v = max(v, T(0.0));
+    v = max(v, T(0.0));
 #endif
-  y[i] = v;
+    y[i] = v;
 #else
 #if ${RELU}
-  let gs = select(T(0.0), g[i], y_out[i] > T(0.0));
+    let gs = select(T(0.0), g[i], y_out[i] > T(0.0));
 #else
-  let gs = g[i];
+    let gs = g[i];
 #endif
-  gx[i] = gs * scale[c];
+    gx[i] = gs * scale[c];
 #if ${RESIDUAL}
-  gr[i] = gs;
+    gr[i] = gs;
 #endif
 #endif
+    c += dc;
+    if (c >= p.C) { c -= p.C; }
+  }
 }

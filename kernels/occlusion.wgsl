@@ -37,6 +37,27 @@ fn inside(k: i32, i0: i32, i1: i32, i2: i32) -> bool {
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 #endif
 
+#if ${BOX}
+// Occlusion's receptive-field form (src/nn/boxed.ts) needs only the box of each perturbed input
+// (N = 1): out[q, i0, u, v] = the perturbed input at (i0, box + (u, v)), the box being window
+// first + q's spatial extent (W1 x W2) over every i0, moved inside the input where the last window
+// is cropped at the border (as src/attr/occlusion.ts places the boxes).
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let o = i32((wid.y * nwg.x + wid.x) * WG + lid.x);
+  let per = p.D0 * p.W1 * p.W2;
+  if (o >= per * p.count) { return; }
+  let q = o / per;
+  let r = o - q * per;
+  let i0 = r / (p.W1 * p.W2);
+  let k = p.first + q;
+  let s = window_start(k);
+  let i1 = min(s.y, p.D1 - p.W1) + (r / p.W2) % p.W1;
+  let i2 = min(s.z, p.D2 - p.W2) + r % p.W2;
+  let i = (i0 * p.D1 + i1) * p.D2 + i2;
+  out[o] = select(x[i], b[i], inside(k, i0, i1, i2));
+}
+#else
 // out[q, n, i] = the input with perturbation first + q applied: baseline inside it, input elsewhere.
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -58,6 +79,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 #endif
   out[o] = select(x[j], b[j], hit);
 }
+#endif
 #else
 @group(0) @binding(1) var<storage, read> f0: array<f32>;     // [N] scores of the unperturbed input
 @group(0) @binding(2) var<storage, read> evals: array<f32>;  // [perturbations, N] scores of each perturbed input

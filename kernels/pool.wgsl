@@ -50,15 +50,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 
 // Scatters: each output adds its gradient to the input that won its window. Windows GH rows (GW
 // columns) apart do not overlap, so the outputs (gh + GH i, gw + GW j) of one pass write distinct
-// inputs and need no atomics; GH x GW passes cover every output, one after another. Workgroups run
-// over the pass's rows (y) and planes (z), lanes over its columns: no per-lane division. Against a
+// inputs and need no atomics; GH x GW passes cover every output, one after another. Lanes cover an
+// 8 x 8 tile of the pass's outputs, workgroups loop over planes (z; planeGrid in
+// src/autograd/ops/launch.ts): no per-lane division. Against a
 // gather (each input checks the windows over it: 2.25 argmax loads per input at 3x3 stride 2) it
 // loads each output's argmax and gradient once: 145-200 against 242-292 ms for ResNet's stem pool
 // at batch 16 on lavapipe, 98-120 ms once the zeros came from clearBuffer (ops.fill).
-@compute @workgroup_size(WG)
+@compute @workgroup_size(8, 8)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let ow = p.gw + p.GW * i32(wid.x * WG + lid.x);
-  let oh = p.gh + p.GH * i32(wid.y);
+  let ow = p.gw + p.GW * i32(wid.x * 8 + lid.x);
+  let oh = p.gh + p.GH * i32(wid.y * 8 + lid.y);
   if (ow >= p.OW || oh >= p.OH) { return; }
   for (var plane = i32(wid.z); plane < p.NC; plane += i32(nwg.z)) {
     let o = (plane * p.OH + oh) * p.OW + ow;

@@ -4,12 +4,12 @@ import * as ops from '../autograd/ops/index.ts';
 import { grid } from '../autograd/ops/launch.ts';
 import { type ForwardFunc, type ProgressCallback, type Target, asFunction, rowsPerPass, checkImageBatch, repeatTargets, resolveTargets, scores } from './common.ts';
 import { type Baseline, baselineTensor } from './integrated-gradients.ts';
-import { boxWindows, boxedForward, canBox } from '../nn/boxed.ts';
+import { boxedForward, canBox } from '../nn/boxed.ts';
 import type { ResNet } from '../nn/resnet.ts';
 
-const kernel = (perturb: boolean, mask: boolean): Kernel => ({
-  name: `${mask ? 'feature_ablation' : 'occlusion'}_${perturb ? 'perturb' : 'finalize'}`,
-  file: 'occlusion', inputs: mask ? 3 : 2, outputs: 1, defines: { PERTURB: perturb, MASK: mask },
+const kernel = (perturb: boolean, mask: boolean, box = false): Kernel => ({
+  name: `${mask ? 'feature_ablation' : 'occlusion'}_${perturb ? (box ? 'perturb_box' : 'perturb') : 'finalize'}`,
+  file: 'occlusion', inputs: mask ? 3 : 2, outputs: 1, defines: { PERTURB: perturb, MASK: mask, BOX: box },
 });
 
 /** [N, D0, D1, D2] view of an input of rank 2..4, as the kernels address it. */
@@ -48,10 +48,15 @@ async function perturbationAttribution(
     for (let first = 0; first < perturbations; first += per) {
       const count = Math.min(per, perturbations - first);
       tidy(() => {
-        const batch = new Tensor(ctx, [count * N, ...rest]);
         const inputsList = [inputs.buffer, baseline.buffer, ...(mask ? [mask.buffer] : [])];
-        ctx.dispatch(kernel(true, !!mask), { inputs: inputsList, outputs: [batch.buffer], ints: uniforms(geometry, first, count, maskBatched), workgroups: grid(ctx, batch.size) });
-        const s = boxed ? boxedScores(boxed, inputs, batch, geometry, first, count, targets) : scores(forward, batch, repeatTargets(targets, count));
+        const perturbed = (shape: number[], box: boolean) => {
+          const t = new Tensor(ctx, shape);
+          ctx.dispatch(kernel(true, !!mask, box), { inputs: inputsList, outputs: [t.buffer], ints: uniforms(geometry, first, count, maskBatched), workgroups: grid(ctx, t.size) });
+          return t;
+        };
+        const s = boxed
+          ? boxedScores(boxed, inputs, perturbed([count, rest[0], geometry[5], geometry[6]], true), geometry, first, count, targets)
+          : scores(forward, perturbed([count * N, ...rest], false), repeatTargets(targets, count));
         ctx.copy(s.buffer, 0, evals.buffer, first * N * 4, count * N * 4);
       });
       await ctx.sync();
@@ -69,10 +74,11 @@ async function perturbationAttribution(
 
 /**
  * Occlusion's scores through the receptive-field forward (src/nn/boxed.ts): each window's spatial
- * box, over all channels, is cut from its perturbed input, and the network recomputes only what the
- * box reaches in its early layers. The same bits as the full forward, at a fraction of its work.
+ * box, over all channels, is cut from its perturbed input (`patch` [count, C, W1, W2], built by the
+ * perturbation kernel's BOX form, which places the boxes as here), and the network recomputes only
+ * what the box reaches in its early layers. The same bits as the full forward, at a fraction of its work.
  */
-function boxedScores(net: ResNet, inputs: Tensor, batch: Tensor, geometry: number[], first: number, count: number, targets: number[]): Tensor {
+function boxedScores(net: ResNet, inputs: Tensor, patch: Tensor, geometry: number[], first: number, count: number, targets: number[]): Tensor {
   const [, , D1, D2, , W1, W2, , S1, S2, K0, K1] = geometry;
   const boxes = new Int32Array(2 * count);
   for (let q = 0; q < count; q++) {
@@ -80,10 +86,7 @@ function boxedScores(net: ResNet, inputs: Tensor, batch: Tensor, geometry: numbe
     boxes[2 * q] = Math.min(k1 * S1, D1 - W1); // the last window is cropped at the border: its box stays inside
     boxes[2 * q + 1] = Math.min(k2 * S2, D2 - W2);
   }
-  return noGrad(() => {
-    const patch = boxWindows({ base: inputs, patch: batch, boxes: new Int32Array(2 * count) }, boxes, W1, W2);
-    return ops.selectTargets(boxedForward(net, { base: inputs, patch, boxes }), repeatTargets(targets, count));
-  });
+  return noGrad(() => ops.selectTargets(boxedForward(net, { base: inputs, patch, boxes }), repeatTargets(targets, count)));
 }
 
 export interface OcclusionOptions {

@@ -10,7 +10,7 @@
  */
 import { Tensor } from '../autograd/tensor.ts';
 import * as ops from '../autograd/ops/index.ts';
-import { launch, rowGrid } from '../autograd/ops/launch.ts';
+import { launch, planeGrid } from '../autograd/ops/launch.ts';
 import type { BatchNorm2d, Conv2d, MaxPool2d, Sequential } from './layers.ts';
 import { BasicBlock, Bottleneck, ResNet, isPlainResNet } from './resnet.ts';
 import { winograd, winogradApplies } from '../autograd/ops/winograd.ts';
@@ -37,7 +37,7 @@ export function boxWindows(X: Boxed, origins: Int32Array, CH: number, CW: number
   for (let b = 0; b < B; b++) place.set([X.boxes[2 * b], X.boxes[2 * b + 1], origins[2 * b], origins[2 * b + 1]], 4 * b);
   const ctx = X.base.ctx;
   return launch({ name: 'boxed_window', file: 'boxed', inputs: 3, outputs: 1 }, [X.base, X.patch, ops.fromArray(ctx, place, [B, 4])], [B, C, CH, CW],
-    { ints: [B, C, H, W, PH, PW, CH, CW], floats: [fill], workgroups: rowGrid(ctx, CW, CH, B * C) });
+    { ints: [B, C, H, W, PH, PW, CH, CW], floats: [fill], workgroups: planeGrid(ctx, CW, CH, B * C) });
 }
 
 /** The whole maps [B, C, H, W]. */

@@ -1,7 +1,7 @@
 import type { GpuContext } from '../../gpu/device.ts';
 import { record } from '../grad.ts';
 import { Tensor } from '../tensor.ts';
-import { grid, launch } from './launch.ts';
+import { grid, launch, planeWorkgroups } from './launch.ts';
 
 /** Softmax over the last dimension. */
 export function softmax(x: Tensor): Tensor {
@@ -40,12 +40,6 @@ export function selectTargets(x: Tensor, targets: number[]): Tensor {
   return out;
 }
 
-/** Workgroups over [plane, position in plane] with the plane uniform in a workgroup (kernels/channel.wgsl). */
-function planeGrid(ctx: GpuContext, planes: number, HW: number): [number, number, number] {
-  const max = ctx.limits.maxComputeWorkgroupsPerDimension;
-  return [Math.ceil(HW / 64), Math.min(planes, max), Math.ceil(planes / max)];
-}
-
 /**
  * BatchNorm2d in inference mode as a per-channel affine map: y = x * scale[c] + shift[c], with
  * `relu` followed by ReLU in the same pass, and with `residual` the ResNet block's tail
@@ -60,7 +54,7 @@ export function channelAffine(x: Tensor, scale: Tensor, shift: Tensor, relu = fa
   }
   const [N, C, H, W] = x.shape;
   const vec4 = (H * W) % 4 === 0, HW = vec4 ? (H * W) / 4 : H * W;
-  const ints = [N * C, C, HW], workgroups = planeGrid(x.ctx, N * C, HW);
+  const ints = [N * C, C, HW], workgroups: [number, number, number] = [Math.ceil(HW / 64), planeWorkgroups(x.ctx, N * C), 1];
   const name = `batch_norm${residual ? '_add' : ''}${relu ? '_relu' : ''}`;
   const defines = (forward: boolean) => ({ FORWARD: forward, RELU: relu, RESIDUAL: !!residual, VEC4: vec4 });
   const inputs = residual ? [x, scale, shift, residual] : [x, scale, shift];

@@ -1,7 +1,7 @@
 import { record } from '../grad.ts';
 import { Tensor } from '../tensor.ts';
 import { type Pair } from './conv.ts';
-import { grid, rowGrid } from './launch.ts';
+import { grid, planeGrid } from './launch.ts';
 import { mean } from './reduce.ts';
 import { fill } from './elementwise.ts';
 
@@ -36,7 +36,7 @@ export function maxPool2d(x: Tensor, opts: MaxPoolOptions): Tensor {
     for (let gh = 0; gh < Math.min(GH, OH); gh++) {
       for (let gw = 0; gw < Math.min(GW, OW); gw++) {
         x.ctx.dispatch({ name: 'max_pool2d_backward', file: 'pool', inputs: 2, outputs: 1, defines: { FORWARD: false } },
-          { inputs: [g.buffer, argmax.buffer], outputs: [gx.buffer], ints: [...ints, GH, GW, gh, gw], workgroups: rowGrid(x.ctx, Math.ceil((OW - gw) / GW), Math.ceil((OH - gh) / GH), N * C) });
+          { inputs: [g.buffer, argmax.buffer], outputs: [gx.buffer], ints: [...ints, GH, GW, gh, gw], workgroups: planeGrid(x.ctx, Math.ceil((OW - gw) / GW), Math.ceil((OH - gh) / GH), N * C) });
       }
     }
     return [gx];
