@@ -4,7 +4,7 @@ import * as ops from '../autograd/ops/index.ts';
 import { grid } from '../autograd/ops/launch.ts';
 import { type ForwardFunc, type ProgressCallback, type Target, asFunction, rowsPerPass, checkImageBatch, repeatTargets, resolveTargets, scores } from './common.ts';
 import { type Baseline, baselineTensor } from './integrated-gradients.ts';
-import { boxedForward, canBox } from '../nn/boxed.ts';
+import { BaseMaps, boxedForward, canBox } from '../nn/boxed.ts';
 import type { ResNet } from '../nn/resnet.ts';
 
 const kernel = (perturb: boolean, mask: boolean, box = false): Kernel => ({
@@ -41,6 +41,7 @@ async function perturbationAttribution(
   const baseline = keep(baselineTensor(inputs, baselines, method));
   const f0 = keep(tidy(() => scores(forward, inputs, targets)));
   const evals = keep(new Tensor(ctx, [perturbations, N]));
+  const bases = boxed ? new BaseMaps() : null;
   try {
     const per = perEval !== undefined
       ? await rowsPerPass(forward, key, inputs, perEval, false, `${method}: perturbationsPerEval`)
@@ -55,7 +56,7 @@ async function perturbationAttribution(
           return t;
         };
         const s = boxed
-          ? boxedScores(boxed, inputs, perturbed([count, rest[0], geometry[5], geometry[6]], true), geometry, first, count, targets)
+          ? boxedScores(boxed, inputs, perturbed([count, rest[0], geometry[5], geometry[6]], true), bases!, geometry, first, count, targets)
           : scores(forward, perturbed([count * N, ...rest], false), repeatTargets(targets, count));
         ctx.copy(s.buffer, 0, evals.buffer, first * N * 4, count * N * 4);
       });
@@ -69,6 +70,7 @@ async function perturbationAttribution(
     baseline.release();
     f0.release();
     evals.release();
+    bases?.release();
   }
 }
 
@@ -76,9 +78,10 @@ async function perturbationAttribution(
  * Occlusion's scores through the receptive-field forward (src/nn/boxed.ts): each window's spatial
  * box, over all channels, is cut from its perturbed input (`patch` [count, C, W1, W2], built by the
  * perturbation kernel's BOX form, which places the boxes as here), and the network recomputes only
- * what the box reaches in its early layers. The same bits as the full forward, at a fraction of its work.
+ * what the box reaches in its early layers, from base maps computed with the first batch. The same
+ * bits as the full forward, at a fraction of its work.
  */
-function boxedScores(net: ResNet, inputs: Tensor, patch: Tensor, geometry: number[], first: number, count: number, targets: number[]): Tensor {
+function boxedScores(net: ResNet, inputs: Tensor, patch: Tensor, bases: BaseMaps, geometry: number[], first: number, count: number, targets: number[]): Tensor {
   const [, , D1, D2, , W1, W2, , S1, S2, K0, K1] = geometry;
   const boxes = new Int32Array(2 * count);
   for (let q = 0; q < count; q++) {
@@ -86,7 +89,7 @@ function boxedScores(net: ResNet, inputs: Tensor, patch: Tensor, geometry: numbe
     boxes[2 * q] = Math.min(k1 * S1, D1 - W1); // the last window is cropped at the border: its box stays inside
     boxes[2 * q + 1] = Math.min(k2 * S2, D2 - W2);
   }
-  return noGrad(() => ops.selectTargets(boxedForward(net, { base: inputs, patch, boxes }), repeatTargets(targets, count)));
+  return noGrad(() => ops.selectTargets(boxedForward(net, { base: inputs, patch, boxes }, bases), repeatTargets(targets, count)));
 }
 
 export interface OcclusionOptions {

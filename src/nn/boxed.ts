@@ -6,9 +6,10 @@
  * the full map, so the logits are the same bits as the full forward's; where a layer runs Winograd
  * F(2x2, 3x3), its boxes start on the full map's tile grid (even rows and columns), so that each
  * output is computed at the same place in its tile. Once a box covers half its map, the batch is
- * materialized and the rest of the network runs as usual.
+ * materialized and the rest of the network runs as usual. The base maps are the same for every batch
+ * over one input: a BaseMaps computes them with the first batch and hands them to the others.
  */
-import { Tensor } from '../autograd/tensor.ts';
+import { Tensor, keep } from '../autograd/tensor.ts';
 import * as ops from '../autograd/ops/index.ts';
 import { launch, planeGrid } from '../autograd/ops/launch.ts';
 import type { BatchNorm2d, Conv2d, MaxPool2d, Sequential } from './layers.ts';
@@ -28,6 +29,23 @@ export interface Boxed {
  */
 export function canBox(net: unknown): net is ResNet {
   return isPlainResNet(net) && winograd.forwardTile !== 4;
+}
+
+/**
+ * The base input's map at each layer, kept across batches (outside their tidy scopes) by the layer
+ * that makes it; `release` frees them. Without one, each batch computes its own.
+ */
+export class BaseMaps {
+  private maps = new Map<object, Tensor>();
+  get(layer: object, compute: () => Tensor): Tensor {
+    let t = this.maps.get(layer);
+    if (!t) this.maps.set(layer, (t = keep(compute())));
+    return t;
+  }
+  release(): void {
+    for (const t of this.maps.values()) t.release();
+    this.maps.clear();
+  }
 }
 
 /** Windows [B, C, CH, CW] of each item's map at the given origins (fill outside the map). */
@@ -76,54 +94,65 @@ function slide(X: Boxed, k: number, s: number, p: number, d: number, align = 1) 
   return { boxes, origins, CH: (oph - 1) * s + (k - 1) * d + 1, CW: (opw - 1) * s + (k - 1) * d + 1 };
 }
 
-function conv(c: Conv2d, X: Boxed): Boxed {
+function conv(c: Conv2d, X: Boxed, bases: BaseMaps): Boxed {
   const k = c.kernelSize, s = c.options.stride ?? 1, d = c.options.dilation ?? 1;
   const tiled = winogradApplies({ KH: k, KW: k, SH: s, SW: s, DH: d, DW: d }, c.inChannels, c.outChannels, winograd.forwardTile);
   const g = slide(X, k, s, c.options.padding ?? 0, d, tiled ? 2 : 1);
-  return { base: c.call(X.base), patch: c.convolveUnpadded(boxWindows(X, g.origins, g.CH, g.CW)), boxes: g.boxes };
+  return { base: bases.get(c, () => c.call(X.base)), patch: c.convolveUnpadded(boxWindows(X, g.origins, g.CH, g.CW)), boxes: g.boxes };
 }
 
-function maxPool(m: MaxPool2d, X: Boxed): Boxed {
+function maxPool(m: MaxPool2d, X: Boxed, bases: BaseMaps): Boxed {
   const o = m.options, k = o.kernelSize, s = o.stride ?? k, p = o.padding ?? 0, d = o.dilation ?? 1;
   if (typeof k !== 'number' || typeof s !== 'number' || typeof p !== 'number' || typeof d !== 'number') throw new Error('boxed forward: square pooling only');
   const g = slide(X, k, s, p, d);
   const win = boxWindows(X, g.origins, g.CH, g.CW, -Infinity); // max pooling's padding never wins
-  return { base: m.call(X.base), patch: ops.maxPool2d(win, { kernelSize: k, stride: s, dilation: d }), boxes: g.boxes };
+  return { base: bases.get(m, () => m.call(X.base)), patch: ops.maxPool2d(win, { kernelSize: k, stride: s, dilation: d }), boxes: g.boxes };
 }
 
 /** BatchNorm (+ residual) (+ ReLU); the residual's changes lie inside X's boxes (a block's branch grows its input's box). */
-function affine(bn: BatchNorm2d, X: Boxed, relu: boolean, residual: Boxed | null = null): Boxed {
+function affine(bn: BatchNorm2d, X: Boxed, bases: BaseMaps, relu: boolean, residual: Boxed | null = null): Boxed {
   const [, , PH, PW] = X.patch.shape;
   const r = residual ? boxWindows(residual, X.boxes, PH, PW) : null;
-  return { base: bn.affine(X.base, relu, residual?.base ?? null), patch: bn.affine(X.patch, relu, r), boxes: X.boxes };
+  return { base: bases.get(bn, () => bn.affine(X.base, relu, residual?.base ?? null)), patch: bn.affine(X.patch, relu, r), boxes: X.boxes };
 }
 
-function downsample(seq: Sequential, X: Boxed): Boxed {
+function downsample(seq: Sequential, X: Boxed, bases: BaseMaps): Boxed {
   const [c, bn] = [...seq.children.values()] as [Conv2d, BatchNorm2d];
-  return affine(bn, conv(c, X), false);
+  return affine(bn, conv(c, X, bases), bases, false);
 }
 
-function block(b: BasicBlock | Bottleneck, X: Boxed): Boxed {
-  let out = affine(b.bn1, conv(b.conv1, X), true);
+function block(b: BasicBlock | Bottleneck, X: Boxed, bases: BaseMaps): Boxed {
+  let out = affine(b.bn1, conv(b.conv1, X, bases), bases, true);
+  const identity = b.downsample ? downsample(b.downsample, X, bases) : X;
   if (b instanceof Bottleneck) {
-    out = affine(b.bn2, conv(b.conv2, out), true);
-    return affine(b.bn3, conv(b.conv3, out), true, b.downsample ? downsample(b.downsample, X) : X);
+    out = affine(b.bn2, conv(b.conv2, out, bases), bases, true);
+    return affine(b.bn3, conv(b.conv3, out, bases), bases, true, identity);
   }
-  return affine(b.bn2, conv(b.conv2, out), true, b.downsample ? downsample(b.downsample, X) : X);
+  return affine(b.bn2, conv(b.conv2, out, bases), bases, true, identity);
 }
 
-/** Logits [B, classes] of the items; call under noGrad. `boxes` are the patches' top-left corners in the input. */
-export function boxedForward(net: ResNet, X: Boxed, maxFraction = 0.5): Tensor {
+/**
+ * Logits [B, classes] of the items; call under noGrad. `boxes` are the patches' top-left corners in
+ * the input; `bases` (kept by the caller across batches over the same X.base) spares recomputing the
+ * base maps.
+ */
+export function boxedForward(net: ResNet, X: Boxed, bases?: BaseMaps, maxFraction = 0.5): Tensor {
   if (!canBox(net)) throw new Error('boxedForward: the network must be a ResNet without hooks');
-  X = maxPool(net.maxpool, affine(net.bn1, conv(net.conv1, X), true));
-  let y: Tensor | null = null;
-  for (const layer of net.layers) {
-    for (const b of layer.children.values()) {
-      if (y) { y = b.call(y); continue; }
-      X = block(b as BasicBlock | Bottleneck, X);
-      const [, , PH, PW] = X.patch.shape, [, , H, W] = X.base.shape;
-      if (PH * PW >= maxFraction * H * W) y = materialize(X);
+  const own = bases ? null : new BaseMaps();
+  const maps = bases ?? own!;
+  try {
+    X = maxPool(net.maxpool, affine(net.bn1, conv(net.conv1, X, maps), maps, true), maps);
+    let y: Tensor | null = null;
+    for (const layer of net.layers) {
+      for (const b of layer.children.values()) {
+        if (y) { y = b.call(y); continue; }
+        X = block(b as BasicBlock | Bottleneck, X, maps);
+        const [, , PH, PW] = X.patch.shape, [, , H, W] = X.base.shape;
+        if (PH * PW >= maxFraction * H * W) y = materialize(X);
+      }
     }
+    return net.fc.call(ops.flatten(net.avgpool.call(y ?? materialize(X))));
+  } finally {
+    own?.release();
   }
-  return net.fc.call(ops.flatten(net.avgpool.call(y ?? materialize(X))));
 }
