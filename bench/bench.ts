@@ -24,6 +24,7 @@ import type { ResNet } from '../src/nn/resnet.ts';
 import { relL2Error, relMaxError } from '../test/helpers.ts';
 import { REF_DIR, ref, refTensors, resnet18Seed0 } from '../test/refdata.ts';
 import { CONV_KERNELS, RESNET18_CONV_SHAPES, convRows, resnet18ConvGeometries } from './conv-cases.ts';
+import { multiplyAddCeiling } from './ceiling.ts';
 import { layerFlops, passFlops } from './flops.ts';
 import { type ReferenceWorker, startReference } from './reference.ts';
 import { BENCH_DIR, table, writeResult } from './util.ts';
@@ -231,6 +232,18 @@ if (convKernels.length) {
   for (const k of convKernels) {
     addRow({ case: convLabel(k), ...timing(engine.get(k)!, refMs.get(k) ?? []), gflops: round(median(gflops.get(k)!)), rel_l2: null, rel_max: null, runs });
   }
+}
+
+// What the adapter can do at all: a kernel that only multiply-adds in registers (no PyTorch counterpart).
+const CEILING = 'multiply-add ceiling (kernels/peak.wgsl)';
+if (selected(CEILING)) {
+  const runs = runsOverride ?? 3, ms: number[] = [], gf: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const c = await multiplyAddCeiling(ctx);
+    ms.push(c.ms);
+    gf.push(c.gflops);
+  }
+  addRow({ case: CEILING, ...timing(ms, []), gflops: round(median(gf)), rel_l2: null, rel_max: null, runs });
 }
 
 if (!('missing' in reference)) (reference as ReferenceWorker).close();

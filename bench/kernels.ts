@@ -1,10 +1,12 @@
 // npm run bench:kernels: the convolution kernels on every conv shape of ResNet-18 at 224x224, at
-// batch 1 and 16 (forward, gradient to the input, gradient to the weight), and a 1024^3 matmul.
+// batch 1 and 16 (forward, gradient to the input, gradient to the weight), a 1024^3 matmul, and the
+// adapter's multiply-add ceiling (bench/ceiling.ts).
 // Prints a table and writes bench/results/kernels.json.
 import { createNodeGpu } from '../src/io/node-gpu.ts';
 import { fill, matmul, tidy } from '../src/autograd/index.ts';
 import { CONV_KERNELS, type ConvRow, convRows } from './conv-cases.ts';
 import { table, timeMs, writeResult } from './util.ts';
+import { multiplyAddCeiling } from './ceiling.ts';
 
 const ctx = await createNodeGpu();
 const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -20,6 +22,8 @@ await tidy(async () => {
   const ms = await timeMs(ctx, () => { matmul(a, b).release(); });
   rows.push({ kernel: 'matmul', shape: `${n}x${n}x${n}`, ms, gflops: (2 * n ** 3) / ms / 1e6 });
 });
+const ceiling = await multiplyAddCeiling(ctx);
+rows.push({ kernel: 'multiply_add_ceiling', shape: 'kernels/peak.wgsl', ms: ceiling.ms, gflops: ceiling.gflops });
 console.log();
 console.log(table(rows.map((r) => ({ ...r, ms: Number(r.ms.toFixed(3)), gflops: Number(r.gflops.toFixed(2)) }))));
 for (const kernel of CONV_KERNELS) {
