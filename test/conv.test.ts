@@ -1,5 +1,5 @@
 import { suite } from 'uvu';
-import { type ConvGeometry, conv2d, conv2dGradInput, conv2dGradWeight, convGeometry, convSettings, convTileFor, convTuning, grad, sharesRows, tidy, tuningKey } from '../src/autograd/index.ts';
+import { type ConvGeometry, conv2d, conv2dGradInput, conv2dGradWeight, convGeometry, convSettings, convTileFor, convTuning, grad, pointwiseApplies, sharesRows, tidy, tuningKey } from '../src/autograd/index.ts';
 import { type WinogradTile, gradInputTile, gradWeightTile, parseWinograd, winograd, winogradApplies } from '../src/autograd/ops/winograd.ts';
 import { assertClose, dot, getGpu, gpuTensor, numericGrad, randoms } from './helpers.ts';
 import { conv2dGradInputRef, conv2dRef, type ConvRef } from './reference.ts';
@@ -201,6 +201,41 @@ async function sameBits(cases: [number[], number[], ConvRef][]): Promise<number>
   });
   return shared;
 }
+
+test('1x1 stride-1 convolutions take vec4 position loads (POINTWISE) with the general kernel\'s bits, forward and input gradient', async () => {
+  const ctx = await getGpu();
+  // Channels not multiples of 4 (padded weight rows), a batch, positions not a multiple of the workgroup's.
+  const shapes: [number[], number[]][] = [[[2, 5, 4, 6], [7, 5, 1, 1]], [[3, 33, 6, 6], [40, 33, 1, 1]]];
+  await tidy(async () => {
+    for (const [xs, ws] of shapes) {
+      const xv = randoms(xs.reduce((a, b) => a * b), 15), wv = randoms(ws.reduce((a, b) => a * b), 16);
+      const x = await gpuTensor(xv, xs), w = await gpuTensor(wv, ws);
+      const g = convGeometry(xs, ws, {}), ref = conv2dRef(xv, xs, wv, ws, null, {});
+      const gv = randoms(ref.y.length, 17), gy = await gpuTensor(gv, ref.shape);
+      const name = `x[${xs}] w[${ws}]`;
+      for (const TM of [16, 32]) {
+        const tiles = (['forward', 'grad_input'] as const).map((p) => [tuningKey(p, g), { TM, TN: 4, WG: 8 }] as const);
+        if (!tiles.every(([, t]) => pointwiseApplies(g, t))) throw new Error(`${name}: the 1x1 form does not apply`);
+        const run = async (pointwise: 'auto' | 'off') => {
+          convSettings.pointwise = pointwise;
+          for (const [key, tile] of tiles) convTuning(ctx).set(key, tile);
+          try {
+            return await withDirectGradients(async () => [await conv2d(x, w, null, {}).data(), await conv2dGradInput(gy, w, g).data()]);
+          } finally {
+            convSettings.pointwise = 'auto';
+            for (const [key] of tiles) convTuning(ctx).delete(key);
+          }
+        };
+        const [on, off] = [await run('auto'), await run('off')];
+        for (const [i, pass] of ['forward', 'input gradient'].entries()) {
+          for (let j = 0; j < on[i].length; j++) if (on[i][j] !== off[i][j]) throw new Error(`${name} TM ${TM} ${pass}: element ${j} differs: ${on[i][j]} vs ${off[i][j]}`);
+        }
+        assertClose(on[0], ref.y, 1e-5, `${name} forward`);
+        assertClose(on[1], conv2dGradInputRef(gv, wv, ws, xs, {}), 1e-5, `${name} input gradient`);
+      }
+    }
+  });
+});
 
 test('the f16 path (convSettings.precision): forward and input gradient within f16\'s rounding bound, direct and tiled', () => withDirectGradients(async () => {
   const ctx = await getGpu();
