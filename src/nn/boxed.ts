@@ -48,9 +48,13 @@ export class BaseMaps {
   }
 }
 
-/** Windows [B, C, CH, CW] of each item's map at the given origins (fill outside the map). */
+/**
+ * Windows [B, C, CH, CW] of each item's map at the given origins (fill outside the map). Windows that
+ * are the items' boxes themselves (a 1x1 convolution's, a residual's of the same box) are the patch.
+ */
 export function boxWindows(X: Boxed, origins: Int32Array, CH: number, CW: number, fill = 0): Tensor {
   const [B, C, PH, PW] = X.patch.shape, [, , H, W] = X.base.shape;
+  if (CH === PH && CW === PW && origins.every((o, i) => o === X.boxes[i])) return X.patch;
   const place = new Float32Array(B * 4);
   for (let b = 0; b < B; b++) place.set([X.boxes[2 * b], X.boxes[2 * b + 1], origins[2 * b], origins[2 * b + 1]], 4 * b);
   const ctx = X.base.ctx;
