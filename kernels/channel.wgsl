@@ -36,6 +36,9 @@ struct Params { NC: i32, C: i32, HW: i32, } // HW counts T values
 #endif
 #else
 @group(0) @binding(3) var<storage, read_write> gx: array<T>;
+#if ${RESIDUAL}
+@group(0) @binding(4) var<storage, read_write> gr: array<T>;
+#endif
 #endif
 #endif
 const WG = 64;

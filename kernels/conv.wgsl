@@ -68,19 +68,54 @@ fn accumulateSlab(acc: ptr<function, array<vec4<T>, 4>>, tx: i32, ty: i32) {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 #endif
 @group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
+// The epilogue's inputs follow at the binding numbers the host counts out (src/autograd/ops/conv.ts).
 #if ${BIAS}
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-#else
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(${BIAS_AT}) var<storage, read> bias: array<f32>;
 #endif
+#if ${AFFINE}
+@group(0) @binding(${AFFINE_AT}) var<storage, read> scale: array<f32>;
+@group(0) @binding(${SHIFT_AT}) var<storage, read> shift: array<f32>;
+#endif
+#if ${RESIDUAL}
+@group(0) @binding(${RESIDUAL_AT}) var<storage, read> residual: array<f32>;
+#endif
+@group(0) @binding(${OUTPUT_AT}) var<storage, read_write> y: array<f32>;
+
+// The fused epilogue: the bias, then a BatchNorm's per-channel affine map (AFFINE), a residual, a ReLU,
+// in the arithmetic of kernels/channel.wgsl, so a block's relu(bn(conv(x)) + identity) gives the bits
+// of the kernels apart, without a pass over the convolution's output. rowParameters(k) loads output
+// channel k's bias, scale and shift once for a row of stores (lavapipe loads a uniform address per lane).
+fn rowParameters(k: i32) -> vec3<f32> {
+  var e = vec3<f32>(0.0, 1.0, 0.0);
+#if ${BIAS}
+  e.x = bias[k];
+#endif
+#if ${AFFINE}
+  e.y = scale[k];
+  e.z = shift[k];
+#endif
+  return e;
+}
+
+fn storeWith(e: vec3<f32>, i: i32, v: f32) {
+  var o = v;
+#if ${BIAS}
+  o = o + e.x;
+#endif
+#if ${AFFINE}
+  o = o * e.y + e.z;
+#endif
+#if ${RESIDUAL}
+  o = o + residual[i];
+#endif
+#if ${RELU}
+  o = max(o, 0.0);
+#endif
+  y[i] = o;
+}
 
 fn storeOutput(b: i32, k: i32, r: i32, v: f32) {
-#if ${BIAS}
-  y[(b * p.K + k) * p.OH * p.OW + r] = v + bias[k];
-#else
-  y[(b * p.K + k) * p.OH * p.OW + r] = v;
-#endif
+  storeWith(rowParameters(k), (b * p.K + k) * p.OH * p.OW + r, v);
 }
 
 #if ${TILED}
@@ -182,10 +217,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     wi += KP / 4;
   }
   if (ok) {
-    for (var j = 0; j < TN; j++) {
-      for (var i = 0; i < TM; i++) {
-        if (k0 + i < p.K) {
-          storeOutput(b, k0 + i, 4 * r4 + j, f32(acc[i][j]));
+    for (var i = 0; i < TM; i++) {
+      let k = k0 + i;
+      if (k < p.K) {
+        let e = rowParameters(k);
+        let at = (b * p.K + k) * p.OH * p.OW + 4 * r4;
+        for (var j = 0; j < TN; j++) {
+          storeWith(e, at + j, f32(acc[i][j]));
         }
       }
     }
@@ -250,14 +288,20 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       }
     }
   }
+  // Rows outermost, so that each row's epilogue parameters load once.
+  var at: array<i32, TN>; // output index of column j in row 0 (-1: out of range)
   for (var j = 0; j < TN; j++) {
     let pos = pos0 + j * WG;
-    if (pos < P) {
-      let b = pos / OHW;
-      let r = pos - b * OHW;
-      for (var i = 0; i < TM; i++) {
-        if (k0 + i < p.K) {
-          storeOutput(b, k0 + i, r, f32(acc[i][j]));
+    let b = pos / OHW;
+    at[j] = select(-1, b * p.K * OHW + pos - b * OHW, pos < P);
+  }
+  for (var i = 0; i < TM; i++) {
+    let k = k0 + i;
+    if (k < p.K) {
+      let e = rowParameters(k);
+      for (var j = 0; j < TN; j++) {
+        if (at[j] >= 0) {
+          storeWith(e, at[j] + k * OHW, f32(acc[i][j]));
         }
       }
     }

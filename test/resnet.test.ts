@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { fromArray, noGrad, tidy } from '../src/autograd/index.ts';
+import { convSettings, fromArray, grad, noGrad, selectTargets, tidy } from '../src/autograd/index.ts';
 import { parseSafetensors, serializeSafetensors } from '../src/io/safetensors.ts';
 import { readImage } from '../src/io/image-decode.ts';
 import { preprocessImage } from '../src/io/image.ts';
@@ -114,6 +114,41 @@ function randomWeights(net: ResNet, seed: number): StateDict {
   }
   return out;
 }
+
+test('fused conv + BatchNorm (+ residual + ReLU) epilogues give the bits of the layers apart: logits and input gradients, with and without hooks', async () => {
+  const ctx = await getGpu();
+  const r18 = (await resnet18Seed0(ctx)).net, r50 = new ResNet('resnet50', 'v1.5');
+  r50.loadStateDict(ctx, randomWeights(r50, 300));
+  for (const [name, net] of [['resnet18', r18], ['resnet50', r50]] as const) {
+    const run = (epilogue: 'auto' | 'off') => tidy(async () => {
+      convSettings.epilogue = epilogue;
+      try {
+        const x = fromArray(ctx, Float32Array.from(randoms(2 * 3 * 64 * 64, 31)), [2, 3, 64, 64]);
+        x.requiresGrad = true;
+        const y = net.call(x);
+        const [gx] = grad(selectTargets(y, [1, 7]), [x]);
+        return [await y.data(), await gx.data()];
+      } finally {
+        convSettings.epilogue = 'auto';
+      }
+    });
+    const check = (what: string, a: Float32Array[], b: Float32Array[]) => a.forEach((u, p) => {
+      const at = u.findIndex((v, i) => v !== b[p][i]);
+      if (at >= 0) throw new Error(`${name} ${what} ${p ? 'input gradient' : 'logits'}: element ${at} differs: ${u[at]} vs ${b[p][at]}`);
+    });
+    const apart = await run('off');
+    check('fused', await run('auto'), apart);
+    // A hook on a convolution (its output must exist: Grad-CAM) or on a BatchNorm splits the step; same bits.
+    for (const layer of ['layer2.0.conv1', 'layer3.1.bn2', 'layer2.0.downsample']) {
+      const remove = net.get(layer).registerForwardHook(() => undefined);
+      try {
+        check(`hook on ${layer}`, await run('auto'), apart);
+      } finally {
+        remove();
+      }
+    }
+  }
+});
 
 test('the receptive-field forward gives the full forward\'s logits bit for bit (basic and bottleneck blocks, v1 and v1.5)', async () => {
   const ctx = await getGpu();

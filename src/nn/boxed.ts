@@ -98,11 +98,21 @@ function slide(X: Boxed, k: number, s: number, p: number, d: number, align = 1) 
   return { boxes, origins, CH: (oph - 1) * s + (k - 1) * d + 1, CW: (opw - 1) * s + (k - 1) * d + 1 };
 }
 
-function conv(c: Conv2d, X: Boxed, bases: BaseMaps): Boxed {
+/**
+ * A convolution and its BatchNorm (+ residual) (+ ReLU), in one pass per map (the convolution's
+ * epilogue); the residual's changes lie inside the output's boxes (a block's branch grows its input's box).
+ */
+function convBn(c: Conv2d, bn: BatchNorm2d, X: Boxed, bases: BaseMaps, relu: boolean, residual: Boxed | null = null): Boxed {
   const k = c.kernelSize, s = c.options.stride ?? 1, d = c.options.dilation ?? 1;
   const tiled = winogradApplies({ KH: k, KW: k, SH: s, SW: s, DH: d, DW: d }, c.inChannels, c.outChannels, winograd.forwardTile);
   const g = slide(X, k, s, c.options.padding ?? 0, d, tiled ? 2 : 1);
-  return { base: bases.get(c, () => c.call(X.base)), patch: c.convolveUnpadded(boxWindows(X, g.origins, g.CH, g.CW)), boxes: g.boxes };
+  const OPH = (g.CH - (k - 1) * d - 1) / s + 1, OPW = (g.CW - (k - 1) * d - 1) / s + 1;
+  const r = residual ? boxWindows(residual, g.boxes, OPH, OPW) : null;
+  return {
+    base: bases.get(bn, () => c.forwardWithBatchNorm(X.base, bn, relu, residual?.base ?? null)),
+    patch: c.forwardWithBatchNorm(boxWindows(X, g.origins, g.CH, g.CW), bn, relu, r, true),
+    boxes: g.boxes,
+  };
 }
 
 function maxPool(m: MaxPool2d, X: Boxed, bases: BaseMaps): Boxed {
@@ -113,26 +123,19 @@ function maxPool(m: MaxPool2d, X: Boxed, bases: BaseMaps): Boxed {
   return { base: bases.get(m, () => m.call(X.base)), patch: ops.maxPool2d(win, { kernelSize: k, stride: s, dilation: d }), boxes: g.boxes };
 }
 
-/** BatchNorm (+ residual) (+ ReLU); the residual's changes lie inside X's boxes (a block's branch grows its input's box). */
-function affine(bn: BatchNorm2d, X: Boxed, bases: BaseMaps, relu: boolean, residual: Boxed | null = null): Boxed {
-  const [, , PH, PW] = X.patch.shape;
-  const r = residual ? boxWindows(residual, X.boxes, PH, PW) : null;
-  return { base: bases.get(bn, () => bn.affine(X.base, relu, residual?.base ?? null)), patch: bn.affine(X.patch, relu, r), boxes: X.boxes };
-}
-
 function downsample(seq: Sequential, X: Boxed, bases: BaseMaps): Boxed {
   const [c, bn] = [...seq.children.values()] as [Conv2d, BatchNorm2d];
-  return affine(bn, conv(c, X, bases), bases, false);
+  return convBn(c, bn, X, bases, false);
 }
 
 function block(b: BasicBlock | Bottleneck, X: Boxed, bases: BaseMaps): Boxed {
-  let out = affine(b.bn1, conv(b.conv1, X, bases), bases, true);
+  let out = convBn(b.conv1, b.bn1, X, bases, true);
   const identity = b.downsample ? downsample(b.downsample, X, bases) : X;
   if (b instanceof Bottleneck) {
-    out = affine(b.bn2, conv(b.conv2, out, bases), bases, true);
-    return affine(b.bn3, conv(b.conv3, out, bases), bases, true, identity);
+    out = convBn(b.conv2, b.bn2, out, bases, true);
+    return convBn(b.conv3, b.bn3, out, bases, true, identity);
   }
-  return affine(b.bn2, conv(b.conv2, out, bases), bases, true, identity);
+  return convBn(b.conv2, b.bn2, out, bases, true, identity);
 }
 
 /**
@@ -145,7 +148,7 @@ export function boxedForward(net: ResNet, X: Boxed, bases?: BaseMaps, maxFractio
   const own = bases ? null : new BaseMaps();
   const maps = bases ?? own!;
   try {
-    X = maxPool(net.maxpool, affine(net.bn1, conv(net.conv1, X, maps), maps, true), maps);
+    X = maxPool(net.maxpool, convBn(net.conv1, net.bn1, X, maps, true), maps);
     let y: Tensor | null = null;
     for (const layer of net.layers) {
       for (const b of layer.children.values()) {

@@ -10,10 +10,13 @@ export class Conv2d extends Module {
     this.slot('weight', [outChannels, inChannels, kernelSize, kernelSize]);
     if (options.bias) this.slot('bias', [outChannels]);
   }
-  forward(x: Tensor): Tensor {
+  private checkInput(x: Tensor): void {
     if (x.rank !== 4 || x.shape[1] !== this.inChannels) {
       throw new Error(`${this.name || 'Conv2d'}: expected input [N, ${this.inChannels}, H, W], got [${x.shape.join(', ')}]`);
     }
+  }
+  forward(x: Tensor): Tensor {
+    this.checkInput(x);
     return ops.conv2d(x, this.param('weight'), this.options.bias ? this.param('bias') : null, this.options);
   }
   /** The gradient to an input of shape `inputShape` from gradient `g` at the output (linear in g; src/nn/stem.ts). */
@@ -21,9 +24,19 @@ export class Conv2d extends Module {
     const w = this.param('weight');
     return ops.conv2dGradInput(g, w, ops.convGeometry(inputShape, w.shape, this.options));
   }
-  /** The convolution of windows already cut with their padding (src/nn/boxed.ts): the same sums, no hooks. */
-  convolveUnpadded(x: Tensor): Tensor {
-    return ops.conv2d(x, this.param('weight'), this.options.bias ? this.param('bias') : null, { ...this.options, padding: 0 });
+  /**
+   * relu(bn(conv(x)) + residual) (the ReLU and residual optional) in one pass (ops.conv2dAffine), no
+   * hooks: convBn decides when a model may take it. `unpadded`: windows already cut with their
+   * padding (src/nn/boxed.ts). With `convSettings.epilogue = 'off'`, the convolution and the
+   * BatchNorm's kernel apart (the same bits).
+   */
+  forwardWithBatchNorm(x: Tensor, bn: BatchNorm2d, relu: boolean, residual: Tensor | null, unpadded = false): Tensor {
+    this.checkInput(x);
+    const w = this.param('weight'), b = this.options.bias ? this.param('bias') : null;
+    const opts = unpadded ? { ...this.options, padding: 0 } : this.options;
+    if (ops.convSettings.epilogue === 'off') return bn.affine(ops.conv2d(x, w, b, opts), relu, residual);
+    const { scale, shift } = bn.affineParameters();
+    return ops.conv2dAffine(x, w, b, opts, scale, shift, relu, residual);
   }
 }
 
@@ -61,8 +74,13 @@ export class BatchNorm2d extends Module {
   }
   /** The BatchNorm, optionally with a residual added and a ReLU, in the same kernel. */
   affine(x: Tensor, relu: boolean, residual: Tensor | null = null): Tensor {
+    const { scale, shift } = this.affineParameters();
+    return ops.channelAffine(x, scale, shift, relu, residual);
+  }
+  /** The per-channel scale and shift it applies. */
+  affineParameters(): { scale: Tensor; shift: Tensor } {
     if (!this.scale || !this.shift) throw new Error(`${this.name || 'BatchNorm2d'}: load weights first`);
-    return ops.channelAffine(x, this.scale, this.shift, relu, residual);
+    return { scale: this.scale, shift: this.shift };
   }
 }
 
@@ -124,8 +142,18 @@ export function bnRelu(bn: BatchNorm2d, relu: ReLU, x: Tensor): Tensor {
   return bn.affine(x, true);
 }
 
-/** A residual block's tail, relu(bn(x) + identity), in one kernel under the same conditions. */
-export function bnAddRelu(bn: BatchNorm2d, relu: ReLU, x: Tensor, identity: Tensor): Tensor {
-  if (bn.hooked || relu.hooked || relu.rule !== 'standard') return relu.call(ops.add(bn.call(x), identity));
-  return bn.affine(x, true, identity);
+/**
+ * A ResNet block's step: bn(conv(x)), then + identity, then relu (each optional), in one pass (the
+ * convolution's epilogue) when nothing needs its parts apart; with a hook on the convolution
+ * (Grad-CAM's layer, say) the convolution runs as a module and the rest in one kernel; with a hook
+ * on the BatchNorm or the ReLU, or a ReLU backward rule, each part runs as a module.
+ */
+export function convBn(conv: Conv2d, bn: BatchNorm2d, x: Tensor, relu: ReLU | null = null, identity: Tensor | null = null): Tensor {
+  if (bn.hooked || relu?.hooked || (relu && relu.rule !== 'standard')) {
+    const y = bn.call(conv.call(x));
+    const sum = identity ? ops.add(y, identity) : y;
+    return relu ? relu.call(sum) : sum;
+  }
+  if (conv.hooked) return bn.affine(conv.call(x), !!relu, identity);
+  return conv.forwardWithBatchNorm(x, bn, !!relu, identity);
 }

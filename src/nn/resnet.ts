@@ -1,7 +1,7 @@
 import { Tensor } from '../autograd/tensor.ts';
 import * as ops from '../autograd/ops/index.ts';
 import { Module, nameModules } from './module.ts';
-import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential, bnAddRelu, bnRelu } from './layers.ts';
+import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential, bnRelu, convBn } from './layers.ts';
 
 /**
  * torchvision's ResNets (v1.5: a downsampling bottleneck strides in its 3x3 conv) and the original
@@ -33,9 +33,9 @@ export class BasicBlock extends Module {
     this.downsample = downsample ? this.addChild('downsample', downsample) : null;
   }
   forward(x: Tensor): Tensor {
-    const out = this.conv2.call(bnRelu(this.bn1, this.relu, this.conv1.call(x)));
-    const identity = this.downsample ? this.downsample.call(x) : x;
-    return bnAddRelu(this.bn2, this.relu, out, identity);
+    const out = convBn(this.conv1, this.bn1, x, this.relu);
+    const identity = this.downsample ? shortcut(this.downsample, x) : x;
+    return convBn(this.conv2, this.bn2, out, this.relu, identity);
   }
 }
 
@@ -56,12 +56,18 @@ export class Bottleneck extends Module {
     this.downsample = downsample ? this.addChild('downsample', downsample) : null;
   }
   forward(x: Tensor): Tensor {
-    let out = bnRelu(this.bn1, this.relu, this.conv1.call(x));
-    out = bnRelu(this.bn2, this.relu, this.conv2.call(out));
-    out = this.conv3.call(out);
-    const identity = this.downsample ? this.downsample.call(x) : x;
-    return bnAddRelu(this.bn3, this.relu, out, identity);
+    let out = convBn(this.conv1, this.bn1, x, this.relu);
+    out = convBn(this.conv2, this.bn2, out, this.relu);
+    const identity = this.downsample ? shortcut(this.downsample, x) : x;
+    return convBn(this.conv3, this.bn3, out, this.relu, identity);
   }
+}
+
+/** A block's downsample, Sequential(conv, bn), as one convBn pass unless a hook watches the Sequential itself. */
+function shortcut(down: Sequential, x: Tensor): Tensor {
+  if (down.hooked) return down.call(x);
+  const [conv, bn] = [...down.children.values()] as [Conv2d, BatchNorm2d];
+  return convBn(conv, bn, x);
 }
 
 export class ResNet extends Module {
@@ -99,12 +105,16 @@ export class ResNet extends Module {
   forward(x: Tensor): Tensor {
     if (x.rank !== 4 || x.shape[1] !== 3) throw new Error(`${this.arch} expects a normalized image batch [N, 3, H, W], got [${x.shape.join(', ')}]`);
     if (x.shape[2] < 32 || x.shape[3] < 32) throw new Error(`${this.arch} needs images of at least 32x32, got ${x.shape[2]}x${x.shape[3]}`);
-    return this.afterStem(this.conv1.call(x));
+    return this.afterStemActivation(convBn(this.conv1, this.bn1, x, this.relu));
   }
 
   /** What the network does with conv1's output: everything after the stem's convolution (src/nn/stem.ts). */
   afterStem(c: Tensor): Tensor {
-    let y = this.maxpool.call(bnRelu(this.bn1, this.relu, c));
+    return this.afterStemActivation(bnRelu(this.bn1, this.relu, c));
+  }
+
+  private afterStemActivation(a: Tensor): Tensor {
+    let y = this.maxpool.call(a);
     for (const l of this.layers) y = l.call(y);
     return this.fc.call(ops.flatten(this.avgpool.call(y)));
   }

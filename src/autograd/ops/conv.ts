@@ -3,6 +3,7 @@ import type { Kernel } from '../../gpu/kernel.ts';
 import { record } from '../grad.ts';
 import { Tensor, keep } from '../tensor.ts';
 import { permuteRaw } from './layout.ts';
+import { channelAffineBackward, channelAffineRaw } from './nn.ts';
 import { sumAxisRaw } from './reduce.ts';
 import { gradInputTile, gradWeightTile, winograd, winogradApplies, winogradForward, winogradGradInput, winogradGradWeight } from './winograd.ts';
 
@@ -106,21 +107,45 @@ export function fitColumns<T extends { TM: number; TN: number; WG: number }>(til
 /** The tiled kernels' workgroup: 16 x 16 threads over a 64 x 64 block (kernels/conv.wgsl, TILED). */
 const TILED_TILE: ConvTile = { TM: 4, TN: 4, WG: 256 };
 
-function kernel(ctx: GpuContext, { TM, TN, WG }: ConvTile, mode: 'forward' | 'grad_input' | 'grad_weight', bias = false, tiled = false, pointwise = false): Kernel {
+function kernel(ctx: GpuContext, { TM, TN, WG }: ConvTile, mode: 'forward' | 'grad_input' | 'grad_weight', bias = false, tiled = false,
+  pointwise = false, epilogue: ConvEpilogue | null = null): Kernel {
   const SUBGROUP = !tiled && sharesRows(ctx, TM);
   const F16 = mode !== 'grad_weight' && halfPrecision(ctx, mode);
   // A 1x1 input gradient is a 1x1 forward with the channels' roles swapped (conv2dGradInput).
   const body = pointwise ? 'forward' : mode;
+  // The forward's bindings after x (1) and w (2): bias, BatchNorm scale and shift, residual, output.
+  let at = 3;
+  const BIAS_AT = bias ? at++ : 0, AFFINE_AT = epilogue ? at++ : 0, SHIFT_AT = epilogue ? at++ : 0;
+  const RESIDUAL_AT = epilogue?.residual ? at++ : 0;
+  const fused = epilogue ? `_bn${epilogue.residual ? '_add' : ''}${epilogue.relu ? '_relu' : ''}` : '';
   return {
-    name: `conv2d_${mode}${tiled ? '_tiled' : ''}${pointwise ? '_1x1' : ''}${F16 ? '_f16' : ''}`,
+    name: `conv2d_${mode}${tiled ? '_tiled' : ''}${pointwise ? '_1x1' : ''}${fused}${F16 ? '_f16' : ''}`,
     file: 'conv',
-    inputs: body === 'forward' && bias ? 3 : 2,
+    inputs: body === 'forward' ? at - 1 : 2,
     outputs: 1,
     defines: {
       TM, TN, WG, SUBGROUP, F16, FORWARD: body === 'forward', GRAD_INPUT: body === 'grad_input', GRAD_WEIGHT: body === 'grad_weight',
-      TILED: tiled, BIAS: bias, POINTWISE: pointwise,
+      TILED: tiled, BIAS: bias, POINTWISE: pointwise, AFFINE: !!epilogue, RESIDUAL: !!epilogue?.residual, RELU: !!epilogue?.relu,
+      BIAS_AT, AFFINE_AT, SHIFT_AT, RESIDUAL_AT, OUTPUT_AT: at,
     },
   };
+}
+
+/**
+ * What a forward convolution's epilogue applies after the sum (and the bias): a BatchNorm's
+ * per-channel affine map, then optionally a residual and a ReLU, as kernels/channel.wgsl computes them.
+ */
+export interface ConvEpilogue {
+  scale: Tensor;
+  shift: Tensor;
+  residual: Tensor | null;
+  relu: boolean;
+}
+
+/** The inputs of a forward dispatch in binding order (kernels/conv.wgsl): x, the weight, then the epilogue's. */
+function forwardInputs(x: Tensor, wt: Tensor, bias: Tensor | null, ep: ConvEpilogue | null): GPUBuffer[] {
+  const extra = [bias, ep?.scale ?? null, ep?.shift ?? null, ep?.residual ?? null].filter((t): t is Tensor => t !== null);
+  return [x, wt, ...extra].map((t) => t.buffer);
 }
 
 /**
@@ -145,8 +170,10 @@ type KernelChoice = 'auto' | 'direct' | 'tiled';
  * 'auto' takes the tiled one on GPUs and the direct one on CPU adapters, where workgroup memory costs
  * what any load costs and barriers serialise. Both sum in the same order: the same bits.
  */
-export const convSettings: { forward: KernelChoice; gradInput: KernelChoice; subgroups: 'auto' | 'off'; pointwise: 'auto' | 'off'; precision: ConvPrecision } = {
-  forward: 'auto', gradInput: 'auto', subgroups: 'auto', pointwise: 'auto', precision: { forward: 'f32', gradInput: 'f32' },
+export const convSettings: {
+  forward: KernelChoice; gradInput: KernelChoice; subgroups: 'auto' | 'off'; pointwise: 'auto' | 'off'; epilogue: 'auto' | 'off'; precision: ConvPrecision;
+} = {
+  forward: 'auto', gradInput: 'auto', subgroups: 'auto', pointwise: 'auto', epilogue: 'auto', precision: { forward: 'f32', gradInput: 'f32' },
 };
 
 /**
@@ -239,28 +266,23 @@ function weightAs(w: Tensor, perm: number[], key: string): { t: Tensor; owned: b
   return { t, owned: false };
 }
 
-export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {
-  if (winogradApplies(g, g.C, g.K, winograd.forwardTile)) return winogradForward(x, w, bias, g);
-  if (tiledForward(x.ctx)) return conv2dForwardTiled(x, w, bias, g);
-  const tile = convTileFor(x.ctx, 'forward', g), { TM, TN, WG } = tile;
+/** The forward convolution, with `epilogue` applied in the same pass where the kernel can (else by channelAffine's kernel). */
+export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, epilogue: ConvEpilogue | null = null): Tensor {
+  if (winogradApplies(g, g.C, g.K, winograd.forwardTile)) {
+    const y = winogradForward(x, w, bias, g);
+    if (!epilogue) return y;
+    const out = channelAffineRaw(y, epilogue.scale, epilogue.shift, epilogue.relu, epilogue.residual);
+    y.release();
+    return out;
+  }
+  const tiled = tiledForward(x.ctx);
+  const tile = tiled ? TILED_TILE : convTileFor(x.ctx, 'forward', g);
   const wt = weightAs(w, [2, 3, 1, 0], 'conv_fwd'); // [KH, KW, C, K]
-  const inputs = bias ? [x, wt.t, bias] : [x, wt.t];
   const y = new Tensor(x.ctx, [g.N, g.K, g.OH, g.OW]);
-  x.ctx.dispatch(kernel(x.ctx, tile, 'forward', !!bias, false, pointwiseApplies(g, tile)), {
-    inputs: inputs.map((t) => t.buffer), outputs: [y.buffer], ints: params(g),
-    workgroups: [Math.ceil((g.N * g.OH * g.OW) / (WG * TN)), Math.ceil(g.K / TM), 1],
-  });
-  if (wt.owned) wt.t.release();
-  return y;
-}
-
-function conv2dForwardTiled(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {
-  const wt = weightAs(w, [2, 3, 1, 0], 'conv_fwd'); // [KH, KW, C, K], as the direct kernel reads it
-  const inputs = bias ? [x, wt.t, bias] : [x, wt.t];
-  const y = new Tensor(x.ctx, [g.N, g.K, g.OH, g.OW]);
-  x.ctx.dispatch(kernel(x.ctx, TILED_TILE, 'forward', !!bias, true), {
-    inputs: inputs.map((t) => t.buffer), outputs: [y.buffer], ints: params(g),
-    workgroups: [Math.ceil((g.N * g.OH * g.OW) / 64), Math.ceil(g.K / 64), 1],
+  const [cols, rows] = tiled ? [64, 64] : [tile.WG * tile.TN, tile.TM];
+  x.ctx.dispatch(kernel(x.ctx, tile, 'forward', !!bias, tiled, !tiled && pointwiseApplies(g, tile), epilogue), {
+    inputs: forwardInputs(x, wt.t, bias, epilogue), outputs: [y.buffer], ints: params(g),
+    workgroups: [Math.ceil((g.N * g.OH * g.OW) / cols), Math.ceil(g.K / rows), 1],
   });
   if (wt.owned) wt.t.release();
   return y;
@@ -326,6 +348,30 @@ function biasGrad(gy: Tensor, g: ConvGeometry): Tensor {
 }
 
 /** torch.nn.functional.conv2d (groups = 1). */
+/**
+ * relu(conv2d(x, w, bias) * scale + shift + residual), the residual and the ReLU optional: a ResNet
+ * block's convolution with its inference-mode BatchNorm (scale, shift per output channel), in one
+ * pass (the epilogue of the convolution's kernel) where conv2d and channelAffine take two. The same
+ * arithmetic, the same bits. Backward: channelAffine's, then the convolution's, with the same kernels.
+ */
+export function conv2dAffine(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dOptions, scale: Tensor, shift: Tensor, relu = false, residual: Tensor | null = null): Tensor {
+  const g = convGeometry(x.shape, w.shape, opts);
+  if (bias && (bias.rank !== 1 || bias.size !== g.K)) throw new Error(`conv2d: bias must have ${g.K} elements, got [${bias.shape.join(', ')}]`);
+  if (scale.size !== g.K || shift.size !== g.K) throw new Error(`conv2dAffine: ${g.K} output channels, but ${scale.size} scales and ${shift.size} shifts`);
+  const shape = [g.N, g.K, g.OH, g.OW];
+  if (residual && residual.shape.join() !== shape.join()) throw new Error(`conv2dAffine: residual [${residual.shape.join(', ')}] does not match the output [${shape.join(', ')}]`);
+  const y = conv2dForwardRaw(x, w, bias, g, { scale, shift, relu, residual });
+  const inputs = [x, w, ...(bias ? [bias] : []), ...(residual ? [residual] : [])];
+  return record(y, `conv2d_bn${residual ? '_add' : ''}${relu ? '_relu' : ''}`, inputs, (gy, needs) => {
+    const [gc, gr] = channelAffineBackward(gy, scale, y, relu, !!residual, !!residual && needs[inputs.length - 1]);
+    const grads = [needs[0] ? conv2dGradInput(gc, w, g) : null, needs[1] ? conv2dGradWeight(gc, x, g) : null];
+    if (bias) grads.push(needs[2] ? biasGrad(gc, g) : null);
+    if (residual) grads.push(gr);
+    gc.release();
+    return grads;
+  });
+}
+
 export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, opts: Conv2dOptions = {}): Tensor {
   const g = convGeometry(x.shape, w.shape, opts);
   if (bias && (bias.rank !== 1 || bias.size !== g.K)) throw new Error(`conv2d: bias must have ${g.K} elements, got [${bias.shape.join(', ')}]`);

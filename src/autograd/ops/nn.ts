@@ -52,19 +52,45 @@ export function channelAffine(x: Tensor, scale: Tensor, shift: Tensor, relu = fa
   if (residual && (residual.rank !== 4 || residual.shape.some((d, i) => d !== x.shape[i]))) {
     throw new Error(`channelAffine: residual [${residual.shape.join(', ')}] does not match the input [${x.shape.join(', ')}]`);
   }
-  const [N, C, H, W] = x.shape;
-  const vec4 = (H * W) % 4 === 0, HW = vec4 ? (H * W) / 4 : H * W;
-  const ints = [N * C, C, HW], workgroups: [number, number, number] = [Math.ceil(HW / 64), planeWorkgroups(x.ctx, N * C), 1];
-  const name = `batch_norm${residual ? '_add' : ''}${relu ? '_relu' : ''}`;
-  const defines = (forward: boolean) => ({ FORWARD: forward, RELU: relu, RESIDUAL: !!residual, VEC4: vec4 });
-  const inputs = residual ? [x, scale, shift, residual] : [x, scale, shift];
-  const y = launch({ name, file: 'channel', inputs: inputs.length, outputs: 1, defines: defines(true) }, inputs, x.shape, { ints, workgroups });
+  const y = channelAffineRaw(x, scale, shift, relu, residual);
   // The parameters of an inference-mode BatchNorm are frozen: only the input (and the residual) take a gradient.
-  return record(y, name, residual ? [x, residual] : [x], (g, needs) => {
-    const gx = new Tensor(x.ctx, x.shape), gr = residual ? new Tensor(x.ctx, x.shape) : null;
-    x.ctx.dispatch({ name: `${name}_backward`, file: 'channel', inputs: relu ? 3 : 2, outputs: gr ? 2 : 1, defines: defines(false) },
-      { inputs: relu ? [g.buffer, scale.buffer, y.buffer] : [g.buffer, scale.buffer], outputs: gr ? [gx.buffer, gr.buffer] : [gx.buffer], ints, workgroups });
-    if (gr && !needs[1]) { gr.release(); return [gx, null]; }
-    return gr ? [gx, gr] : [gx];
-  });
+  return record(y, channelKernel(x.ctx, x.shape, relu, !!residual).name, residual ? [x, residual] : [x],
+    (g, needs) => channelAffineBackward(g, scale, y, relu, !!residual, needs[1] ?? false));
+}
+
+/** channelAffine's forward pass, recording nothing (conv2dForwardRaw's epilogue where its kernel has none). */
+export function channelAffineRaw(x: Tensor, scale: Tensor, shift: Tensor, relu: boolean, residual: Tensor | null): Tensor {
+  const k = channelKernel(x.ctx, x.shape, relu, !!residual);
+  const inputs = residual ? [x, scale, shift, residual] : [x, scale, shift];
+  return launch({ name: k.name, file: 'channel', inputs: inputs.length, outputs: 1, defines: k.defines(true) }, inputs, x.shape, { ints: k.ints, workgroups: k.workgroups });
+}
+
+/** The geometry of kernels/channel.wgsl's passes over a tensor of `shape` (NCHW). */
+function channelKernel(ctx: GpuContext, shape: readonly number[], relu: boolean, residual: boolean) {
+  const [N, C, H, W] = shape;
+  const vec4 = (H * W) % 4 === 0, HW = vec4 ? (H * W) / 4 : H * W;
+  return {
+    name: `batch_norm${residual ? '_add' : ''}${relu ? '_relu' : ''}`,
+    ints: [N * C, C, HW],
+    workgroups: [Math.ceil(HW / 64), planeWorkgroups(ctx, N * C), 1] as [number, number, number],
+    defines: (forward: boolean) => ({ FORWARD: forward, RELU: relu, RESIDUAL: residual, VEC4: vec4 }),
+  };
+}
+
+/**
+ * The backward pass of relu(x * scale + shift (+ residual)) given its output y: the gradient g zeroed
+ * where y was not positive (with ReLU), then scaled per channel for x and, with a residual, passed as
+ * is to it ([gx, gr]; gr null unless `residualNeeded`). Shared by channelAffine and the convolution
+ * whose epilogue applies the same map (conv2dAffine).
+ */
+export function channelAffineBackward(g: Tensor, scale: Tensor, y: Tensor, relu: boolean, residual: boolean, residualNeeded: boolean): [Tensor, Tensor | null] {
+  const k = channelKernel(y.ctx, y.shape, relu, residual);
+  const gx = new Tensor(y.ctx, y.shape), gr = residual ? new Tensor(y.ctx, y.shape) : null;
+  y.ctx.dispatch({ name: `${k.name}_backward`, file: 'channel', inputs: relu ? 3 : 2, outputs: gr ? 2 : 1, defines: k.defines(false) },
+    { inputs: relu ? [g.buffer, scale.buffer, y.buffer] : [g.buffer, scale.buffer], outputs: gr ? [gx.buffer, gr.buffer] : [gx.buffer], ints: k.ints, workgroups: k.workgroups });
+  if (gr && !residualNeeded) {
+    gr.release();
+    return [gx, null];
+  }
+  return [gx, gr];
 }
