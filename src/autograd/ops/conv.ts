@@ -348,6 +348,10 @@ function biasGrad(gy: Tensor, g: ConvGeometry): Tensor {
 }
 
 /** torch.nn.functional.conv2d (groups = 1). */
+function checkBias(bias: Tensor | null, g: ConvGeometry): void {
+  if (bias && (bias.rank !== 1 || bias.size !== g.K)) throw new Error(`conv2d: bias must have ${g.K} elements, got [${bias.shape.join(', ')}]`);
+}
+
 /**
  * relu(conv2d(x, w, bias) * scale + shift + residual), the residual and the ReLU optional: a ResNet
  * block's convolution with its inference-mode BatchNorm (scale, shift per output channel), in one
@@ -356,7 +360,7 @@ function biasGrad(gy: Tensor, g: ConvGeometry): Tensor {
  */
 export function conv2dAffine(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dOptions, scale: Tensor, shift: Tensor, relu = false, residual: Tensor | null = null): Tensor {
   const g = convGeometry(x.shape, w.shape, opts);
-  if (bias && (bias.rank !== 1 || bias.size !== g.K)) throw new Error(`conv2d: bias must have ${g.K} elements, got [${bias.shape.join(', ')}]`);
+  checkBias(bias, g);
   if (scale.size !== g.K || shift.size !== g.K) throw new Error(`conv2dAffine: ${g.K} output channels, but ${scale.size} scales and ${shift.size} shifts`);
   const shape = [g.N, g.K, g.OH, g.OW];
   if (residual && residual.shape.join() !== shape.join()) throw new Error(`conv2dAffine: residual [${residual.shape.join(', ')}] does not match the output [${shape.join(', ')}]`);
@@ -374,7 +378,7 @@ export function conv2dAffine(x: Tensor, w: Tensor, bias: Tensor | null, opts: Co
 
 export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, opts: Conv2dOptions = {}): Tensor {
   const g = convGeometry(x.shape, w.shape, opts);
-  if (bias && (bias.rank !== 1 || bias.size !== g.K)) throw new Error(`conv2d: bias must have ${g.K} elements, got [${bias.shape.join(', ')}]`);
+  checkBias(bias, g);
   const y = conv2dForwardRaw(x, w, bias, g);
   const inputs = bias ? [x, w, bias] : [x, w];
   return record(y, 'conv2d', inputs, (gy, needs) => [
