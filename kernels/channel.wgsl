@@ -58,12 +58,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     v = v + residual[i];
 #endif
 #if ${RELU}
-    v = max(v, T(0.0));
+    v = select(T(0.0), v, !(v <= T(0.0))); // NaN passes, as in PyTorch
 #endif
     y[i] = v;
 #else
 #if ${RELU}
-    let gs = select(T(0.0), g[i], y_out[i] > T(0.0));
+    let gs = select(g[i], T(0.0), y_out[i] <= T(0.0)); // PyTorch's threshold_backward: a NaN output passes
 #else
     let gs = g[i];
 #endif

@@ -109,7 +109,7 @@ fn storeWith(e: vec3<f32>, i: i32, v: f32) {
   o = o + residual[i];
 #endif
 #if ${RELU}
-  o = max(o, 0.0);
+  o = select(0.0, o, !(o <= 0.0)); // NaN passes, as in PyTorch
 #endif
   y[i] = o;
 }

@@ -34,15 +34,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var r: V;
   if (OP == 0) { r = p.a * u + p.b * v; }            // linear combination: add, sub, axpy
   else if (OP == 1) { r = u * v; }                    // mul
-  else if (OP == 2) { r = select(zero, u, v > zero); } // ReLU backward: gradient u where the output v > 0 (0 at 0, as PyTorch)
-  else if (OP == 3) { r = select(zero, u, (v > zero) & (u > zero)); } // guided backprop: also drop negative gradients
+  else if (OP == 2) { r = select(u, zero, v <= zero); } // ReLU backward as PyTorch's threshold_backward: 0 where the output v <= 0 (at 0 too), u elsewhere (NaN too)
+  else if (OP == 3) { r = select(u, zero, (v <= zero) | (u <= zero)); } // guided backprop: also drop negative gradients (Captum's relu of the gradient)
   else if (OP == 4) { r = u / v; }
   y[i] = r;
 #elif ${UNARY}
   let u = x[i];
   var r: V;
   if (OP == 0) { r = p.a * u + p.b; }                 // scale and shift
-  else if (OP == 1) { r = max(u, zero); }             // ReLU
+  else if (OP == 1) { r = select(zero, u, !(u <= zero)); } // ReLU; NaN passes (max() may drop it)
   else if (OP == 2) { r = abs(u); }
   else if (OP == 3) { r = u * u; }
   else if (OP == 4) { r = sqrt(u); }

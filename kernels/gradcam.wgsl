@@ -19,5 +19,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   for (var k = 0; k < p.K; k++) {
     s += alpha[n * p.K + k] * acts[(n * p.K + k) * p.HW + i];
   }
-  cam[o] = select(s, max(s, 0.0), RELU);
+  cam[o] = select(s, select(0.0, s, !(s <= 0.0)), RELU);
 }

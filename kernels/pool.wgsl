@@ -1,5 +1,6 @@
-// 2-D max pooling (PyTorch semantics: padding reads as -inf, the first maximum in scan order wins,
-// a NaN wins) and its backward pass, which sends each output's gradient to the input that won.
+// 2-D max pooling (PyTorch's CPU semantics: padding reads as -inf, the first maximum in scan order
+// wins, a NaN wins and the last NaN of a window wins) and its backward pass, which sends each
+// output's gradient to the input that won.
 struct Params {
   NC: i32, H: i32, W: i32, OH: i32, OW: i32,
   KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32,
@@ -9,6 +10,9 @@ struct Params {
 const WG = 64;
 
 #if ${FORWARD}
+// By its bits: compilers may fold v != v to false.
+fn isNan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
+
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<storage, read_write> argmax: array<i32>; // index within the input plane
@@ -32,11 +36,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let iw = ow * p.SW - p.PW + kw * p.DW;
       if (iw < 0 || iw >= p.W) { continue; }
       let v = x[base + ih * p.W + iw];
-      if (!found || v > best || v != v) {
+      if (!found || v > best || isNan(v)) {
         best = v;
         at = ih * p.W + iw;
-        found = true;
-        if (v != v) { break; }
+        found = true; // a later NaN replaces an earlier one, as PyTorch's CPU kernel
       }
     }
   }

@@ -19,6 +19,18 @@ export function asFunction(f: ForwardFunc): (x: Tensor) => Tensor {
 export function checkImageBatch(inputs: Tensor, method: string): void {
   if (!(inputs instanceof Tensor)) throw new Error(`${method}: inputs must be a Tensor`);
   if (inputs.rank < 2) throw new Error(`${method}: inputs must have a batch dimension, got shape [${inputs.shape.join(', ')}]`);
+  if (inputs.shape[0] === 0) throw new Error(`${method}: inputs hold no examples (batch 0)`);
+}
+
+/** torch.argmax of a row: the first maximum, and the first NaN where there is one. */
+export function argmax(row: ArrayLike<number>): number {
+  let best = 0;
+  for (let c = 1; c < row.length; c++) {
+    const v = row[c], b = row[best];
+    if (Number.isNaN(b)) break;
+    if (v > b || Number.isNaN(v)) best = c;
+  }
+  return best;
 }
 
 /** The class index of each example: validated, expanded to the batch, or the model's top-1 when undefined. */
@@ -27,11 +39,7 @@ export async function resolveTargets(forward: (x: Tensor) => Tensor, inputs: Ten
   if (target === undefined) {
     const scores = await tidy(async () => noGrad(() => forward(inputs)).data());
     const C = scores.length / N;
-    return Array.from({ length: N }, (_, n) => {
-      let best = 0;
-      for (let c = 1; c < C; c++) if (scores[n * C + c] > scores[n * C + best]) best = c;
-      return best;
-    });
+    return Array.from({ length: N }, (_, n) => argmax(scores.subarray(n * C, (n + 1) * C)));
   }
   const list = typeof target === 'number' ? new Array(N).fill(target) : target;
   if (!Array.isArray(list) || list.length !== N) {
