@@ -17,10 +17,10 @@ export class Saliency {
   async attribute(inputs: Tensor, opts: GradientOptions & { abs?: boolean } = {}): Promise<Tensor> {
     checkImageBatch(inputs, 'Saliency');
     const targets = await resolveTargets(this.forward, inputs, opts.target, 'Saliency');
-    return keep(tidy(() => {
+    return tidy(() => {
       const { grads } = gradientOfTargets(this.forward, inputs, targets);
       return opts.abs === false ? grads : ops.abs(grads);
-    }));
+    });
   }
 }
 
@@ -33,7 +33,7 @@ export class InputXGradient {
   async attribute(inputs: Tensor, opts: GradientOptions = {}): Promise<Tensor> {
     checkImageBatch(inputs, 'InputXGradient');
     const targets = await resolveTargets(this.forward, inputs, opts.target, 'InputXGradient');
-    return keep(tidy(() => ops.mul(gradientOfTargets(this.forward, inputs, targets).grads, inputs)));
+    return tidy(() => ops.mul(gradientOfTargets(this.forward, inputs, targets).grads, inputs));
   }
 }
 

@@ -1,4 +1,4 @@
-import { Tensor, tidy, keep, noGrad } from '../autograd/index.ts';
+import { Tensor, tidy, keep, unkeep, noGrad } from '../autograd/index.ts';
 import * as ops from '../autograd/ops/index.ts';
 import { grid } from '../autograd/ops/launch.ts';
 import { type IntegrationMethod, approximationParameters } from './approximation.ts';
@@ -110,10 +110,10 @@ export class IntegratedGradients {
     try {
       const rows = await rowsPerPass(this.forward, this.forwardFunc, inputs, internalBatchSize, true, 'IntegratedGradients: internalBatchSize');
       const total = await integratePathGradients(this.forward, inputs, baseline, targets, alphas, stepSizes, rows, opts.onProgress, linearStem(this.forwardFunc));
-      const attributions = this.multiplyByInputs ? keep(tidy(() => ops.mul(total, ops.sub(inputs, baseline)))) : total;
+      const attributions = this.multiplyByInputs ? tidy(() => ops.mul(total, ops.sub(inputs, baseline))) : unkeep(total);
       if (attributions !== total) total.release();
       if (!opts.returnConvergenceDelta) return attributions;
-      return [attributions, keep(convergenceDelta(this.forward, attributions, inputs, baseline, targets))];
+      return [attributions, convergenceDelta(this.forward, attributions, inputs, baseline, targets)];
     } finally {
       baseline.release();
     }

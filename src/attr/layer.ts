@@ -1,4 +1,4 @@
-import { Tensor, grad, tidy, keep, noGrad } from '../autograd/index.ts';
+import { Tensor, grad, tidy, keep, unkeep, noGrad } from '../autograd/index.ts';
 import * as ops from '../autograd/ops/index.ts';
 import { grid } from '../autograd/ops/launch.ts';
 import { Module } from '../nn/module.ts';
@@ -64,10 +64,10 @@ export class LayerActivation {
   }
   async attribute(inputs: Tensor, opts: { attributeToLayerInput?: boolean } = {}): Promise<Tensor> {
     checkImageBatch(inputs, 'LayerActivation');
-    return keep(tidy(() => noGrad(() => withLayer(this.layer, !!opts.attributeToLayerInput, null, (captured) => {
+    return tidy(() => noGrad(() => withLayer(this.layer, !!opts.attributeToLayerInput, null, (captured) => {
       this.model.call(inputs);
       return ops.affine(captured(), 1, 0);
-    }))));
+    })));
   }
 }
 
@@ -80,10 +80,10 @@ export class LayerGradientXActivation {
   async attribute(inputs: Tensor, opts: LayerOptions = {}): Promise<Tensor> {
     checkImageBatch(inputs, 'LayerGradientXActivation');
     const targets = await resolveTargets((x) => this.model.call(x), inputs, opts.target, 'LayerGradientXActivation');
-    return keep(tidy(() => {
+    return tidy(() => {
       const { grads, acts } = layerGradientsAndEvals(this.model, this.layer, inputs, targets, !!opts.attributeToLayerInput);
       return this.multiplyByInputs ? ops.mul(grads, acts) : grads;
-    }));
+    });
   }
 }
 
@@ -105,7 +105,7 @@ export class LayerGradCam {
   async attribute(inputs: Tensor, opts: LayerGradCamOptions = {}): Promise<Tensor> {
     checkImageBatch(inputs, 'LayerGradCam');
     const targets = await resolveTargets((x) => this.model.call(x), inputs, opts.target, 'LayerGradCam');
-    return keep(tidy(() => {
+    return tidy(() => {
       const { grads, acts } = layerGradientsAndEvals(this.model, this.layer, inputs, targets, !!opts.attributeToLayerInput);
       if (acts.rank !== 4) throw new Error(`LayerGradCam: layer '${this.layer.name}' gives [${acts.shape.join(', ')}]; Grad-CAM needs a [N, C, H, W] layer`);
       const [N, K, h, w] = acts.shape;
@@ -118,14 +118,14 @@ export class LayerGradCam {
       inputs.ctx.dispatch({ name: 'gradcam', file: 'gradcam', inputs: 2, outputs: 1, defines: { RELU: !!opts.reluAttributions } },
         { inputs: [acts.buffer, alpha.buffer], outputs: [cam.buffer], ints: [N, K, h * w], workgroups: grid(inputs.ctx, N * h * w) });
       return cam;
-    }));
+    });
   }
 }
 
 /** Captum's LayerAttribution.interpolate: resizes [N, C, h, w] attributions to the given size. */
 export const LayerAttribution = {
   interpolate(attr: Tensor, size: [number, number], interpolateMode: ops.InterpolateMode = 'nearest'): Tensor {
-    return keep(tidy(() => noGrad(() => ops.interpolate(attr, size, interpolateMode))));
+    return tidy(() => noGrad(() => ops.interpolate(attr, size, interpolateMode)));
   },
 };
 
@@ -142,7 +142,7 @@ export class GuidedGradCam {
     const cam = await this.gradcam.attribute(inputs, { target: targets, attributeToLayerInput: opts.attributeToLayerInput, reluAttributions: true });
     const guided = await new GuidedBackprop(this.model).attribute(inputs, { target: targets });
     try {
-      return keep(tidy(() => ops.mul(guided, ops.broadcastTo(ops.interpolate(cam, [inputs.shape[2], inputs.shape[3]], opts.interpolateMode ?? 'nearest'), inputs.shape))));
+      return tidy(() => ops.mul(guided, ops.broadcastTo(ops.interpolate(cam, [inputs.shape[2], inputs.shape[3]], opts.interpolateMode ?? 'nearest'), inputs.shape)));
     } finally {
       cam.release();
       guided.release();
@@ -201,9 +201,9 @@ export class LayerConductance {
         await ctx.sync();
         opts.onProgress?.(s0 + S, alphas.length);
       }
-      const attributions = total!;
+      const attributions = unkeep(total!);
       if (!opts.returnConvergenceDelta) return attributions;
-      return [attributions, keep(convergenceDelta(forward, attributions, inputs, baseline, targets))];
+      return [attributions, convergenceDelta(forward, attributions, inputs, baseline, targets)];
     } finally {
       baseline.release();
       prevActs?.release();
@@ -258,10 +258,10 @@ export class LayerIntegratedGradients {
         await ctx.sync();
         opts.onProgress?.(s0 + S, alphas.length);
       }
-      const attributions = this.multiplyByInputs ? keep(tidy(() => ops.mul(total, ops.sub(ax, ab)))) : total;
+      const attributions = this.multiplyByInputs ? tidy(() => ops.mul(total, ops.sub(ax, ab))) : unkeep(total);
       if (attributions !== total) total.release();
       if (!opts.returnConvergenceDelta) return attributions;
-      return [attributions, keep(convergenceDelta(forward, attributions, inputs, baseline, targets))];
+      return [attributions, convergenceDelta(forward, attributions, inputs, baseline, targets)];
     } finally {
       baseline.release();
       ax.release();

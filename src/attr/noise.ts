@@ -83,11 +83,11 @@ export class NoiseTunnel {
         onProgress?.(s0 + S, nSamples);
       }
       const mean = (t: Tensor) => ops.scale(t, 1 / nSamples);
-      return keep(tidy(() => {
+      return tidy(() => {
         if (ntType === 'smoothgrad') return mean(sum!);
         if (ntType === 'smoothgrad_sq') return mean(sumSq!);
         return ops.sub(mean(sumSq!), ops.square(mean(sum!)));
-      }));
+      });
     } finally {
       sum?.release();
       sumSq?.release();
@@ -125,7 +125,7 @@ export class GradientShap {
     const N = inputs.shape[0], B = baselines.shape[0];
     const targets = await resolveTargets(this.forward, inputs, opts.target, 'GradientShap');
     const draws = uniformRandoms(seed + 1, 2 * nSamples * N);
-    return keep(tidy(() => {
+    return tidy(() => {
       const noisy = noisyCopies(inputs, nSamples, 0, stdevs, seed); // [S * N, ...]
       // One baseline and one alpha per (sample, example) row.
       const rows = Array.from({ length: nSamples * N }, (_, r) => {
@@ -140,6 +140,6 @@ export class GradientShap {
       const [g] = grad(ops.selectTargets(this.forward(leaf), repeatTargets(targets, nSamples)), [leaf]);
       const attr = this.multiplyByInputs ? ops.mul(g, diff) : g;
       return ops.sumAxisRaw(attr, 1, nSamples, inputs.size, 1 / nSamples, inputs.shape);
-    }));
+    });
   }
 }

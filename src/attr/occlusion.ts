@@ -65,7 +65,7 @@ async function perturbationAttribution(
     }
     const attr = new Tensor(ctx, inputs.shape);
     ctx.dispatch(kernel(false, !!mask), { inputs: [f0.buffer, evals.buffer, ...(mask ? [mask.buffer] : [])], outputs: [attr.buffer], ints: uniforms(geometry, 0, perturbations, maskBatched), workgroups: grid(ctx, inputs.size) });
-    return keep(attr);
+    return attr;
   } finally {
     baseline.release();
     f0.release();

@@ -114,6 +114,11 @@ class ScopeStack {
     this.kept.add(t);
     return t;
   }
+  unkeep<T extends Tensor>(t: T): T {
+    this.kept.delete(t);
+    this.track(t);
+    return t;
+  }
   enter(): void {
     this.stack.push(new Set());
   }
@@ -159,7 +164,16 @@ export function tidy<T>(fn: () => T | Promise<T>): T | Promise<T> {
   return result;
 }
 
-/** Keeps a tensor alive past the end of the enclosing tidy. */
+/** Keeps a tensor alive past the end of every enclosing tidy: its owner releases it by hand. */
 export function keep<T extends Tensor>(t: T): T {
   return scopes.keep(t);
+}
+
+/**
+ * Hands a kept tensor back to tidy: it becomes the innermost open scope's (released when that scope
+ * ends unless returned from it), or the caller's outside any tidy. What an attribution method returns
+ * goes through this, so a caller's tidy frees results it does not return.
+ */
+export function unkeep<T extends Tensor>(t: T): T {
+  return scopes.unkeep(t);
 }

@@ -69,7 +69,7 @@ export class GpuContext {
     /** Whether kernels may use f16 (the `shader-f16` feature): convSettings.precision 'f16' needs it. */
     readonly shaderF16 = false,
   ) {
-    this.pool = new BufferPool(device, device.limits.maxBufferSize);
+    this.pool = new BufferPool(device, device.limits.maxBufferSize, () => this.flush());
     this.uniformBuffer = device.createBuffer({ size: this.uniformData.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.profiler = profile ? new Profiler(device) : null;
     device.lost.then((info) => {
@@ -243,6 +243,7 @@ export class GpuContext {
     if (this.uniformSlot > 0) this.device.queue.writeBuffer(this.uniformBuffer, 0, this.uniformData, 0, this.uniformSlot * UNIFORM_SLOT);
     this.uniformSlot = 0;
     this.device.queue.submit([encoder.finish()]);
+    this.pool.submitted();
     const validation = this.device.popErrorScope();
     const oom = this.device.popErrorScope();
     this.pendingChecks.push(Promise.all([validation, oom]).then(([v, o]) => {

@@ -21,13 +21,22 @@ export class BufferPool {
   idleBytes = 0;
   /** The largest single buffer handed out since this was last set to 0 (batch sizing measures with it). */
   peakAcquire = 0;
+  /**
+   * At most this many idle bytes stay on the free lists: a buffer released beyond it is destroyed, so
+   * the memory a large batch needed goes back once its tensors are released. Set it per context.
+   */
+  maxIdleBytes = 256 * 1024 * 1024;
 
-  constructor(private device: GPUDevice, private maxBufferSize: number) {}
+  /** Buffers released past maxIdleBytes: destroyed after the next submit, since commands recorded but not yet submitted may use them. */
+  private doomed: GPUBuffer[] = [];
+
+  /** `submitPending` submits the commands recorded so far (the context's flush). */
+  constructor(private device: GPUDevice, private maxBufferSize: number, private submitPending: () => void = () => {}) {}
 
   acquire(bytes: number): GPUBuffer {
     const size = bucketBytes(bytes);
     if (size > this.maxBufferSize) {
-      throw new Error(`a GPU buffer of ${bytes} bytes exceeds this adapter's maxBufferSize (${this.maxBufferSize}); use a smaller batch`);
+      throw new Error(`a tensor of ${bytes} bytes exceeds this adapter's maxBufferSize (${this.maxBufferSize}); use a smaller batch or size`);
     }
     const list = this.free.get(size);
     let buffer = list?.pop();
@@ -49,16 +58,32 @@ export class BufferPool {
     const size = this.sizes.get(buffer);
     if (size === undefined) throw new Error('release of a buffer that this pool did not create');
     this.liveBytes -= size;
+    if (this.idleBytes + size > this.maxIdleBytes) {
+      this.doomed.push(buffer);
+      return;
+    }
     this.idleBytes += size;
     let list = this.free.get(size);
     if (!list) this.free.set(size, (list = []));
     list.push(buffer);
   }
 
-  /** Destroys idle buffers (the live ones belong to tensors). */
-  trim(): void {
-    for (const list of this.free.values()) for (const b of list) b.destroy();
-    this.free.clear();
-    this.idleBytes = 0;
+  /** Destroys idle buffers (the live ones belong to tensors) until at most `keepBytes` stay idle, largest first. */
+  trim(keepBytes = 0): void {
+    this.submitPending();
+    for (const size of [...this.free.keys()].sort((a, b) => b - a)) {
+      const list = this.free.get(size)!;
+      while (list.length && this.idleBytes > keepBytes) {
+        list.pop()!.destroy();
+        this.idleBytes -= size;
+      }
+      if (!list.length) this.free.delete(size);
+    }
+  }
+
+  /** Destroys the buffers released past maxIdleBytes; the context calls this right after a submit. */
+  submitted(): void {
+    for (const b of this.doomed) b.destroy();
+    this.doomed = [];
   }
 }

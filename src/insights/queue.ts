@@ -20,6 +20,8 @@ export class WorkQueue {
   private waiting = 0;
   private current: JobProgress | null = null;
   completed = 0;
+  /** `afterEach` runs when a job ends, however it ends (the explorer gives idle GPU memory back there). */
+  constructor(private afterEach: () => void = () => {}) {}
 
   /** What runs now and how many wait: for the page's progress indicator. */
   status(): { running: JobProgress | null; queued: number; completed: number } {
@@ -40,6 +42,7 @@ export class WorkQueue {
       } finally {
         this.current = null;
         this.completed++;
+        this.afterEach();
       }
     });
     this.tail = result.catch(() => {});
