@@ -1,7 +1,43 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { PNG } from 'pngjs';
 import jpeg from 'jpeg-js';
+import mozjpegDecoder from '@jsquash/jpeg/codec/dec/mozjpeg_dec.js';
+import { initEmscriptenModule } from '@jsquash/jpeg/utils.js';
 import type { RgbImage } from './image.ts';
+
+// JPEGs are decoded by libjpeg-turbo (mozjpeg's decoder, compiled to WebAssembly by @jsquash/jpeg), as
+// PIL decodes them (islow IDCT, fancy upsampling): the same pixels, so the same model input as
+// torchvision's. It cannot give RGB for CMYK/YCCK JPEGs; jpeg-js decodes those.
+const wasm = new WebAssembly.Module(readFileSync(createRequire(import.meta.url).resolve('@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm')));
+const libjpegMessages: string[] = []; // what libjpeg says while decoding (it prints, then exits on errors)
+const libjpeg = await initEmscriptenModule(mozjpegDecoder, wasm, { print: () => {}, printErr: (m: string) => libjpegMessages.push(m) });
+
+function decodeJpeg(bytes: Uint8Array): RgbImage {
+  libjpegMessages.length = 0;
+  let j: ImageData | null = null;
+  try {
+    j = libjpeg.decode(bytes, false);
+  } catch (e) {
+    throw new Error(libjpegMessages[0] ?? (e as Error).message);
+  }
+  // libjpeg pads a truncated file with grey and only warns; PIL refuses it ("image file is truncated").
+  const truncated = libjpegMessages.find((m) => m.startsWith('Premature end of JPEG file'));
+  if (!j || truncated) throw new Error(truncated ?? libjpegMessages[0] ?? 'libjpeg-turbo could not decode it');
+  return rgbaToRgb(j.width, j.height, new Uint8Array(j.data.buffer, j.data.byteOffset, j.data.byteLength));
+}
+
+/** The JPEG's colour components (SOF's component count): 4 for CMYK and YCCK, which libjpeg-turbo cannot turn into RGB. */
+function jpegComponents(bytes: Uint8Array): number {
+  for (let p = 2; p + 9 < bytes.length;) {
+    if (bytes[p] !== 0xff) return 0;
+    const marker = bytes[p + 1];
+    if (marker === 0xff) { p++; continue; }
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) return bytes[p + 9];
+    p += 2 + ((bytes[p + 2] << 8) | bytes[p + 3]);
+  }
+  return 0;
+}
 
 function rgbaToRgb(width: number, height: number, rgba: Uint8Array): RgbImage {
   const data = new Uint8Array(width * height * 3);
@@ -13,21 +49,45 @@ function rgbaToRgb(width: number, height: number, rgba: Uint8Array): RgbImage {
   return { width, height, data };
 }
 
+/** PIL's Image.MAX_IMAGE_PIXELS: larger images are refused before decoding (decompression bombs). */
+export const MAX_PIXELS = 89_478_485;
+
+/** Width and height from a PNG's IHDR or a JPEG's start-of-frame marker, without decoding; null if not found. */
+export function imageSize(bytes: Uint8Array): { width: number; height: number } | null {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.length >= 24 && bytes[0] === 0x89 && bytes[1] === 0x50) return { width: dv.getUint32(16), height: dv.getUint32(20) };
+  if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return null;
+  for (let p = 2; p + 9 < bytes.length;) {
+    if (bytes[p] !== 0xff) return null;
+    const marker = bytes[p + 1];
+    if (marker === 0xff) { p++; continue; }
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) return { height: dv.getUint16(p + 5), width: dv.getUint16(p + 7) };
+    p += 2 + dv.getUint16(p + 2);
+  }
+  return null;
+}
+
 /** Decodes PNG or JPEG bytes (by signature) to RGB; alpha is dropped, as PIL's convert('RGB'). */
-export function decodeImage(bytes: Uint8Array, what = 'image'): RgbImage {
+export function decodeImage(bytes: Uint8Array, what = 'image', opts: { maxPixels?: number } = {}): RgbImage {
   const isPng = bytes.length > 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47;
   const isJpeg = bytes.length > 3 && bytes[0] === 0xff && bytes[1] === 0xd8;
+  const size = imageSize(bytes), maxPixels = opts.maxPixels ?? MAX_PIXELS;
+  if (size && size.width * size.height > maxPixels) {
+    throw new Error(`${what} is ${size.width} x ${size.height} = ${size.width * size.height} pixels, over the limit of ${maxPixels} (PIL's, against decompression bombs); scale it down first`);
+  }
   try {
     if (isPng) {
       const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       return rgbaToRgb(png.width, png.height, png.data);
     }
-    if (isJpeg) {
+    if (isJpeg && jpegComponents(bytes) === 4) {
       const j = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 1024 });
       return rgbaToRgb(j.width, j.height, j.data);
     }
+    if (isJpeg) return decodeJpeg(bytes);
   } catch (e) {
-    throw new Error(`${what} is not a readable ${isPng ? 'PNG' : 'JPEG'}: ${(e as Error).message}`);
+    if (isPng || isJpeg) throw new Error(`${what} is not a readable ${isPng ? 'PNG' : 'JPEG'} (truncated or corrupt): ${(e as Error).message}`);
+    throw e;
   }
   throw new Error(`${what} is neither a PNG nor a JPEG image`);
 }
