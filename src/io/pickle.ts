@@ -134,18 +134,38 @@ export function unpickleStateDict(bytes: Uint8Array, what: string): Map<string, 
       case 0x73: { const v = pop(), k = pop(); setItems(stack[stack.length - 1], [k, v]); break; } // SETITEM
       case 0x65: { const xs = popMark(); const l = stack[stack.length - 1]; if (Array.isArray(l)) l.push(...xs); break; } // APPENDS
       case 0x61: { const x = pop(); const l = stack[stack.length - 1]; if (Array.isArray(l)) l.push(x); break; } // APPEND
-      case 0x2e: { // STOP
-        const result = pop();
-        if (!(result instanceof Map)) throw new Error(`${what} does not hold a state_dict (a dict of tensors); save one with torch.save(model.state_dict(), path)`);
-        const out = new Map<string, TensorRef>();
-        for (const [k, v] of result) {
-          if (v && typeof v === 'object' && 'kind' in v && v.kind === 'tensor') out.set(String(k), v);
-          else if (!(v instanceof Map)) throw new Error(`${what}: entry '${String(k)}' is not a tensor`);
-        }
-        return out;
-      }
+      case 0x2e: // STOP
+        return stateDictOf(pop(), what);
       default:
         throw new Error(`${what}: unsupported pickle opcode 0x${op.toString(16)} at byte ${p - 1} (is this a PyTorch state_dict?)`);
     }
   }
+}
+
+const isTensor = (v: Value): v is TensorRef => !!v && typeof v === 'object' && 'kind' in v && v.kind === 'tensor';
+/** A dict all of whose entries are tensors (a nested dict is an OrderedDict's _metadata, skipped). */
+const isStateDict = (v: Value): boolean => v instanceof Map && v.size > 0 && [...v.values()].every((x) => isTensor(x) || x instanceof Map) && [...v.values()].some(isTensor);
+/** Where training scripts put the model's weights in a checkpoint dict, in the order they are tried. */
+const WRAPPER_KEYS = ['state_dict', 'model_state_dict', 'model', 'net', 'module'];
+
+/**
+ * The state_dict of a checkpoint: the dict itself, or the one under a key training scripts use
+ * ({'state_dict': ..., 'epoch': ...}, {'model': ...}); DataParallel's 'module.' prefix is dropped.
+ */
+function stateDictOf(result: Value, what: string): Map<string, TensorRef> {
+  if (!(result instanceof Map)) throw new Error(`${what} does not hold a state_dict (a dict of tensors); save one with torch.save(model.state_dict(), path)`);
+  let dict: Map<unknown, Value> = result;
+  if (!isStateDict(result)) {
+    const key = WRAPPER_KEYS.find((k) => isStateDict(result.get(k) ?? null));
+    const candidates = [...result].filter(([, v]) => isStateDict(v)).map(([k]) => `'${String(k)}'`);
+    if (!key) {
+      throw new Error(`${what} holds a dict of ${[...result.keys()].slice(0, 8).map((k) => `'${String(k)}'`).join(', ')}, not a state_dict` +
+        (candidates.length ? `; the weights may be under ${candidates.join(' or ')}: save that entry alone with torch.save(checkpoint[key], path)` : '; save one with torch.save(model.state_dict(), path)'));
+    }
+    dict = result.get(key) as Map<unknown, Value>;
+  }
+  const out = new Map<string, TensorRef>();
+  for (const [k, v] of dict) if (isTensor(v)) out.set(String(k), v);
+  if ([...out.keys()].every((k) => k.startsWith('module.'))) return new Map([...out].map(([k, v]) => [k.slice('module.'.length), v]));
+  return out;
 }

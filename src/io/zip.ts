@@ -9,6 +9,21 @@ export interface ZipEntry {
   compressedSize: number;
   size: number;
   localOffset: number;
+  /** CRC-32 of the uncompressed bytes, as the directory records it. */
+  crc: number;
+}
+
+const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c;
+});
+
+/** CRC-32 (ZIP's, IEEE 802.3). */
+export function crc32(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
 }
 
 export function readZipDirectory(bytes: Uint8Array, what: string): Map<string, ZipEntry> {
@@ -33,7 +48,7 @@ export function readZipDirectory(bytes: Uint8Array, what: string): Map<string, Z
   let p = dirOffset;
   for (let i = 0; i < count; i++) {
     if (p + 46 > bytes.length || dv.getUint32(p, true) !== 0x02014b50) throw new Error(`${what} is corrupt: bad central directory entry ${i}`);
-    const method = dv.getUint16(p + 10, true);
+    const method = dv.getUint16(p + 10, true), crc = dv.getUint32(p + 16, true);
     let compressedSize = dv.getUint32(p + 20, true), size = dv.getUint32(p + 24, true);
     const nameLen = dv.getUint16(p + 28, true), extraLen = dv.getUint16(p + 30, true), commentLen = dv.getUint16(p + 32, true);
     let localOffset = dv.getUint32(p + 42, true);
@@ -51,14 +66,20 @@ export function readZipDirectory(bytes: Uint8Array, what: string): Map<string, Z
       }
       e += 4 + len;
     }
-    entries.set(name, { name, method, compressedSize, size, localOffset });
+    entries.set(name, { name, method, compressedSize, size, localOffset, crc });
     p = eEnd + commentLen;
   }
   return entries;
 }
 
-/** The bytes of one entry (a view into `bytes` for stored entries). */
+/** The bytes of one entry (a view into `bytes` for stored entries), checked against the directory's CRC-32. */
 export async function readZipEntry(bytes: Uint8Array, entry: ZipEntry, what: string): Promise<Uint8Array> {
+  const data = await entryBytes(bytes, entry, what);
+  if (crc32(data) !== entry.crc) throw new Error(`${what} is corrupt: ${entry.name} does not match its CRC-32 (the file was damaged or altered after it was written)`);
+  return data;
+}
+
+async function entryBytes(bytes: Uint8Array, entry: ZipEntry, what: string): Promise<Uint8Array> {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const h = entry.localOffset;
   if (h + 30 > bytes.length || dv.getUint32(h, true) !== 0x04034b50) throw new Error(`${what} is corrupt: bad local header for ${entry.name}`);

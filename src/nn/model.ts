@@ -1,6 +1,6 @@
 import type { GpuContext } from '../gpu/device.ts';
 import type { StateDict } from '../io/host-tensor.ts';
-import { ARCHS, ResNet, type ResNetArch, type ResNetVariant } from './resnet.ts';
+import { ARCHS, ResNet, resnetArchOf, type ResNetArch, type ResNetVariant } from './resnet.ts';
 
 /** torchvision-style preprocessing: Resize(resize), CenterCrop(crop), ToTensor, Normalize(mean, std). */
 export interface Preprocessing {
@@ -44,6 +44,11 @@ export function buildClassifier(ctx: GpuContext, tensors: StateDict, card: Model
   checkCard(card);
   const fc = tensors.get('fc.weight');
   const numClasses = fc?.shape[0] ?? 1000;
+  const fileArch = resnetArchOf(tensors.keys());
+  if (fileArch && fileArch !== card.arch) throw new Error(`the weights are a ${fileArch} (their keys have its blocks), not a ${card.arch}: use --arch ${fileArch}`);
+  if (!fileArch && !tensors.has('conv1.weight')) {
+    throw new Error(`the weights are not a torchvision ResNet's state_dict: no conv1.weight (their first keys: ${[...tensors.keys()].slice(0, 4).join(', ')})`);
+  }
   const net = new ResNet(card.arch, card.variant, numClasses);
   net.loadStateDict(ctx, tensors);
   const classes = card.classes === 'imagenet' ? imagenetClasses : card.classes;

@@ -95,13 +95,15 @@ export abstract class Module {
    */
   loadStateDict(ctx: GpuContext, dict: StateDict, strict = true): void {
     const expected = this.expectedKeys();
-    const missing: string[] = [], unexpected: string[] = [], misshaped: string[] = [];
+    const missing: string[] = [], unexpected: string[] = [], misshaped: string[] = [], mistyped: string[] = [];
     for (const [k, s] of expected) {
       const t = dict.get(k);
       if (!t) { if (!s.optional && !k.endsWith('num_batches_tracked')) missing.push(k); continue; }
       const same = t.shape.length === s.shape.length && t.shape.every((d, i) => d === s.shape[i]);
       if (!same && !(t.shape.length === 0 && s.shape.length === 0)) misshaped.push(`${k}: file [${t.shape.join(', ')}], model [${s.shape.join(', ')}]`);
+      if (t.dtype !== 'F32' && !k.endsWith('num_batches_tracked')) mistyped.push(`${k} (${t.dtype === 'I64' ? 'int64' : t.dtype})`);
     }
+    if (mistyped.length) throw new Error(`the weights must be floating point, but ${mistyped.slice(0, 5).join(', ')}${mistyped.length > 5 ? ', ...' : ''} ${mistyped.length > 1 ? 'are' : 'is'} not: save them with model.float().state_dict()`);
     for (const k of dict.keys()) if (!expected.has(k)) unexpected.push(k);
     if (strict && (missing.length || unexpected.length || misshaped.length)) {
       const part = (title: string, l: string[]) => (l.length ? `\n  ${title} (${l.length}): ${l.slice(0, 20).join(', ')}${l.length > 20 ? ', ...' : ''}` : '');

@@ -19,6 +19,20 @@ const LAYOUTS: Record<ResNetArch, { block: 'basic' | 'bottleneck'; layers: numbe
 };
 export const ARCHS = Object.keys(LAYOUTS) as ResNetArch[];
 
+/** The torchvision ResNet whose state_dict has these keys (blocks per stage, basic or bottleneck), or null. */
+export function resnetArchOf(keys: Iterable<string>): ResNetArch | null {
+  const blocks = [0, 0, 0, 0];
+  let bottleneck = false;
+  for (const k of keys) {
+    const m = /^layer([1-4])\.(\d+)\.(conv\d)\./.exec(k);
+    if (!m) continue;
+    blocks[+m[1] - 1] = Math.max(blocks[+m[1] - 1], +m[2] + 1);
+    if (m[3] === 'conv3') bottleneck = true;
+  }
+  const found = ARCHS.find((a) => (LAYOUTS[a].block === 'bottleneck') === bottleneck && LAYOUTS[a].layers.join() === blocks.join());
+  return found ?? null;
+}
+
 export class BasicBlock extends Module {
   static expansion = 1;
   readonly conv1: Conv2d; readonly bn1: BatchNorm2d; readonly relu: ReLU;
