@@ -209,6 +209,75 @@ test('a client that goes away stops its work; the next request runs at once', as
   assert.is(r.status, 200);
 });
 
+test('HTTP edge cases: a chunked body over the limit gets its 413, a missing method, a wrong content type, a bad Host, a slow body, a client gone mid-upload', async () => {
+  const { url } = await fixture();
+  // A chunked body (no content-length) past 64 KB: the 413 arrives instead of a reset.
+  const big = new ReadableStream({ start(c) { for (let i = 0; i < 40; i++) c.enqueue(new TextEncoder().encode('x'.repeat(8192))); c.close(); } });
+  const r413 = await fetch(url + 'api/fetch', { method: 'POST', headers: { 'content-type': 'application/json' }, body: big, duplex: 'half' } as RequestInit);
+  assert.is(r413.status, 413);
+  assert.match((await r413.json()).error, 'exceeds 65536 bytes');
+  const none = await post('/api/attribute', { example: 0, target: 1 });
+  assert.is(none.status, 400);
+  assert.match(none.body.error, 'the request has no "method"');
+  assert.is((await post('/api/fetch', { method: 'Saliency' }, { headers: { 'content-type': 'application/jsonfoo' } })).status, 415);
+  assert.is((await post('/api/fetch', { method: null, count: 1 }, { headers: { 'content-type': 'application/json; charset=utf-8' } })).status, 200);
+  // DNS rebinding: a page of another site whose name resolves here sends its own Host.
+  const u = new URL(url);
+  const hostStatus = (host: string) => new Promise<number>((resolve, reject) => {
+    request({ host: u.hostname, port: u.port, path: '/api/init', method: 'GET', headers: { host } }, (res) => { res.resume(); resolve(res.statusCode!); }).on('error', reject).end();
+  });
+  assert.is(await hostStatus('evil.example:' + u.port), 403);
+  assert.is(await hostStatus('localhost:' + u.port), 200);
+  assert.is(await hostStatus('127.0.0.1:' + u.port), 200);
+  // Grad-CAM's layer picker offers only layers with [N, C, H, W] outputs; fc is refused as a 400.
+  const init = (await get('/api/init')).body;
+  const layers: string[] = init.methods.find((m: { name: string }) => m.name === 'LayerGradCam').arguments[0].options;
+  assert.ok(!layers.includes('fc') && layers.includes('layer4.1.conv2') && layers.includes('conv1'), layers.join(','));
+  const fc = await post('/api/attribute', { example: 0, target: 1, method: 'LayerGradCam', arguments: { layer: 'fc' } });
+  assert.is(fc.status, 400);
+  // A client that stops sending: its request times out (the server's requestTimeoutMs), then a client gone mid-upload.
+  const { vis } = await fixture();
+  const quick = await vis.serve({ port: 0, requestTimeoutMs: 500 });
+  try {
+    const q = new URL(quick.url);
+    const slowBody = await new Promise<number | string>((resolve) => {
+      const req = request({ host: q.hostname, port: q.port, path: '/api/fetch', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': 100 } }, (res) => { res.resume(); resolve(res.statusCode!); });
+      req.on('error', (e) => resolve((e as NodeJS.ErrnoException).code ?? 'error'));
+      req.write('{"method":');
+    });
+    assert.ok(slowBody === 408 || slowBody === 'ECONNRESET', `a body that never ends: ${slowBody}`);
+    const errors: unknown[] = [], log = console.error;
+    console.error = (...a: unknown[]) => { errors.push(a); };
+    try {
+      await new Promise<void>((resolve) => {
+        const req = request({ host: q.hostname, port: q.port, path: '/api/fetch', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': 1000 } });
+        req.on('error', () => resolve());
+        req.write('{"method": "Sal');
+        setTimeout(() => { req.destroy(); setTimeout(resolve, 200); }, 100);
+      });
+    } finally {
+      console.error = log;
+    }
+    assert.equal(errors, [], 'a client gone mid-upload logs nothing');
+    assert.is((await fetch(quick.url + 'api/progress')).status, 200);
+  } finally {
+    await quick.close();
+  }
+});
+
+test('200 attributions through the server leave the pool\'s live bytes flat; idle memory is given back after each job', async () => {
+  await post('/api/attribute', { example: 0, target: 1, method: 'Saliency' });
+  await post('/api/attribute', { example: 0, target: 1, method: 'LayerGradCam', arguments: { layer: 'layer3' } });
+  const before = (await get('/api/progress')).body.memory;
+  for (let i = 0; i < 200; i++) {
+    const r = await post('/api/attribute', { example: i % 4, target: i % 7, method: i % 2 ? 'Saliency' : 'LayerGradCam', arguments: i % 2 ? {} : { layer: 'layer3' } });
+    assert.is(r.status, 200);
+  }
+  const after = (await get('/api/progress')).body.memory;
+  assert.is(after.liveBytes, before.liveBytes, `live bytes ${before.liveBytes} -> ${after.liveBytes}`);
+  assert.is(after.idleBytes, 0, 'idle buffers are destroyed after each job');
+});
+
 test.after(async () => {
   await fx?.close();
   fx = null;

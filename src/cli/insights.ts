@@ -3,6 +3,16 @@ import { readImageFolder } from '../io/image-folder.ts';
 import { AttributionVisualizer, ImageFeature, normalizeTransform, zeroBaseline } from '../insights/visualizer.ts';
 import { UsageError, int, parseArgs } from './args.ts';
 import { MODEL_FLAGS, withModel } from './common.ts';
+import { networkInterfaces } from 'node:os';
+import { isLoopback } from '../insights/server.ts';
+
+/** A server bound to every interface is reached by the machine's own addresses, not 0.0.0.0. */
+function reachableUrls(url: string, host: string): string[] {
+  if (host !== '0.0.0.0' && host !== '::') return [url];
+  const port = new URL(url).port;
+  const addrs = Object.values(networkInterfaces()).flat().filter((i) => i && i.family === 'IPv4').map((i) => i!.address);
+  return (addrs.length ? addrs : ['127.0.0.1']).map((a) => `http://${a}:${port}/`);
+}
 
 export const INSIGHTS_HELP = `glimpse insights --images DIR [--labels labels.json] [model options] [--port 8080] [--host 127.0.0.1]
   Glimpse Insights, the attribution explorer (Captum Insights' successor), on http://HOST:PORT/:
@@ -31,13 +41,17 @@ export async function insights(argv: string[]): Promise<void> {
       maxExamples: int(a['max-examples'], 'max-examples', 1),
       encodeImage: (img) => `data:image/png;base64,${encodePng(img).toString('base64')}`,
     });
-    await vis.loadExamples();
-    const server = await vis.serve({ port, host: a.host as string | undefined });
-    console.log(`Glimpse Insights: ${server.url} (${folder.files.length} images, ${model.card.arch}); Ctrl-C stops`);
+    const examples = await vis.loadExamples();
+    if (folder.skipped.length) console.warn(`insights: skipped ${folder.skipped.length} of ${a.images}'s entries that are not readable images: ${folder.skipped.slice(0, 3).join('; ')}${folder.skipped.length > 3 ? '; ...' : ''}`);
+    const host = (a.host as string | undefined) ?? '127.0.0.1';
+    const server = await vis.serve({ port, host });
+    console.log(`Glimpse Insights: ${reachableUrls(server.url, host).join(' , ')} (${examples.length} images, ${model.card.arch}); Ctrl-C stops`);
+    if (!isLoopback(host)) console.warn(`insights: serving on ${host}, beyond this machine, with no authentication: anyone who can reach it sees the images and the model`);
+    // A second signal (a terminal's Ctrl-C reaches this process and the launcher in bin/glimpse.js,
+    // which forwards it) must not cut the shutdown short: the handlers stay.
     await new Promise<void>((resolve) => {
-      const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
+      process.on('SIGINT', () => resolve());
+      process.on('SIGTERM', () => resolve());
     });
     await server.close();
   });

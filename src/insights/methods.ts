@@ -119,6 +119,7 @@ export function describeMethods(layers: string[]): { name: string; label: string
 }
 
 export function findMethod(name: unknown): MethodSpec {
+  if (name === undefined) throw new RequestError(`the request has no "method"; give one of ${METHODS.map((x) => x.name).join(', ')}`);
   const m = METHODS.find((x) => x.name === name);
   if (!m) throw new RequestError(`unknown method ${JSON.stringify(name)}; methods: ${METHODS.map((x) => x.name).join(', ')}`);
   return m;

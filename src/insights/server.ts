@@ -49,21 +49,44 @@ const STATIC: Record<string, { file: string; type: string }> = {
   '/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
 };
 
-function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+/** Bytes of an oversized body read and dropped after the 413 (so the client reads the answer, not a reset), and for how long. */
+const DRAIN_BYTES = 16 * MAX_BODY, DRAIN_MS = 5000;
+
+/** Reads the rest of a refused body for a while, then closes the connection. */
+function drain(req: IncomingMessage, res: ServerResponse): void {
+  res.shouldKeepAlive = false;
+  let dropped = 0;
+  const stop = () => req.destroy();
+  const timer = setTimeout(stop, DRAIN_MS);
+  req.removeAllListeners('data');
+  req.on('data', (c: Buffer) => { if ((dropped += c.length) > DRAIN_BYTES) stop(); });
+  req.on('end', () => clearTimeout(timer));
+  req.on('close', () => clearTimeout(timer));
+  req.resume();
+}
+
+/** A client that went away while sending its request: nothing to answer, nothing to log. */
+class ClientGone extends Error {}
+
+function readBody(req: IncomingMessage, res: ServerResponse): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const type = req.headers['content-type'] ?? '';
-    if (!type.startsWith('application/json')) return reject(new HttpError(415, `send the request body as application/json, not '${type}'`));
+    if (type.split(';')[0].trim().toLowerCase() !== 'application/json') return reject(new HttpError(415, `send the request body as application/json, not '${type}'`));
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > MAX_BODY) return reject(new HttpError(413, `the request body is ${declared} bytes; the limit is ${MAX_BODY}`));
+    if (declared > MAX_BODY) {
+      drain(req, res);
+      return reject(new HttpError(413, `the request body is ${declared} bytes; the limit is ${MAX_BODY}`));
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
       if (size > MAX_BODY) {
+        drain(req, res);
         reject(new HttpError(413, `the request body exceeds ${MAX_BODY} bytes`));
-        req.destroy();
       } else chunks.push(c);
     });
+    req.on('aborted', () => reject(new ClientGone()));
     req.on('end', () => {
       try {
         const v = JSON.parse(Buffer.concat(chunks).toString('utf8'));
@@ -73,7 +96,7 @@ function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
         reject(new HttpError(400, `the request body is not valid JSON: ${(e as Error).message}`));
       }
     });
-    req.on('error', reject);
+    req.on('error', () => reject(new ClientGone()));
   });
 }
 
@@ -96,9 +119,9 @@ async function route(vis: AttributionVisualizer, req: IncomingMessage, res: Serv
   }
   if (path === '/app.js') return only('GET'), send(res, 200, await pageBundle(), 'text/javascript; charset=utf-8');
   if (path === '/api/init') return only('GET'), json(res, 200, await vis.init());
-  if (path === '/api/progress') return only('GET'), json(res, 200, vis.queue.status());
-  if (path === '/api/fetch') return only('POST'), json(res, 200, await vis.fetch(await readBody(req), signal));
-  if (path === '/api/attribute') return only('POST'), json(res, 200, await vis.attribute(await readBody(req), signal));
+  if (path === '/api/progress') return only('GET'), json(res, 200, { ...vis.queue.status(), memory: vis.memory() });
+  if (path === '/api/fetch') return only('POST'), json(res, 200, await vis.fetch(await readBody(req, res), signal));
+  if (path === '/api/attribute') return only('POST'), json(res, 200, await vis.attribute(await readBody(req, res), signal));
   if (path === '/api/kernels') return only('GET'), send(res, 200, kernelTexts(), 'application/json; charset=utf-8');
   let m = /^\/api\/models\/(\d{1,4})\/weights$/.exec(path);
   if (m) {
@@ -116,25 +139,53 @@ async function route(vis: AttributionVisualizer, req: IncomingMessage, res: Serv
   throw new HttpError(404, `no such page: ${path}`);
 }
 
+export interface ServerOptions {
+  port?: number;
+  /** The address to bind: 127.0.0.1 unless given. */
+  host?: string;
+  /** How long a client may take to send its whole request (headers and body); the answer may take longer. */
+  requestTimeoutMs?: number;
+}
+
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+export const isLoopback = (host: string) => LOOPBACK_NAMES.has(host) || /^127\./.test(host);
+const ANY_ADDRESS = new Set(['0.0.0.0', '::', '[::]']);
+
+/**
+ * Whether a request's Host header names this server: a page from another site whose name resolves
+ * here (DNS rebinding) sends its own name, and must not read the images and weights. A server bound
+ * to every interface answers any name.
+ */
+function hostAllowed(header: string | undefined, bound: string): boolean {
+  if (ANY_ADDRESS.has(bound)) return true;
+  if (!header) return false;
+  const name = header.toLowerCase().replace(/:\d+$/, '');
+  return name === bound.toLowerCase() || name === `[${bound.toLowerCase()}]` || (isLoopback(bound) && isLoopback(name));
+}
+
 /** Starts the server; resolves once it listens. Binds to 127.0.0.1 unless a host is given. */
-export function startServer(vis: AttributionVisualizer, opts: { port?: number; host?: string } = {}): Promise<{ url: string; close(): Promise<void> }> {
-  const server = createServer((req, res) => {
+export function startServer(vis: AttributionVisualizer, opts: ServerOptions = {}): Promise<{ url: string; close(): Promise<void> }> {
+  const bound = opts.host ?? '127.0.0.1';
+  const requestTimeout = opts.requestTimeoutMs ?? 30_000;
+  const server = createServer({ requestTimeout, headersTimeout: requestTimeout, connectionsCheckingInterval: Math.min(30_000, Math.max(100, requestTimeout / 4)) }, (req, res) => {
+    if (!hostAllowed(req.headers.host, bound)) {
+      return json(res, 403, { error: `the Host header '${req.headers.host ?? ''}' does not name this server (${bound}); open it by its own address` });
+    }
     // A client that goes away cancels its queued or running GPU work.
     const abort = new AbortController();
     res.on('close', () => {
       if (!res.writableFinished) abort.abort();
     });
     route(vis, req, res, abort.signal).catch((e: Error) => {
-      if (e instanceof AbortedError) return;
+      if (e instanceof AbortedError || e instanceof ClientGone) return;
       const status = e instanceof HttpError ? e.status : e instanceof RequestError ? 400 : 500;
       if (status === 500) console.error(`insights: ${req.method} ${req.url}: ${e.stack ?? e.message}`);
       json(res, status, { error: e.message });
     });
   });
-  server.requestTimeout = 0; // attributions on a software GPU can take minutes
   return new Promise((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE' ? new Error(`port ${opts.port} is in use; pick another with --port`) : e));
-    server.listen(opts.port ?? 8080, opts.host ?? '127.0.0.1', () => {
+    server.listen(opts.port ?? 8080, bound, () => {
       const a = server.address() as AddressInfo;
       const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
       resolve({

@@ -93,7 +93,8 @@ function chwShape(shape: readonly number[], what: string): [number, number, numb
 }
 
 export class AttributionVisualizer {
-  readonly queue = new WorkQueue();
+  // After each job the pool's idle buffers go back: a 224x224 IG batch's would otherwise stay allocated.
+  readonly queue = new WorkQueue(() => this.o.ctx.pool.trim());
   private examples: Example[] | null = null;
   private loading: Promise<Example[]> | null = null;
   private predictions = new Map<number, Promise<Prediction[][]>>();
@@ -112,13 +113,39 @@ export class AttributionVisualizer {
     if (!(Number.isInteger(this.o.maxExamples) && this.o.maxExamples >= 1)) throw new Error(`maxExamples must be a positive integer, got ${this.o.maxExamples}`);
   }
 
+  /** GPU memory held by tensors (live) and kept for reuse (idle), in bytes: /api/progress reports it. */
+  memory(): { liveBytes: number; idleBytes: number } {
+    const { liveBytes, idleBytes } = this.o.ctx.pool;
+    return { liveBytes, idleBytes };
+  }
+
   get classes(): string[] {
     return this.o.classes;
   }
 
-  /** The model's module names that a layer method can take (leaves and blocks alike). */
-  layers(model = 0): string[] {
-    return [...this.o.models[model].namedModules()].map(([n]) => n).filter((n) => n !== '');
+  private layerLists = new Map<number, Promise<string[]>>();
+  /**
+   * The model's modules that Grad-CAM can take (leaves and blocks alike): those whose output is
+   * [N, C, H, W], found once by a forward pass of the first example with a hook on every module.
+   */
+  layers(model = 0): Promise<string[]> {
+    let list = this.layerLists.get(model);
+    if (!list) this.layerLists.set(model, (list = this.spatialLayers(model)));
+    return list;
+  }
+
+  private async spatialLayers(model: number): Promise<string[]> {
+    const e = (await this.loadExamples())[0], net = this.o.models[model];
+    const spatial = new Set<string>();
+    const unhook = [...net.namedModules()].filter(([n]) => n !== '').map(([n, m]) => m.registerForwardHook((_m, _x, y) => { if (y.rank === 4) spatial.add(n); }));
+    try {
+      await this.queue.run('finding the layers', () => tidy(async () => {
+        noGrad(() => net.call(fromArray(this.o.ctx, e.input.data, [1, ...e.input.shape])));
+      }));
+    } finally {
+      unhook.forEach((u) => u());
+    }
+    return [...net.namedModules()].map(([n]) => n).filter((n) => spatial.has(n));
   }
 
   /** Reads the dataset once, applying the feature's transforms to each example. */
@@ -136,6 +163,7 @@ export class AttributionVisualizer {
           let input = raw;
           for (const t of f.inputTransforms ?? []) input = t(input);
           chwShape(input.shape, 'an input transform\'s output');
+          if (!Array.prototype.every.call(input.data, Number.isFinite)) throw new Error(`example ${out.length}'s input holds NaN or infinity (after the feature's transforms); the explorer takes finite inputs only`);
           const baseline = (f.baselineTransforms?.[0] ?? zeroBaseline)(input);
           const display = f.visualizationTransform ? f.visualizationTransform(raw) : raw;
           const label = labels && labels[n] !== null ? Number(labels[n]) : null;
@@ -157,7 +185,7 @@ export class AttributionVisualizer {
       classes: this.o.classes,
       models: this.o.modelNames.map((name, i) => ({ index: i, name, browserCompute: this.o.models[i] instanceof ResNet })),
       features: this.o.features.map((f) => ({ name: f.name, type: 'image' })),
-      methods: describeMethods(this.layers()),
+      methods: describeMethods(await this.layers()),
       examples: examples.length,
       inputShape: examples[0].input.shape,
     };
@@ -231,7 +259,7 @@ export class AttributionVisualizer {
     if (!Number.isInteger(offset) || (offset as number) < 0) throw new RequestError(`offset must be a non-negative integer, got ${JSON.stringify(offset)}`);
     if (!Number.isInteger(count) || (count as number) < 1 || (count as number) > MAX_PAGE) throw new RequestError(`count must be an integer 1..${MAX_PAGE}, got ${JSON.stringify(count)}`);
     const spec = method === null ? null : findMethod(method);
-    const values = spec ? validateArguments(spec, args, this.layers(model)) : null;
+    const values = spec ? validateArguments(spec, args, await this.layers(model)) : null;
     const keep = this.parseFilter(filter);
     const examples = await this.loadExamples();
     const preds = await this.predictAll(model);
@@ -254,7 +282,7 @@ export class AttributionVisualizer {
     const e = await this.exampleAt(example);
     if (!Number.isInteger(target) || (target as number) < 0 || (target as number) >= this.o.classes.length) throw new RequestError(`target must be a class index 0..${this.o.classes.length - 1}, got ${JSON.stringify(target)}`);
     const spec = findMethod(method);
-    const values = validateArguments(spec, args, this.layers(model));
+    const values = validateArguments(spec, args, await this.layers(model));
     const preds = await this.predictAll(model);
     return this.describe(e, preds[e.index], model, target as number, { spec, values }, !!raw, signal);
   }
@@ -277,12 +305,13 @@ export class AttributionVisualizer {
     const base = { index: e.index, label: e.label === null ? null : cls(e.label), predictions: preds, target: cls(target), model, original: this.o.encodeImage(renderImageAttr(null, e.display, { method: 'original_image' })) };
     if (!job) return { ...base, attribution: null };
     const { spec } = job;
+    const layers = await this.layers(model); // before the job: finding them is a job of its own
     const { data, shape, seconds } = await this.queue.run(`${spec.label}, example ${e.index}`, (progress) => tidy(async () => {
       const t0 = performance.now();
       const ctx = this.o.ctx, [C, H, W] = e.input.shape;
       const x = fromArray(ctx, e.input.data, [1, C, H, W]);
       const baseline = fromArray(ctx, e.baseline.data, [1, C, H, W]);
-      const attr = await spec.run(x, target, job.values, { net: this.o.models[model], layers: this.layers(model), baseline, onProgress: progress });
+      const attr = await spec.run(x, target, job.values, { net: this.o.models[model], layers, baseline, onProgress: progress });
       return { data: await attr.data(), shape: [...attr.shape], seconds: (performance.now() - t0) / 1000 };
     }), signal);
     const pics = attributionPictures({ data, shape }, e.display, this.o.features[0].name);
@@ -297,7 +326,7 @@ export class AttributionVisualizer {
   }
 
   /** Starts the explorer's HTTP server (Node only). */
-  async serve(opts: { port?: number; host?: string } = {}): Promise<{ url: string; close(): Promise<void> }> {
+  async serve(opts: import('./server.ts').ServerOptions = {}): Promise<{ url: string; close(): Promise<void> }> {
     const { startServer } = await import('./server.ts');
     return startServer(this, opts);
   }

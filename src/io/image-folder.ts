@@ -10,6 +10,8 @@ export interface ImageFolder {
   files: string[];
   /** Class index per file, null where the labels file says nothing. */
   labels: (number | null)[];
+  /** Entries skipped, each 'name: why' (a folder named like an image, a file that does not decode); filled as batches are read. */
+  skipped: string[];
   /** Batches of images resized and cropped as the model's preprocessing says, in [0, 1] (not normalized). */
   batches(size?: number): Generator<{ inputs: { data: Float32Array; shape: number[] }; labels: (number | null)[] }>;
 }
@@ -21,8 +23,14 @@ export interface ImageFolder {
  */
 export function readImageFolder(dir: string, p: Pick<Preprocessing, 'resize' | 'crop'>, classes: string[], labelsFile?: string): ImageFolder {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`--images ${dir} is not a folder`);
-  const files = readdirSync(dir).filter((f) => IMAGE.test(f)).sort();
-  if (!files.length) throw new Error(`${dir} holds no .png or .jpg images`);
+  const skipped: string[] = [];
+  const files = readdirSync(dir).filter((f) => IMAGE.test(f)).sort().filter((f) => {
+    let file = false;
+    try { file = statSync(join(dir, f)).isFile(); } catch { /* a dangling link: skipped below */ }
+    if (!file) skipped.push(`${f}: not a file`);
+    return file;
+  });
+  if (!files.length) throw new Error(`${dir} holds no .png or .jpg images${skipped.length ? ` (skipped: ${skipped.join('; ')})` : ''}`);
   const labels: (number | null)[] = files.map(() => null);
   if (labelsFile) {
     let map: Record<string, unknown>;
@@ -43,14 +51,23 @@ export function readImageFolder(dir: string, p: Pick<Preprocessing, 'resize' | '
     }
   }
   return {
-    files, labels,
+    files, labels, skipped,
     *batches(size = 8) {
       const per = 3 * p.crop * p.crop;
       for (let first = 0; first < files.length; first += size) {
-        const group = files.slice(first, first + size);
-        const data = new Float32Array(group.length * per);
-        group.forEach((f, i) => data.set(preprocessImage(readImage(join(dir, f)), p), i * per));
-        yield { inputs: { data, shape: [group.length, 3, p.crop, p.crop] }, labels: labels.slice(first, first + size) };
+        const images: Float32Array[] = [], kept: (number | null)[] = [];
+        files.slice(first, first + size).forEach((f, i) => {
+          try {
+            images.push(preprocessImage(readImage(join(dir, f)), p));
+            kept.push(labels[first + i]);
+          } catch (e) {
+            skipped.push(`${f}: ${(e as Error).message}`);
+          }
+        });
+        if (!images.length) continue;
+        const data = new Float32Array(images.length * per);
+        images.forEach((img, i) => data.set(img, i * per));
+        yield { inputs: { data, shape: [images.length, 3, p.crop, p.crop] }, labels: kept };
       }
     },
   };
