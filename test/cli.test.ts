@@ -4,7 +4,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseSafetensors } from '../src/io/safetensors.ts';
+import { parseSafetensors, serializeSafetensors } from '../src/io/safetensors.ts';
+import { readStateDict } from '../src/io/weights.ts';
 import { parseArgs } from '../src/cli/args.ts';
 import { PNG } from 'pngjs';
 import { tuningKey } from '../src/autograd/index.ts';
@@ -97,7 +98,7 @@ test('user mistakes print one line and exit non-zero, without a stack trace', ()
     [['predict', '--image', join(tmp, 'missing.png')], 'no such file'],
     [['predict', '--image', bad], 'neither a PNG nor a JPEG'],
     [['predict', '--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet99', '--image', bad], "unknown --arch 'resnet99'"],
-    [['predict', '--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet50', '--input', `${join(REF_DIR, 'resnet18_chelsea_64.safetensors')}:input`], 'do not fit'],
+    [['predict', '--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet50', '--input', `${join(REF_DIR, 'resnet18_chelsea_64.safetensors')}:input`], 'the weights are a resnet18 (their keys have its blocks), not a resnet50: use --arch resnet18'],
     [['predict', '--input', `${join(REF_DIR, 'resnet18_chelsea_64.safetensors')}:nokey`], "has no tensor 'nokey'"],
     [['frobnicate'], "unknown command 'frobnicate'"],
     [['predict', '--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet18', '--winograd', '3', '--image', bad], "--winograd: expected off, one tile (0, 2 or 4)"],
@@ -109,15 +110,53 @@ test('user mistakes print one line and exit non-zero, without a stack trace', ()
   }
 });
 
+test('inputs, options and weights that used to mislead: one clear line, exit 2 for usage and 1 otherwise, before any attribution runs', async () => {
+  const r18 = ['--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet18'];
+  const x = ref('resnet18_chelsea_64.safetensors', 'input');
+  const tensors = (key: string, t: { dtype: 'F32' | 'I64'; shape: number[]; data: Float32Array | BigInt64Array }) => {
+    const f = join(tmp, `${key}.safetensors`);
+    writeFileSync(f, serializeSafetensors({ [key]: t }));
+    return `${f}:${key}`;
+  };
+  const nan = Float32Array.from(x.data); nan[7] = NaN;
+  const bomb = join(tmp, 'bomb.png');
+  const png = readFileSync(join(REF_DIR, 'images', 'chelsea.png'));
+  png.writeUInt32BE(15000, 16); png.writeUInt32BE(15000, 20);
+  writeFileSync(bomb, png);
+  const { tensors: sd } = await readStateDict(join(REF_DIR, 'resnet18_seed0.pth'));
+  sd.set('conv1.weight', { dtype: 'I64', shape: sd.get('conv1.weight')!.shape, data: new BigInt64Array(sd.get('conv1.weight')!.data.length) });
+  const intWeights = join(tmp, 'int-weights.safetensors');
+  writeFileSync(intWeights, serializeSafetensors(sd));
+  const attr = ['attribute', ...r18, '--input', `${join(REF_DIR, 'resnet18_chelsea_64.safetensors')}:input`, '--target', '281'];
+  const cases: [string[], number, string][] = [
+    [['predict', ...r18, '--input', tensors('ids', { dtype: 'I64', shape: [1, 3, 64, 64], data: new BigInt64Array(3 * 64 * 64) })], 2, 'holds int64 values; the model takes a normalized float32 [N, 3, H, W] tensor'],
+    [['predict', ...r18, '--input', tensors('empty', { dtype: 'F32', shape: [0, 3, 64, 64], data: new Float32Array(0) })], 2, 'holds no examples (batch 0)'],
+    [['predict', ...r18, '--input', tensors('nan', { dtype: 'F32', shape: x.shape, data: nan })], 2, 'holds NaN at index 7; the input must be finite'],
+    [['predict', '--weights', intWeights, '--arch', 'resnet18', '--input', `${join(REF_DIR, 'resnet18_chelsea_64.safetensors')}:input`], 1, 'the weights must be floating point, but conv1.weight (int64) is not'],
+    [['predict', ...r18, '--image', bomb], 1, 'is 15000 x 15000 = 225000000 pixels, over the limit of 89478485'],
+    [[...attr, '--method', 'integrated-gradients', '--n-steps', '1000000', '--save', join(tmp, 'x.safetensors')], 2, '--n-steps 1000000 is over the limit of 10000'],
+    [[...attr, '--method', 'saliency', '--save', join(tmp, 'missing', 'x.safetensors')], 2, 'the folder'],
+    [[...attr, '--method', 'saliency', '--save', join(tmp, 'x.safetensors'), '--png', join(tmp, 'x.png'), '--outlier-perc', '150'], 2, '--outlier-perc must be at least 0 and below 100'],
+    [[...attr, '--method', 'layer-gradcam', '--layer', 'layer4', '--interpolate', '100000,100000', '--save', join(tmp, 'x.safetensors')], 2, 'each side is at most 8192'],
+  ];
+  for (const [args, code, msg] of cases) {
+    const r = glimpse(...args);
+    if (r.code !== code || !r.err.includes(msg) || r.err.includes('    at ')) throw new Error(`${args.slice(-4).join(' ')}: exit ${r.code}, stderr: ${r.err}`);
+  }
+});
+
 test('insights serves a folder with labels until SIGINT; a bad folder or labels file is one clear error', async () => {
   const dir = join(tmp, 'photos');
   mkdirSync(dir, { recursive: true });
   copyFileSync(join(REF_DIR, 'images', 'chelsea.png'), join(dir, 'chelsea.png'));
   writeFileSync(join(dir, 'notes.txt'), 'not an image');
+  mkdirSync(join(dir, 'folder.png'), { recursive: true }); // a folder named like an image
+  writeFileSync(join(dir, 'broken.jpg'), readFileSync(join(REF_DIR, 'images', 'chelsea.png')).subarray(0, 100)); // unreadable
   const labels = join(tmp, 'labels.json');
   writeFileSync(labels, JSON.stringify({ 'chelsea.png': 'Egyptian cat' }));
   const model = ['--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet18'];
-  const child = spawn(process.execPath, [BIN, 'insights', '--images', dir, '--labels', labels, ...model, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Bound to every interface: it warns, and prints the machine's own addresses rather than 0.0.0.0.
+  const child = spawn(process.execPath, [BIN, 'insights', '--images', dir, '--labels', labels, ...model, '--port', '0', '--host', '0.0.0.0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '', err = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (err += d));
@@ -134,6 +173,8 @@ test('insights serves a folder with labels until SIGINT; a bad folder or labels 
     const res = await (await fetch(`${url}api/fetch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ method: 'Saliency' }) })).json();
     const e = res.examples[0];
     if (e.label.index !== 285 || e.target.index !== 285 || !e.attribution.heatMap.startsWith('data:image/png')) throw new Error(JSON.stringify(e).slice(0, 300));
+    if (out.includes('0.0.0.0') || !err.includes('with no authentication')) throw new Error(`0.0.0.0: ${out} ${err}`);
+    if (!/skipped 2 of .* not readable images: broken\.jpg: .*; folder\.png: not a file/.test(err) && !/skipped 2 of .* folder\.png: not a file; broken\.jpg/.test(err)) throw new Error(`skipped files: ${err}`);
   } finally {
     child.kill('SIGINT');
   }

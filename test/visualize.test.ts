@@ -3,10 +3,21 @@ import { PNG } from 'pngjs';
 import { COLORMAPS, colorAt, colormapFromStops } from '../src/io/colormap.ts';
 import { encodePng } from '../src/io/image-decode.ts';
 import { cumulativeSumThreshold, normalizeAttr, visualizeImageAttr, visualizeImageAttrMultiple } from '../src/io/visualize.ts';
-import { glyphPixel } from '../src/io/font.ts';
+import { glyphPixel, textWidth } from '../src/io/font.ts';
 
 const test = suite('visualize');
 const near = (a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-6) => a.length === b.length && Array.from(a).every((v, i) => Math.abs(v - b[i]) <= tol);
+
+test('a title wider than its panel widens the figure instead of being clipped; NaN attributions draw as 0', () => {
+  const title = 'integrated-gradients (class 285, Egyptian cat)';
+  const attr = { data: Float32Array.from({ length: 3 * 8 * 8 }, (_, i) => (i % 5 === 0 ? NaN : Math.sin(i))), shape: [3, 8, 8] };
+  const fig = visualizeImageAttr(attr, null, { method: 'heat_map', sign: 'absolute_value', title, scale: 2 });
+  if (fig.width < textWidth(title, 2) + 24) throw new Error(`figure ${fig.width} px wide for a title of ${textWidth(title, 2)} px`);
+  // The title's last glyph has ink: some pixel of its column range in the title row is dark.
+  let ink = false;
+  for (let y = 12; y < 12 + 14; y++) for (let x = 12 + textWidth(title, 2) - 10; x < 12 + textWidth(title, 2); x++) if (fig.data[(y * fig.width + x) * 3] < 128) ink = true;
+  if (!ink) throw new Error('the end of the title is not drawn');
+});
 
 test('cumulative-sum threshold: the smallest sorted value whose running sum reaches the percentile', () => {
   // sorted 1, 2, 3, 4 (sum 10): 98% needs 9.8 -> reached at 4; 50% needs 5 -> at 3 (1+2+3 = 6); 10% -> at 1.

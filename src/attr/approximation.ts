@@ -5,8 +5,22 @@
 export type IntegrationMethod = 'gausslegendre' | 'riemann_left' | 'riemann_right' | 'riemann_middle' | 'riemann_trapezoid';
 export const INTEGRATION_METHODS: IntegrationMethod[] = ['gausslegendre', 'riemann_left', 'riemann_right', 'riemann_middle', 'riemann_trapezoid'];
 
-/** Gauss-Legendre nodes (ascending, in [-1, 1]) and weights, as numpy.polynomial.legendre.leggauss. */
+/**
+ * The most Gauss-Legendre nodes computed: each node's Newton steps evaluate P_n by its n-term
+ * recurrence, so the table costs O(n^2) (10000 nodes take about a second). The Riemann rules take any count.
+ */
+export const MAX_GAUSS_LEGENDRE_STEPS = 10_000;
+const tables = new Map<number, { nodes: number[]; weights: number[] }>();
+
+/** Gauss-Legendre nodes (ascending, in [-1, 1]) and weights, as numpy.polynomial.legendre.leggauss; computed once per n. */
 export function legendreGauss(n: number): { nodes: number[]; weights: number[] } {
+  if (n > MAX_GAUSS_LEGENDRE_STEPS) throw new Error(`gausslegendre takes at most ${MAX_GAUSS_LEGENDRE_STEPS} steps, got ${n}; use fewer steps or a riemann_* method`);
+  let t = tables.get(n);
+  if (!t) tables.set(n, (t = computeLegendreGauss(n)));
+  return { nodes: [...t.nodes], weights: [...t.weights] };
+}
+
+function computeLegendreGauss(n: number): { nodes: number[]; weights: number[] } {
   const nodes = new Array<number>(n), weights = new Array<number>(n);
   for (let i = 0; i < Math.ceil(n / 2); i++) {
     // Newton's method on P_n from Chebyshev-like initial guesses.

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { GpuContext } from '../gpu/device.ts';
 import { createNodeGpu } from '../io/node-gpu.ts';
 import { loadClassifier, imageToInput, type ModelSpec } from '../io/models.ts';
@@ -42,7 +43,13 @@ export function readInput(a: Parsed, model: Classifier, anyShape = false): HostT
     const p = model.card.preprocessing;
     return { dtype: 'F32', shape: [1, 3, p.crop, p.crop], data: imageToInput(readImage(a.image as string), p) };
   }
-  const spec = a.input as string;
+  const t = readInputFile(a.input as string, anyShape);
+  const bad = (t.data as Float32Array).findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) throw new UsageError(`${a.input} holds ${t.data[bad]} at index ${bad}; the input must be finite (NaN and infinity propagate to every score)`);
+  return t;
+}
+
+function readInputFile(spec: string, anyShape: boolean): HostTensor {
   const at = spec.lastIndexOf(':');
   if (at <= 0) throw new UsageError(`--input must be FILE.safetensors:KEY, got '${spec}'`);
   const file = spec.slice(0, at), key = spec.slice(at + 1);
@@ -51,10 +58,18 @@ export function readInput(a: Parsed, model: Classifier, anyShape = false): HostT
   const t = tensors.get(key);
   if (!t) throw new UsageError(`${file} has no tensor '${key}'; it holds: ${[...tensors.keys()].join(', ')}`);
   if (anyShape) return t.dtype === 'F32' ? t : { dtype: 'F32', shape: t.shape, data: Float32Array.from(t.data as BigInt64Array, Number) };
-  if (t.dtype !== 'F32' || t.shape.length !== 4 || t.shape[1] !== 3) {
+  if (t.dtype !== 'F32') throw new UsageError(`${file}:${key} holds ${t.dtype === 'I64' ? 'int64' : t.dtype} values; the model takes a normalized float32 [N, 3, H, W] tensor`);
+  if (t.shape.length !== 4 || t.shape[1] !== 3) {
     throw new UsageError(`${file}:${key} has shape [${t.shape.join(', ')}]; the model takes a normalized [N, 3, H, W] float tensor`);
   }
+  if (t.shape[0] === 0) throw new UsageError(`${file}:${key} holds no examples (batch 0)`);
   return t;
+}
+
+/** An output file's folder must exist before the work runs, not after. */
+export function checkOutputFolder(file: string, flag: string): void {
+  const dir = dirname(resolve(file));
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--${flag} ${file}: the folder ${dir} does not exist`);
 }
 
 export function writeTensors(path: string, tensors: Record<string, HostTensor>, metadata?: Record<string, string>): void {

@@ -1,6 +1,6 @@
 import { fromArray, noGrad, softmax, tidy } from '../autograd/index.ts';
 import { int, parseArgs } from './args.ts';
-import { MODEL_FLAGS, readInput, withModel, writeTensors } from './common.ts';
+import { MODEL_FLAGS, checkOutputFolder, readInput, withModel, writeTensors } from './common.ts';
 
 export const PREDICT_HELP = `glimpse predict (--image FILE | --input FILE.safetensors:KEY) [options]
   Classifies an image and prints the top classes: index, name, probability.
@@ -14,6 +14,7 @@ export const PREDICT_HELP = `glimpse predict (--image FILE | --input FILE.safete
 export async function predict(argv: string[]): Promise<void> {
   const a = parseArgs(argv, { ...MODEL_FLAGS, top: 'number', save: 'string' }, 'predict');
   const top = int(a.top, 'top', 1) ?? 5;
+  if (a.save) checkOutputFolder(a.save as string, 'save');
   await withModel(a, async (ctx, model) => {
     const input = readInput(a, model);
     const [logits, probs] = await tidy(async () => {

@@ -3,6 +3,8 @@ export function progressBar(label: string): { update: (done: number, total: numb
   const tty = !!process.stderr.isTTY;
   const start = performance.now();
   let drawn = false;
+  // Shown at once: the first batch of a long run can take a while.
+  if (tty) { process.stderr.write(`\r${label}: starting...`); drawn = true; }
   return {
     update(done, total) {
       if (!tty || total <= 0) return;

@@ -61,6 +61,8 @@ export function normalizeAttr(attr: HostArray, sign: VisualizeSign, outlierPerc 
   const n = H * W;
   const combined = new Float64Array(n);
   for (let c = 0; c < C; c++) for (let i = 0; i < n; i++) combined[i] += data[c * n + i];
+  // NaN (Occlusion's positions that no window covers, as Captum returns them) draws as 0.
+  for (let i = 0; i < n; i++) if (Number.isNaN(combined[i])) combined[i] = 0;
   let threshold: number;
   const abs = combined.map(Math.abs);
   if (sign === 'all') threshold = cumulativeSumThreshold(abs, 100 - outlierPerc);
@@ -174,7 +176,8 @@ function compose(panels: Panel[], scaleOpt?: number): RgbImage {
   const scale = scaleOpt ?? Math.max(1, Math.ceil(224 / Math.max(...panels.map((p) => p.W))));
   const titleH = panels.some((p) => p.title) ? GLYPH_HEIGHT * TEXT + MARGIN : 0;
   const barW = 14, tickW = textWidth('-1.00', TEXT) + 10;
-  const widths = panels.map((p) => p.W * scale + (p.colorbar ? barW + 6 + tickW : 0));
+  // A title wider than its picture and colorbar widens the panel: it is never clipped.
+  const widths = panels.map((p) => Math.max(p.W * scale + (p.colorbar ? barW + 6 + tickW : 0), p.title ? textWidth(p.title, TEXT) : 0));
   const height = MARGIN + titleH + Math.max(...panels.map((p) => p.H * scale)) + MARGIN;
   const width = MARGIN + widths.reduce((s, w) => s + w + MARGIN, 0);
   const cv = new Canvas(width, height);
