@@ -37,6 +37,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   else if (OP == 2) { r = select(u, zero, v <= zero); } // ReLU backward as PyTorch's threshold_backward: 0 where the output v <= 0 (at 0 too), u elsewhere (NaN too)
   else if (OP == 3) { r = select(u, zero, (v <= zero) | (u <= zero)); } // guided backprop: also drop negative gradients (Captum's relu of the gradient)
   else if (OP == 4) { r = u / v; }
+  else if (OP == 5) { r = select(u, zero, (v <= V(p.a)) | (v >= V(p.b))); } // hardtanh (ReLU6) backward: 0 at and beyond the bounds, as PyTorch
+  else if (OP == 6) { r = u * v * (V(1.0) - v); }     // sigmoid backward, from its output v
   y[i] = r;
 #elif ${UNARY}
   let u = x[i];
@@ -48,6 +50,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   else if (OP == 4) { r = sqrt(u); }
   else if (OP == 5) { r = exp(u); }
   else if (OP == 6) { r = select(V(-p.a), V(p.a), u >= zero) * select(V(1.0), zero, u == zero); } // a * sign(u)
+  else if (OP == 7) { r = select(select(u, V(p.a), u < V(p.a)), V(p.b), u > V(p.b)); } // clip to [a, b]; NaN passes
+  else if (OP == 8) { r = V(1.0) / (V(1.0) + exp(-u)); } // sigmoid
   y[i] = r;
 #else
   y[i] = V(p.a);                                      // fill

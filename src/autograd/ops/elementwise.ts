@@ -6,8 +6,8 @@ import { grid, launch, sameShape } from './launch.ts';
 
 // Forward kernels and backward rules of the elementwise ops, side by side.
 
-const BIN = { combine: 0, mul: 1, reluGrad: 2, guidedReluGrad: 3, div: 4 } as const;
-const UN = { affine: 0, relu: 1, abs: 2, square: 3, sqrt: 4, exp: 5, signScale: 6 } as const;
+const BIN = { combine: 0, mul: 1, reluGrad: 2, guidedReluGrad: 3, div: 4, clipGrad: 5, sigmoidGrad: 6 } as const;
+const UN = { affine: 0, relu: 1, abs: 2, square: 3, sqrt: 4, exp: 5, signScale: 6, clip: 7, sigmoid: 8 } as const;
 
 /** An elementwise kernel over n values: four per invocation (vec4) where n is a multiple of 4. */
 function elementwise(ctx: GpuContext, name: string, arity: 0 | 1 | 2, op: number, n: number) {
@@ -142,4 +142,19 @@ export function sqrt(x: Tensor): Tensor {
 export function exp(x: Tensor): Tensor {
   const y = unary('exp', UN.exp, x);
   return record(y, 'exp', [x], (g) => [binary('mul', BIN.mul, g, y)]);
+}
+
+/**
+ * Clip to [min, max] (ONNX Clip, torch's hardtanh: ReLU6 is clip(x, 0, 6)); NaN passes. The gradient
+ * is hardtanh's: none at or beyond a bound (ReLU6 at exactly 0 or 6 passes nothing, as in PyTorch).
+ */
+export function clip(x: Tensor, min: number, max: number): Tensor {
+  if (!(min <= max)) throw new Error(`clip: min ${min} is above max ${max}`);
+  const y = unary('clip', UN.clip, x, min, max);
+  return record(y, 'clip', [x], (g) => [binary('clip_backward', BIN.clipGrad, g, y, min, max)]);
+}
+
+export function sigmoid(x: Tensor): Tensor {
+  const y = unary('sigmoid', UN.sigmoid, x);
+  return record(y, 'sigmoid', [x], (g) => [binary('sigmoid_backward', BIN.sigmoidGrad, g, y)]);
 }

@@ -7,6 +7,8 @@ export * from './reduce.ts';
 export * from './shape.ts';
 export * from './conv.ts';
 export * from './conv-tune.ts';
+export * from './grouped.ts';
+export * from './broadcast.ts';
 export { parseWinograd, winograd, type WinogradTile, type WinogradTiles } from './winograd.ts';
 export * from './pool.ts';
 export * from './linalg.ts';

@@ -12,17 +12,24 @@ export interface MaxPoolOptions {
   stride?: Pair; // defaults to kernelSize, as PyTorch
   padding?: Pair;
   dilation?: Pair;
+  /** Output size rounded up (ONNX ceil_mode, torch's ceil_mode=True); the last window still starts inside the input or its left padding. */
+  ceilMode?: boolean;
 }
 
-/** torch.nn.functional.max_pool2d (ceil_mode=False); the gradient goes to the first maximum of each window. */
+/** torch.nn.functional.max_pool2d; the gradient goes to the first maximum of each window. */
 export function maxPool2d(x: Tensor, opts: MaxPoolOptions): Tensor {
   if (x.rank !== 4) throw new Error(`maxPool2d: input must be [N, C, H, W], got [${x.shape.join(', ')}]`);
   const [N, C, H, W] = x.shape;
   const [KH, KW] = pair(opts.kernelSize, 1), [SH, SW] = pair(opts.stride ?? opts.kernelSize, 1);
   const [PH, PW] = pair(opts.padding, 0), [DH, DW] = pair(opts.dilation, 1);
   if (PH > KH / 2 || PW > KW / 2) throw new Error(`maxPool2d: padding ${PH},${PW} must be at most half the kernel ${KH}x${KW} (as in PyTorch)`);
-  const OH = Math.floor((H + 2 * PH - DH * (KH - 1) - 1) / SH) + 1;
-  const OW = Math.floor((W + 2 * PW - DW * (KW - 1) - 1) / SW) + 1;
+  const size = (n: number, p: number, d: number, k: number, s: number) => {
+    const span = n + 2 * p - d * (k - 1) - 1;
+    let o = (opts.ceilMode ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
+    if (opts.ceilMode && (o - 1) * s >= n + p) o--; // PyTorch's rule
+    return o;
+  };
+  const OH = size(H, PH, DH, KH, SH), OW = size(W, PW, DW, KW, SW);
   if (OH <= 0 || OW <= 0) throw new Error(`maxPool2d: input ${H}x${W} is too small for the window`);
   const ints = [N * C, H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW];
   const y = new Tensor(x.ctx, [N, C, OH, OW]);

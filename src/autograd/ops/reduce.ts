@@ -1,6 +1,7 @@
 import { record } from '../grad.ts';
 import { Tensor, sizeOf } from '../tensor.ts';
 import { broadcastTo } from './shape.ts';
+import { reshape } from './layout.ts';
 import { grid, launch } from './launch.ts';
 
 const REDUCE = { name: 'reduce_sum', file: 'reduce', inputs: 1, outputs: 1 } as const;
@@ -56,4 +57,11 @@ export function mean(x: Tensor, dims?: number | number[], keepDim = false): Tens
     const b = broadcastTo(g.view(x.shape.map((d, i) => (ds.includes(i) ? 1 : d))), x.shape, 1 / n);
     return [b];
   });
+}
+
+/** Expands size-1 dimensions to `shape` (same rank), as torch's expand; the gradient sums them back. */
+export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  if (shape.length === x.rank && shape.every((d, i) => d === x.shape[i])) return reshape(x, shape);
+  const dims = x.shape.map((d, i) => (d === 1 && shape[i] !== 1 ? i : -1)).filter((d) => d >= 0);
+  return record(broadcastTo(x, shape), 'expand', [x], (g) => [reduceDims(g, dims, 1, true)]);
 }
