@@ -1,0 +1,238 @@
+/**
+ * A model from an ONNX graph: every computing node is a module with the name a PyTorch user knows
+ * (`features.11.conv.1.0`), so hooks, layer methods and GuidedBackprop's ReLU rule work as on a
+ * ResNet. Shape arithmetic (Shape, Gather, Concat on int64 ...) is folded on the CPU at each forward,
+ * from the actual input's shape: a model exported with batch 1 still runs batches.
+ */
+import { Tensor, keep } from '../autograd/tensor.ts';
+import { noGrad } from '../autograd/grad.ts';
+import * as ops from '../autograd/ops/index.ts';
+import type { GpuContext } from '../gpu/device.ts';
+import type { OnnxArray, OnnxModel, OnnxNode } from '../io/onnx.ts';
+import { Module } from './module.ts';
+import { ReLU } from './layers.ts';
+import { GPU_OPS, HOST_OPS, type OpEnv, type Value, isHost, shapeOf } from './onnx-ops.ts';
+
+/** A node that computes on the GPU: its module runs the op, with the node's other inputs alongside. */
+class NodeModule extends Module {
+  pending: (Value | null)[] = [];
+  extra: Tensor[] = [];
+  constructor(readonly node: OnnxNode, private env: OpEnv) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    let outs: Tensor[];
+    try {
+      outs = GPU_OPS[this.node.opType]([x, ...this.pending.slice(1)], this.node, this.env);
+    } catch (e) {
+      const where = `${this.node.opType} node '${this.node.name}'`;
+      throw (e as Error).message.startsWith(where) ? e : new Error(`${where}: ${(e as Error).message}`);
+    }
+    this.extra = outs.slice(1);
+    return outs[0];
+  }
+}
+
+/** A Relu node is a ReLU module, so that GuidedBackprop and Deconvolution find and override it. */
+class ReluNode extends ReLU {
+  pending: (Value | null)[] = [];
+  extra: Tensor[] = [];
+  constructor(readonly node: OnnxNode) {
+    super();
+  }
+}
+
+type Step = { node: OnnxNode; kind: 'host' } | { node: OnnxNode; kind: 'shape' } | { node: OnnxNode; kind: 'gpu'; module: NodeModule | ReluNode };
+
+/** The module path of a node: from its parameters' names (`features.0.0.weight`), else torch's scoped node name (`/features/features.0/features.0.2/Clip`). */
+function modulePath(node: OnnxNode, initializers: Map<string, OnnxArray>): string | null {
+  for (const i of node.inputs) {
+    const m = /^(.+)\.(weight|bias|running_mean|running_var)$/.exec(i);
+    if (m && initializers.has(i) && !i.startsWith('onnx::')) return m[1];
+  }
+  if (!node.name.startsWith('/')) return null;
+  const scopes = node.name.split('/').slice(1, -1);
+  if (!scopes.length) return null;
+  let path = '', last = '';
+  for (const s of scopes) {
+    const part = last && s.startsWith(`${last}.`) ? s.slice(last.length + 1) : s;
+    path = path ? `${path}.${part}` : part;
+    last = s;
+  }
+  return path;
+}
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0];
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const t = d[j];
+      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = t;
+    }
+  }
+  return d[b.length];
+}
+
+export interface LayerInfo {
+  name: string;
+  opType: string;
+  node: string;
+  shape: number[];
+}
+
+export class GraphModel extends Module {
+  readonly inputName: string;
+  readonly outputName: string;
+  private steps: Step[] = [];
+  private constants = new Map<string, OnnxArray>();
+  private aliases = new Map<string, Module>();
+  private uploads = new Map<OnnxArray, Tensor>();
+  private env: OpEnv;
+
+  constructor(readonly ctx: GpuContext, readonly onnx: OnnxModel, readonly source = 'model.onnx') {
+    super();
+    if (onnx.inputs.length !== 1) throw new Error(`${source} has ${onnx.inputs.length} inputs (${onnx.inputs.map((i) => i.name).join(', ')}); Glimpse explains models of one input`);
+    if (onnx.outputs.length < 1) throw new Error(`${source} has no output`);
+    this.inputName = onnx.inputs[0].name;
+    this.outputName = onnx.outputs[0].name;
+    this.env = { ctx, opset: onnx.opset, upload: (v) => this.upload(v) };
+    for (const [k, v] of onnx.initializers) this.constants.set(k, v);
+    this.build();
+  }
+
+  private upload(v: OnnxArray): Tensor {
+    let t = this.uploads.get(v);
+    if (!t) {
+      if (v.dtype !== 'float32') throw new Error('an int64 constant cannot be a float input');
+      t = keep(noGrad(() => ops.fromArray(this.ctx, v.data as Float32Array, v.dims.length ? v.dims : [1])));
+      this.uploads.set(v, t);
+    }
+    return t;
+  }
+
+  private build(): void {
+    const host = new Set(this.constants.keys());
+    const unknown = new Map<string, string>();
+    const paths = new Map<string, number>(); // module path -> index of the last node that claims it
+    const gpuNodes: { node: OnnxNode; path: string | null }[] = [];
+    for (const node of this.onnx.nodes) {
+      if (node.domain && node.domain !== 'ai.onnx') { unknown.set(`${node.domain}.${node.opType}`, node.name); continue; }
+      if (node.opType === 'Constant') {
+        this.constants.set(node.outputs[0], constantValue(node));
+        host.add(node.outputs[0]);
+        continue;
+      }
+      const ins = node.inputs.filter((i) => i !== '');
+      if (node.opType === 'Shape') { this.steps.push({ node, kind: 'shape' }); host.add(node.outputs[0]); continue; }
+      if (ins.every((i) => host.has(i)) && HOST_OPS[node.opType]) {
+        this.steps.push({ node, kind: 'host' });
+        node.outputs.forEach((o) => host.add(o));
+        continue;
+      }
+      if (!GPU_OPS[node.opType]) { if (!unknown.has(node.opType)) unknown.set(node.opType, node.name); continue; }
+      const path = modulePath(node, this.onnx.initializers);
+      if (path) paths.set(path, gpuNodes.length);
+      gpuNodes.push({ node, path });
+    }
+    if (unknown.size) {
+      throw new Error(`${this.source} uses ${unknown.size} operator type(s) Glimpse does not support (opset ${this.onnx.opset}): ${[...unknown].map(([op, n]) => `${op} (node '${n}')`).join(', ')}`);
+    }
+    const used = new Set<string>();
+    gpuNodes.forEach(({ node, path }, i) => {
+      const name = path && paths.get(path) === i && !used.has(path) ? path : used.has(node.name) ? `${node.name}:${node.outputs[0]}` : node.name;
+      used.add(name);
+      const module = node.opType === 'Relu' ? new ReluNode(node) : new NodeModule(node, this.env);
+      module.name = name;
+      this.addChild(name, module);
+      for (const alias of [node.name, ...node.outputs]) if (alias && alias !== name && !this.aliases.has(alias)) this.aliases.set(alias, module);
+    });
+    // Steps in the graph's (topological) order.
+    const byNode = new Map([...this.children.values()].map((m) => [(m as NodeModule).node, m as NodeModule | ReluNode]));
+    const order = new Map(this.onnx.nodes.map((n, i) => [n, i]));
+    for (const [node, module] of byNode) this.steps.push({ node, kind: 'gpu', module });
+    this.steps.sort((a, b) => order.get(a.node)! - order.get(b.node)!);
+  }
+
+  /** Runs the graph on a batch; returns its first output (the scores, [N, classes] for a classifier). */
+  forward(x: Tensor): Tensor {
+    const values = new Map<string, Value>(this.constants);
+    values.set(this.inputName, x);
+    const get = (n: string, node: OnnxNode): Value | null => {
+      if (n === '') return null;
+      const v = values.get(n);
+      if (v === undefined) throw new Error(`${node.opType} node '${node.name}' reads '${n}', which nothing computes`);
+      return v;
+    };
+    for (const step of this.steps) {
+      const { node } = step;
+      const ins = node.inputs.map((n) => get(n, node));
+      let outs: Value[];
+      if (step.kind === 'shape') outs = [shapeOf(ins[0]!, node)];
+      else if (step.kind === 'host') outs = HOST_OPS[node.opType](ins as (OnnxArray | null)[], node);
+      else {
+        const m = step.module;
+        m.pending = ins;
+        const first = ins[0] instanceof Tensor ? ins[0] : ins[0] ? this.upload(ins[0]) : null;
+        if (!first) throw new Error(`${node.opType} node '${node.name}' has no first input`);
+        outs = [m.call(first), ...m.extra];
+        m.pending = [];
+        m.extra = [];
+      }
+      node.outputs.forEach((o, i) => { if (o && outs[i] !== undefined) values.set(o, outs[i]); });
+    }
+    const y = values.get(this.outputName);
+    if (!(y instanceof Tensor)) throw new Error(`${this.source}: the output '${this.outputName}' is ${y ? 'a constant' : 'not computed'}`);
+    return y;
+  }
+
+  /** A layer by module path, raw node name or output name; an unknown name suggests the three nearest. */
+  override get(path: string): Module {
+    const all = new Map(this.namedModules());
+    const found = (path && all.get(path)) || this.aliases.get(path);
+    if (found) return found;
+    const names = [...all.keys()].filter((n) => n);
+    const near = names.map((n) => [n, editDistance(path, n)] as const).sort((a, b) => a[1] - b[1]).slice(0, 3).map(([n]) => n);
+    throw new Error(`no layer named '${path}' in ${this.source}; the nearest: ${near.join(', ')} (glimpse layers --model lists them all)`);
+  }
+
+  /** Every layer with its op type and output shape for an input of `shape` (one forward pass with hooks). */
+  layers(shape: readonly number[]): LayerInfo[] {
+    const shapes = new Map<Module, number[]>();
+    const unhook = [...this.children.values()].map((m) => m.registerForwardHook((mod, _x, y) => { shapes.set(mod, [...y.shape]); }));
+    try {
+      noGrad(() => {
+        const x = ops.fill(this.ctx, shape, 0);
+        this.call(x).release();
+        x.release();
+      });
+    } finally {
+      unhook.forEach((u) => u());
+    }
+    return [...this.children.entries()].map(([name, m]) => ({ name, opType: (m as NodeModule).node.opType, node: (m as NodeModule).node.name, shape: shapes.get(m) ?? [] }));
+  }
+
+  override release(): void {
+    for (const t of this.uploads.values()) t.release();
+    this.uploads.clear();
+  }
+}
+
+/** The value of a Constant node, from whichever attribute it uses. */
+function constantValue(node: OnnxNode): OnnxArray {
+  const a = node.attributes;
+  const v = a.get('value');
+  if (v && typeof v === 'object' && !Array.isArray(v)) return v;
+  if (a.has('value_float')) return { dtype: 'float32', dims: [], data: Float32Array.of(a.get('value_float') as number) };
+  if (a.has('value_floats')) { const f = a.get('value_floats') as number[]; return { dtype: 'float32', dims: [f.length], data: Float32Array.from(f) }; }
+  if (a.has('value_int')) return { dtype: 'int64', dims: [], data: BigInt64Array.of(BigInt(a.get('value_int') as number)) };
+  if (a.has('value_ints')) { const i = a.get('value_ints') as number[]; return { dtype: 'int64', dims: [i.length], data: BigInt64Array.from(i, (x) => BigInt(x)) }; }
+  throw new Error(`Constant node '${node.name}' has no value Glimpse reads (sparse or string constants are not supported)`);
+}
+
+/** Builds the model of an ONNX file's bytes (parsed with readOnnx). */
+export function graphModel(ctx: GpuContext, onnx: OnnxModel, source?: string): GraphModel {
+  return new GraphModel(ctx, onnx, source);
+}

@@ -1,0 +1,365 @@
+/**
+ * ONNX operators on the engine's ops: each GPU op takes its inputs (GPU tensors, or CPU constants such
+ * as weights, shapes and bounds) and returns its outputs, recording gradients through the autograd
+ * ops it uses. CPU ops fold shape arithmetic (Shape, Gather, Concat on int64 ...) before the GPU sees it.
+ */
+import { Tensor } from '../autograd/tensor.ts';
+import * as ops from '../autograd/ops/index.ts';
+import type { GpuContext } from '../gpu/device.ts';
+import type { OnnxArray, OnnxAttribute, OnnxNode } from '../io/onnx.ts';
+
+export type Value = Tensor | OnnxArray;
+export const isHost = (v: Value | null | undefined): v is OnnxArray => !!v && !(v instanceof Tensor);
+
+export interface OpEnv {
+  ctx: GpuContext;
+  opset: number;
+  /** A float constant as a GPU tensor, uploaded once. */
+  upload(v: OnnxArray): Tensor;
+}
+
+export type GpuOp = (inputs: (Value | null)[], node: OnnxNode, env: OpEnv) => Tensor[];
+export type HostOp = (inputs: (OnnxArray | null)[], node: OnnxNode) => OnnxArray[];
+
+// ---- attributes and constants ----
+
+export function attr<T extends OnnxAttribute>(node: OnnxNode, name: string, fallback: T): T {
+  return (node.attributes.has(name) ? node.attributes.get(name) : fallback) as T;
+}
+const ints = (a: OnnxArray | null): number[] => (a ? Array.from(a.data as ArrayLike<number | bigint>, Number) : []);
+const int64 = (values: number[], dims = [values.length]): OnnxArray => ({ dtype: 'int64', dims, data: BigInt64Array.from(values, (v) => BigInt(v)) });
+const scalarOf = (a: OnnxArray | null, fallback: number): number => (a && a.data.length ? Number(a.data[0]) : fallback);
+const sizeOf = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
+
+function tensorIn(v: Value | null, node: OnnxNode, env: OpEnv, i: number): Tensor {
+  if (!v) throw new Error(`${node.opType} node '${node.name}': input ${i} is missing`);
+  if (v instanceof Tensor) return v;
+  if (v.dtype !== 'float32') throw new Error(`${node.opType} node '${node.name}': input ${i} is an int64 tensor where a float one is needed`);
+  return env.upload(v);
+}
+function hostIn(v: Value | null, node: OnnxNode, i: number): OnnxArray | null {
+  if (v === null) return null;
+  if (v instanceof Tensor) throw new Error(`${node.opType} node '${node.name}': input ${i} must be a constant (an initializer or folded shape), but it is computed on the GPU`);
+  return v;
+}
+
+/** ONNX pads of rank 2 ([top, left, bottom, right]) for a kernel, with auto_pad resolved against the input size. */
+function pads2d(node: OnnxNode, H: number, W: number, k: number[], s: number[], d: number[]): [number, number, number, number] {
+  const auto = attr(node, 'auto_pad', 'NOTSET');
+  if (auto === 'NOTSET') {
+    const p = attr<number[]>(node, 'pads', [0, 0, 0, 0]);
+    return [p[0], p[1], p[2], p[3]];
+  }
+  if (auto === 'VALID') return [0, 0, 0, 0];
+  const need = (size: number, i: number) => Math.max(0, (Math.ceil(size / s[i]) - 1) * s[i] + (k[i] - 1) * d[i] + 1 - size);
+  const ph = need(H, 0), pw = need(W, 1);
+  const upper = auto === 'SAME_UPPER';
+  const [t, b] = upper ? [Math.floor(ph / 2), ph - Math.floor(ph / 2)] : [ph - Math.floor(ph / 2), Math.floor(ph / 2)];
+  const [l, r] = upper ? [Math.floor(pw / 2), pw - Math.floor(pw / 2)] : [pw - Math.floor(pw / 2), Math.floor(pw / 2)];
+  return [t, l, b, r];
+}
+
+function require4d(x: Tensor, node: OnnxNode): void {
+  if (x.rank !== 4) throw new Error(`${node.opType} node '${node.name}': input [${x.shape.join(', ')}] is not [N, C, H, W]; Glimpse runs 2-D ${node.opType} only`);
+}
+
+// ---- GPU ops ----
+
+function conv(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
+  const x = tensorIn(inputs[0], node, env, 0), w = tensorIn(inputs[1], node, env, 1), b = inputs[2] ? tensorIn(inputs[2], node, env, 2) : null;
+  if (x.rank === 3 && w.rank === 3) { // Conv1d as a 2-D convolution of height 1
+    const y = conv([ops.reshape(x, [x.shape[0], x.shape[1], 1, x.shape[2]]), ops.reshape(w, [w.shape[0], w.shape[1], 1, w.shape[2]]), b], withAttrs1d(node), env)[0];
+    return [ops.reshape(y, [y.shape[0], y.shape[1], y.shape[3]])];
+  }
+  require4d(x, node);
+  const k = [w.shape[2], w.shape[3]], s = attr<number[]>(node, 'strides', [1, 1]), d = attr<number[]>(node, 'dilations', [1, 1]);
+  const pads = pads2d(node, x.shape[2], x.shape[3], k, s, d);
+  const group = attr(node, 'group', 1);
+  const symmetric = pads[0] === pads[2] && pads[1] === pads[3];
+  if (group === 1 && symmetric) return [ops.conv2d(x, w, b, { stride: [s[0], s[1]], padding: [pads[0], pads[1]], dilation: [d[0], d[1]] })];
+  return [ops.groupedConv2d(x, w, b, { stride: [s[0], s[1]], pads, dilation: [d[0], d[1]], groups: group })];
+}
+
+/** A 1-D node's attributes as a 2-D one's, with height 1. */
+function withAttrs1d(node: OnnxNode): OnnxNode {
+  const a = new Map(node.attributes);
+  const two = (n: string, v: number, f: number) => a.set(n, [v, (node.attributes.get(n) as number[] | undefined)?.[0] ?? f]);
+  two('strides', 1, 1);
+  two('dilations', 1, 1);
+  const p = node.attributes.get('pads') as number[] | undefined;
+  if (p) a.set('pads', [0, p[0], 0, p[1]]);
+  return { ...node, attributes: a };
+}
+
+/** Inference BatchNormalization as a per-channel affine map, scale and shift computed in float64 as PyTorch's CPU kernel. */
+function batchNorm(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
+  const x = tensorIn(inputs[0], node, env, 0);
+  const [gamma, beta, mean, variance] = [1, 2, 3, 4].map((i) => hostIn(inputs[i], node, i));
+  if (!gamma || !beta || !mean || !variance) throw new Error(`BatchNormalization node '${node.name}': scale, bias, mean and variance must be constants`);
+  const eps = attr(node, 'epsilon', 1e-5), C = gamma.data.length;
+  if (x.shape[1] !== C) throw new Error(`BatchNormalization node '${node.name}': ${C} channels, input [${x.shape.join(', ')}]`);
+  const scale = new Float32Array(C), shift = new Float32Array(C);
+  for (let c = 0; c < C; c++) {
+    const sc = Number(gamma.data[c]) / Math.sqrt(Number(variance.data[c]) + eps);
+    scale[c] = sc;
+    shift[c] = Number(beta.data[c]) - Number(mean.data[c]) * sc;
+  }
+  const s = env.upload({ dtype: 'float32', dims: [C], data: scale }), t = env.upload({ dtype: 'float32', dims: [C], data: shift });
+  const x4 = x.rank === 4 ? x : ops.reshape(x, [x.shape[0], C, x.rank === 3 ? x.shape[2] : 1, 1]);
+  const y = ops.channelAffine(x4, s, t);
+  return [x.rank === 4 ? y : ops.reshape(y, x.shape)];
+}
+
+function clipOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
+  const x = tensorIn(inputs[0], node, env, 0);
+  const lo = env.opset >= 11 ? scalarOf(hostIn(inputs[1] ?? null, node, 1), -Infinity) : attr(node, 'min', -Infinity);
+  const hi = env.opset >= 11 ? scalarOf(hostIn(inputs[2] ?? null, node, 2), Infinity) : attr(node, 'max', Infinity);
+  return [ops.clip(x, lo, hi)];
+}
+
+function binaryOp(op: 'add' | 'sub' | 'mul' | 'div'): GpuOp {
+  return (inputs, node, env) => [ops.broadcastBinary(op, tensorIn(inputs[0], node, env, 0), tensorIn(inputs[1], node, env, 1))];
+}
+
+function gemm(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
+  if (attr(node, 'transA', 0)) throw new Error(`Gemm node '${node.name}': transA = 1 is not supported`);
+  const alpha = attr(node, 'alpha', 1), beta = attr(node, 'beta', 1);
+  const a = tensorIn(inputs[0], node, env, 0);
+  let w = inputs[1];
+  if (!w) throw new Error(`Gemm node '${node.name}': no B`);
+  // linear() takes the weight as [out, in]: B as stored when transB = 1, transposed otherwise.
+  const wt = attr(node, 'transB', 0) ? tensorIn(w, node, env, 1) : isHost(w) ? env.upload(transpose2d(w)) : ops.permute(w as Tensor, [1, 0]);
+  let bias: Tensor | null = null;
+  if (inputs[2]) {
+    const c = inputs[2];
+    if (isHost(c) && c.dims.length <= 1 && c.data.length === wt.shape[0]) bias = tensorIn(beta === 1 ? c : scaled(c, beta), node, env, 2);
+    else throw new Error(`Gemm node '${node.name}': C must be a constant vector of ${wt.shape[0]} values`);
+  }
+  const y = ops.linear(alpha === 1 ? a : ops.scale(a, alpha), wt, bias);
+  w = null;
+  return [y];
+}
+const scaled = (c: OnnxArray, k: number): OnnxArray => ({ dtype: 'float32', dims: c.dims, data: Float32Array.from(c.data as Float32Array, (v) => v * k) });
+function transpose2d(a: OnnxArray): OnnxArray {
+  const [r, c] = a.dims;
+  const src = a.data as Float32Array, out = new Float32Array(r * c);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = src[i * c + j];
+  return { dtype: 'float32', dims: [c, r], data: out };
+}
+
+function matMul(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
+  const a = tensorIn(inputs[0], node, env, 0), b = inputs[1];
+  if (isHost(b) && b.dims.length === 2) {
+    const lead = a.shape.slice(0, -1);
+    const flat = a.rank === 2 ? a : ops.reshape(a, [sizeOf(lead), a.shape[a.rank - 1]]);
+    const y = ops.linear(flat, env.upload(transpose2d(b)));
+    return [a.rank === 2 ? y : ops.reshape(y, [...lead, b.dims[1]])];
+  }
+  const bt = tensorIn(b, node, env, 1);
+  if (a.rank !== 2 || bt.rank !== 2) throw new Error(`MatMul node '${node.name}': [${a.shape.join(', ')}] x [${bt.shape.join(', ')}]: only 2-D products of computed tensors are supported`);
+  return [ops.matmul(a, bt)];
+}
+
+function maxPool(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
+  const x = tensorIn(inputs[0], node, env, 0);
+  require4d(x, node);
+  if (node.outputs.length > 1 && node.outputs[1]) throw new Error(`MaxPool node '${node.name}': the Indices output is not supported`);
+  const k = attr<number[]>(node, 'kernel_shape', []), s = attr<number[]>(node, 'strides', [1, 1]), d = attr<number[]>(node, 'dilations', [1, 1]);
+  const pads = pads2d(node, x.shape[2], x.shape[3], k, s, d);
+  if (pads[0] !== pads[2] || pads[1] !== pads[3]) throw new Error(`MaxPool node '${node.name}': asymmetric pads [${pads.join(', ')}] are not supported`);
+  return [ops.maxPool2d(x, { kernelSize: [k[0], k[1]], stride: [s[0], s[1]], padding: [pads[0], pads[1]], dilation: [d[0], d[1]], ceilMode: !!attr(node, 'ceil_mode', 0) })];
+}
+
+/** AveragePool as a depthwise convolution with weights 1 / (kh kw): for 2x2 windows the same bits as summing, then dividing. */
+function averagePool(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
+  const x = tensorIn(inputs[0], node, env, 0);
+  require4d(x, node);
+  const k = attr<number[]>(node, 'kernel_shape', []), s = attr<number[]>(node, 'strides', [1, 1]);
+  const pads = pads2d(node, x.shape[2], x.shape[3], k, s, [1, 1]);
+  if (attr(node, 'ceil_mode', 0)) throw new Error(`AveragePool node '${node.name}': ceil_mode is not supported`);
+  if (pads.some((p) => p > 0) && !attr(node, 'count_include_pad', 0)) throw new Error(`AveragePool node '${node.name}': padding without count_include_pad is not supported`);
+  const C = x.shape[1];
+  const w = env.upload({ dtype: 'float32', dims: [C, 1, k[0], k[1]], data: new Float32Array(C * k[0] * k[1]).fill(1 / (k[0] * k[1])) });
+  return [ops.groupedConv2d(x, w, null, { stride: [s[0], s[1]], pads, groups: C })];
+}
+
+/** Constant padding of the last two dimensions, as a depthwise 1x1 convolution by 1 with pads (exact). */
+function pad(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
+  const x = tensorIn(inputs[0], node, env, 0);
+  const mode = attr(node, 'mode', 'constant');
+  const p = env.opset >= 11 ? ints(hostIn(inputs[1], node, 1)) : attr<number[]>(node, 'pads', []);
+  const value = env.opset >= 11 ? scalarOf(hostIn(inputs[2] ?? null, node, 2), 0) : attr(node, 'value', 0);
+  if (p.every((v) => v === 0)) return [ops.reshape(x, x.shape)];
+  const r = x.rank;
+  const begin = p.slice(0, r), end = p.slice(r);
+  if (mode !== 'constant' || value !== 0 || r !== 4 || begin[0] || begin[1] || end[0] || end[1] || p.some((v) => v < 0)) {
+    throw new Error(`Pad node '${node.name}': only zero padding of H and W is supported (mode ${mode}, value ${value}, pads [${p.join(', ')}])`);
+  }
+  const C = x.shape[1];
+  const w = env.upload({ dtype: 'float32', dims: [C, 1, 1, 1], data: new Float32Array(C).fill(1) });
+  return [ops.groupedConv2d(x, w, null, { pads: [begin[2], begin[3], end[2], end[3]], groups: C })];
+}
+
+function concatOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
+  const xs = inputs.map((v, i) => tensorIn(v, node, env, i));
+  const rank = xs[0].rank;
+  const axis = (attr(node, 'axis', 0) + rank) % rank;
+  if (axis === 0) return [ops.concat(xs)];
+  if (rank > 4) throw new Error(`Concat node '${node.name}': rank ${rank} is not supported`);
+  // Along another axis: bring it to the front, concatenate, and move it back.
+  const perm = [axis, ...Array.from({ length: rank }, (_, i) => i).filter((i) => i !== axis)];
+  const back = perm.map((_, i) => perm.indexOf(i));
+  return [ops.permute(ops.concat(xs.map((t) => ops.permute(t, perm))), back)];
+}
+
+function flattenOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
+  const x = tensorIn(inputs[0], node, env, 0);
+  const axis = (attr(node, 'axis', 1) + x.rank) % Math.max(x.rank, 1);
+  return [ops.reshape(x, [sizeOf(x.shape.slice(0, axis)), sizeOf(x.shape.slice(axis))])];
+}
+
+/** Reshape to a constant shape (0 copies the input's size, -1 is inferred). A leading 1 where the batch is N > 1 becomes N: exporters pin batch 1 in constants. */
+function reshapeOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
+  const x = tensorIn(inputs[0], node, env, 0);
+  const target = ints(hostIn(inputs[1], node, 1)).map((d, i) => (d === 0 && !attr(node, 'allowzero', 0) ? x.shape[i] : d));
+  if (target[0] === 1 && x.shape[0] > 1 && target.includes(-1) === false && sizeOf(target) * x.shape[0] === x.size) target[0] = x.shape[0];
+  return [ops.reshape(x, target)];
+}
+
+function transposeOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
+  const x = tensorIn(inputs[0], node, env, 0);
+  const perm = attr<number[]>(node, 'perm', Array.from({ length: x.rank }, (_, i) => x.rank - 1 - i));
+  return [ops.permute(x, perm)];
+}
+
+function axesOf(inputs: (Value | null)[], node: OnnxNode, env: OpEnv, rank: number): number[] | undefined {
+  const a = env.opset >= 13 && inputs[1] !== undefined && inputs[1] !== null ? ints(hostIn(inputs[1], node, 1)) : (node.attributes.get('axes') as number[] | undefined);
+  return a?.map((d) => (d + rank) % rank);
+}
+
+function squeezeOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
+  const x = tensorIn(inputs[0], node, env, 0);
+  const axes = axesOf(inputs, node, env, x.rank) ?? x.shape.map((d, i) => (d === 1 ? i : -1)).filter((i) => i >= 0);
+  return [ops.reshape(x, x.shape.filter((_, i) => !axes.includes(i)))];
+}
+
+function unsqueezeOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
+  const x = tensorIn(inputs[0], node, env, 0);
+  const out = x.rank + (axesOf(inputs, node, env, 1e9)?.length ?? 0);
+  const axes = (axesOf(inputs, node, env, out) ?? []).sort((a, b) => a - b);
+  const shape = [...x.shape];
+  for (const a of axes) shape.splice(a, 0, 1);
+  return [ops.reshape(x, shape)];
+}
+
+function reduceMean(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
+  const x = tensorIn(inputs[0], node, env, 0);
+  const axes = axesOf(inputs, node, env, x.rank) ?? x.shape.map((_, i) => i);
+  return [ops.mean(x, axes, !!attr(node, 'keepdims', 1))];
+}
+
+const identity: GpuOp = (inputs, node, env) => {
+  const x = tensorIn(inputs[0], node, env, 0);
+  return [ops.reshape(x, x.shape)];
+};
+
+/** GPU ops by ONNX op type. Relu is a module of its own (GuidedBackprop overrides it), see graph.ts. */
+export const GPU_OPS: Record<string, GpuOp> = {
+  Conv: conv,
+  BatchNormalization: batchNorm,
+  Relu: (inputs, node, env) => [ops.relu(tensorIn(inputs[0], node, env, 0))],
+  Clip: clipOp,
+  Sigmoid: (inputs, node, env) => [ops.sigmoid(tensorIn(inputs[0], node, env, 0))],
+  HardSigmoid: (inputs, node, env) => [ops.clip(ops.affine(tensorIn(inputs[0], node, env, 0), attr(node, 'alpha', 0.2), attr(node, 'beta', 0.5)), 0, 1)],
+  Add: binaryOp('add'),
+  Sub: binaryOp('sub'),
+  Mul: binaryOp('mul'),
+  Div: binaryOp('div'),
+  GlobalAveragePool: (inputs, node, env) => {
+    const x = tensorIn(inputs[0], node, env, 0);
+    return [ops.mean(x, x.shape.map((_, i) => i).slice(2), true)];
+  },
+  ReduceMean: reduceMean,
+  Flatten: flattenOp,
+  Reshape: reshapeOp,
+  Transpose: transposeOp,
+  Squeeze: squeezeOp,
+  Unsqueeze: unsqueezeOp,
+  Gemm: gemm,
+  MatMul: matMul,
+  MaxPool: maxPool,
+  AveragePool: averagePool,
+  Pad: pad,
+  Concat: concatOp,
+  Identity: identity,
+  Dropout: identity,
+};
+
+// ---- CPU folding of constants and shapes ----
+
+function hostBinary(f: (a: number, b: number) => number): HostOp {
+  return ([a, b]) => {
+    const n = Math.max(a!.data.length, b!.data.length);
+    const va = ints(a), vb = ints(b);
+    const out = Array.from({ length: n }, (_, i) => f(va[va.length === 1 ? 0 : i], vb[vb.length === 1 ? 0 : i]));
+    if (a!.dtype === 'float32' || b!.dtype === 'float32') return [{ dtype: 'float32', dims: a!.data.length >= b!.data.length ? a!.dims : b!.dims, data: Float32Array.from(out) }];
+    return [int64(out.map(Math.trunc), a!.data.length >= b!.data.length ? a!.dims : b!.dims)];
+  };
+}
+
+export const HOST_OPS: Record<string, HostOp> = {
+  Identity: ([x]) => [x!],
+  Dropout: ([x]) => [x!],
+  Cast: ([x], node) => {
+    const to = attr(node, 'to', 1);
+    return [to === 1 || to === 10 || to === 11 ? { dtype: 'float32', dims: x!.dims, data: Float32Array.from(x!.data as ArrayLike<number | bigint>, Number) } : int64(ints(x), x!.dims)];
+  },
+  Unsqueeze: ([x, axesIn], node) => {
+    const axes = axesIn ? ints(axesIn) : attr<number[]>(node, 'axes', []);
+    const dims = [...x!.dims];
+    const out = dims.length + axes.length;
+    for (const a of axes.map((d) => (d + out) % out).sort((p, q) => p - q)) dims.splice(a, 0, 1);
+    return [{ ...x!, dims } as OnnxArray];
+  },
+  Squeeze: ([x, axesIn], node) => {
+    const axes = (axesIn ? ints(axesIn) : attr<number[]>(node, 'axes', [])).map((d) => (d + x!.dims.length) % x!.dims.length);
+    return [{ ...x!, dims: x!.dims.filter((d, i) => (axes.length ? !axes.includes(i) : d !== 1)) } as OnnxArray];
+  },
+  Concat: (xs) => {
+    const all = xs.flatMap((x) => ints(x));
+    return [int64(all)];
+  },
+  Gather: ([data, idx], node) => {
+    if (data!.dims.length !== 1 || attr(node, 'axis', 0) !== 0) throw new Error(`Gather node '${node.name}': only 1-D constant gathers are folded`);
+    const v = ints(data), i = ints(idx).map((k) => v[k < 0 ? k + v.length : k]);
+    return [int64(i, idx!.dims)];
+  },
+  Slice: ([data, starts, ends, axesIn, steps]) => {
+    const v = ints(data), s = ints(starts)[0], e = ints(ends)[0], step = steps ? ints(steps)[0] : 1;
+    if (axesIn && ints(axesIn)[0] !== 0) throw new Error('Slice: only 1-D constants are folded');
+    const n = v.length, lo = Math.max(0, Math.min(n, s < 0 ? s + n : s)), hi = Math.max(0, Math.min(n, e < 0 ? e + n : e));
+    const out: number[] = [];
+    for (let i = lo; step > 0 ? i < hi : i > hi; i += step) out.push(v[i]);
+    return [int64(out)];
+  },
+  Add: hostBinary((a, b) => a + b),
+  Sub: hostBinary((a, b) => a - b),
+  Mul: hostBinary((a, b) => a * b),
+  Div: hostBinary((a, b) => a / b),
+  Reshape: ([x, shape]) => {
+    const t = ints(shape), known = sizeOf(t.filter((d) => d !== -1));
+    return [{ ...x!, dims: t.map((d, i) => (d === -1 ? x!.data.length / known : d === 0 ? x!.dims[i] : d)) } as OnnxArray];
+  },
+  ConstantOfShape: ([shape], node) => {
+    const dims = ints(shape), value = node.attributes.get('value') as OnnxArray | undefined;
+    const v = value ? Number(value.data[0]) : 0;
+    return [value?.dtype === 'int64' ? int64(new Array(sizeOf(dims)).fill(v), dims) : { dtype: 'float32', dims, data: new Float32Array(sizeOf(dims)).fill(v) }];
+  },
+};
+
+/** Shape(x) of a GPU tensor: folded on the CPU from its shape at run time (batch included). */
+export function shapeOf(x: Value, node: OnnxNode): OnnxArray {
+  const dims = x instanceof Tensor ? [...x.shape] : x.dims;
+  const start = attr(node, 'start', 0), end = attr(node, 'end', dims.length);
+  return int64(dims.slice(start < 0 ? start + dims.length : start, end < 0 ? end + dims.length : end));
+}
