@@ -183,7 +183,7 @@ for (const m of MODELS) {
     log(`resnet50: ${RESNET50_WEIGHTS} is not installed (npm run fetch-weights); its cases are skipped`);
     continue;
   }
-  const net: ResNet = m.model === 'resnet18' ? (await resnet18Seed0(ctx)).net : (await loadClassifier(ctx, { model: 'resnet50' })).net;
+  const net: ResNet = m.model === 'resnet18' ? (await resnet18Seed0(ctx)).net : (await loadClassifier(ctx, { model: 'resnet50' })).net as ResNet;
   await tune(m.model, (l) => tuneModel(ctx, net, [16, 3, 224, 224], { log: l }));
   const input = ref(m.file, 'input');
   const x = fromArray(ctx, input.data, input.shape);

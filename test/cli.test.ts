@@ -187,4 +187,28 @@ test('insights serves a folder with labels until SIGINT; a bad folder or labels 
   if (missing.code !== 1 || !missing.err.includes('is not a folder')) throw new Error(`exit ${missing.code}: ${missing.err}`);
 });
 
+test('an ONNX model from the command line: predict from the image, attribute with a layer named as in PyTorch, layers; bad names and inputs are one line', () => {
+  const M = join(REF_DIR, 'models'), onnx = join(M, 'mobilenet_v2_seed0.onnx'), refs = join(M, 'mobilenet_v2_chelsea_64.safetensors');
+  const logits = join(tmp, 'mnv2_logits.safetensors');
+  const p = glimpse('predict', '--model', onnx, '--image', join(REF_DIR, 'images', 'chelsea.png'), '--size', '64', '--resize', '64', '--save', logits);
+  if (p.code !== 0 || !/^ 765 {2}rocking chair/.test(p.out)) throw new Error(`exit ${p.code}: ${p.out} ${p.err}`);
+  assertClose(parseSafetensors(new Uint8Array(readFileSync(logits))).tensors.get('logits')!.data as Float32Array, ref('models/mobilenet_v2_chelsea_64.safetensors', 'logits').data, 1e-4, 'logits from the image');
+  const cam = join(tmp, 'mnv2_cam.safetensors');
+  const r = glimpse('attribute', '--model', onnx, '--input', `${refs}:input`, '--method', 'layer-gradcam', '--layer', 'features.11.conv.1.0', '--target', '765', '--save', cam);
+  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.err}`);
+  assertClose(parseSafetensors(new Uint8Array(readFileSync(cam))).tensors.get('attributions')!.data as Float32Array, ref('models/mobilenet_v2_chelsea_64.safetensors', 'gradcam').data, 1e-3, 'Grad-CAM from the CLI');
+  const l = glimpse('layers', '--model', onnx);
+  if (l.code !== 0 || !/features\.11\.conv\.1\.0 +Conv +\[1, 384, 4, 4\]/.test(l.out)) throw new Error(`layers: exit ${l.code}: ${l.out.slice(0, 300)} ${l.err}`);
+  const cases: [string[], number, string][] = [
+    [['attribute', '--model', onnx, '--input', `${refs}:input`, '--method', 'layer-gradcam', '--layer', 'features.11.conv.1.9', '--save', cam], 1, 'the nearest: features.11.conv.1.0, features.11.conv.1.1, features.11.conv.1.2'],
+    [['predict', '--model', onnx, '--input', `${join(REF_DIR, 'models', 'wine_ref.safetensors')}:input`], 2, 'takes [batch, 3, 64, 64]'],
+    [['predict', '--model', join(tmp, 'missing.onnx'), '--image', join(REF_DIR, 'images', 'chelsea.png')], 2, 'does not exist'],
+    [['predict', '--model', join(REF_DIR, 'images', 'chelsea.png') + '.onnx'], 2, 'does not exist'],
+  ];
+  for (const [args, code, msg] of cases) {
+    const x = glimpse(...args);
+    if (x.code !== code || !x.err.includes(msg)) throw new Error(`${args.slice(-4).join(' ')}: exit ${x.code}, stderr: ${x.err}`);
+  }
+});
+
 test.run();

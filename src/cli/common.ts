@@ -7,6 +7,7 @@ import { readImage } from '../io/image-decode.ts';
 import { parseSafetensors, serializeSafetensors } from '../io/safetensors.ts';
 import type { HostTensor } from '../io/host-tensor.ts';
 import type { Classifier } from '../nn/model.ts';
+import { GraphModel } from '../nn/graph.ts';
 import { ARCHS, type ResNetArch } from '../nn/resnet.ts';
 import { parseWinograd, winograd } from '../autograd/ops/winograd.ts';
 import { convSettings, parsePrecision } from '../autograd/ops/conv.ts';
@@ -17,7 +18,7 @@ import { UsageError, type Parsed, type FlagSpec } from './args.ts';
 
 export const MODEL_FLAGS: FlagSpec = {
   model: 'string', weights: 'string', arch: 'string', variant: 'string', mean: 'numbers', std: 'numbers',
-  image: 'string', input: 'string', winograd: 'string', precision: 'string', autotune: 'boolean',
+  image: 'string', input: 'string', winograd: 'string', precision: 'string', autotune: 'boolean', size: 'number', resize: 'number',
 };
 
 /** The batch that --autotune times at: IG's and Occlusion's batches are of this order. */
@@ -27,13 +28,21 @@ export function modelSpec(a: Parsed): ModelSpec {
   if (a.model && a.weights) throw new UsageError('give either --model or --weights, not both');
   if (a.arch && !ARCHS.includes(a.arch as ResNetArch)) throw new UsageError(`unknown --arch '${a.arch}'; choose one of ${ARCHS.join(', ')}`);
   if (a.variant && a.variant !== 'v1' && a.variant !== 'v1.5') throw new UsageError(`unknown --variant '${a.variant}'; use v1 or v1.5`);
-  if ((a.arch || a.variant || a.mean || a.std) && !a.weights) throw new UsageError('--arch, --variant, --mean and --std describe a --weights file');
+  const onnx = typeof a.model === 'string' && a.model.toLowerCase().endsWith('.onnx');
+  if ((a.arch || a.variant) && !a.weights) throw new UsageError('--arch and --variant describe a --weights file');
+  if ((a.mean || a.std) && !a.weights && !onnx) throw new UsageError('--mean and --std describe a --weights file or a --model FILE.onnx');
+  if ((a.size !== undefined || a.resize !== undefined) && !onnx) throw new UsageError('--size and --resize describe a --model FILE.onnx (a ResNet\'s file carries its preprocessing)');
+  for (const k of ['size', 'resize'] as const) {
+    if (a[k] !== undefined && !(Number.isInteger(a[k]) && (a[k] as number) >= 1 && (a[k] as number) <= 4096)) throw new UsageError(`--${k} must be an integer 1..4096, got ${a[k]}`);
+  }
+  if (onnx && !existsSync(a.model as string)) throw new UsageError(`model file ${a.model} does not exist`);
   for (const k of ['mean', 'std'] as const) {
     if (a[k] && (a[k] as number[]).length !== 3) throw new UsageError(`--${k} needs three numbers (R,G,B)`);
   }
   if (a.weights && !existsSync(a.weights as string)) throw new UsageError(`weights file ${a.weights} does not exist`);
   return { model: a.model as string | undefined, weights: a.weights as string | undefined, arch: a.arch as ResNetArch | undefined,
-    variant: a.variant as 'v1' | 'v1.5' | undefined, mean: a.mean as number[] | undefined, std: a.std as number[] | undefined };
+    variant: a.variant as 'v1' | 'v1.5' | undefined, mean: a.mean as number[] | undefined, std: a.std as number[] | undefined,
+    size: a.size as number | undefined, resize: a.resize as number | undefined };
 }
 
 /** The model's input as a host tensor [N, 3, H, W]: from --image (preprocessed) or --input FILE.safetensors:KEY (as is). */
@@ -41,15 +50,31 @@ export function readInput(a: Parsed, model: Classifier, anyShape = false): HostT
   if (!!a.image === !!a.input) throw new UsageError('give exactly one of --image FILE or --input FILE.safetensors:KEY');
   if (a.image) {
     const p = model.card.preprocessing;
+    const want = model.net instanceof GraphModel ? model.net.onnx.inputs[0].shape : null;
+    if (want && (want.length !== 4 || (typeof want[1] === 'number' && want[1] !== 3))) {
+      throw new UsageError(`${(model.net as GraphModel).source} takes [${want.map((d) => d ?? '?').join(', ')}], not an RGB image: give --input FILE.safetensors:KEY`);
+    }
     return { dtype: 'F32', shape: [1, 3, p.crop, p.crop], data: imageToInput(readImage(a.image as string), p) };
   }
-  const t = readInputFile(a.input as string, anyShape);
+  const t = readInputFile(a.input as string, anyShape, model.net instanceof GraphModel ? model.net : null);
   const bad = (t.data as Float32Array).findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) throw new UsageError(`${a.input} holds ${t.data[bad]} at index ${bad}; the input must be finite (NaN and infinity propagate to every score)`);
   return t;
 }
 
-function readInputFile(spec: string, anyShape: boolean): HostTensor {
+/** An input for an ONNX model: its rank and fixed sizes (the batch, and an image's height and width, may vary). */
+function graphInput(t: HostTensor, what: string, graph: GraphModel): HostTensor {
+  const want = graph.onnx.inputs[0].shape;
+  const shown = want ? `[${want.map((d) => d ?? '?').join(', ')}]` : 'its input';
+  if (t.dtype !== 'F32') throw new UsageError(`${what} holds int64 values; Glimpse feeds ONNX models float32 inputs (token ids come with the text models)`);
+  if (want && (t.shape.length !== want.length || want.some((d, i) => i > 0 && typeof d === 'number' && !(want.length === 4 && i >= 2) && d !== t.shape[i]))) {
+    throw new UsageError(`${what} has shape [${t.shape.join(', ')}]; ${graph.source} takes ${shown}`);
+  }
+  if (t.shape[0] === 0) throw new UsageError(`${what} holds no examples (batch 0)`);
+  return t;
+}
+
+function readInputFile(spec: string, anyShape: boolean, graph: GraphModel | null): HostTensor {
   const at = spec.lastIndexOf(':');
   if (at <= 0) throw new UsageError(`--input must be FILE.safetensors:KEY, got '${spec}'`);
   const file = spec.slice(0, at), key = spec.slice(at + 1);
@@ -58,6 +83,7 @@ function readInputFile(spec: string, anyShape: boolean): HostTensor {
   const t = tensors.get(key);
   if (!t) throw new UsageError(`${file} has no tensor '${key}'; it holds: ${[...tensors.keys()].join(', ')}`);
   if (anyShape) return t.dtype === 'F32' ? t : { dtype: 'F32', shape: t.shape, data: Float32Array.from(t.data as BigInt64Array, Number) };
+  if (graph) return graphInput(t, `${file}:${key}`, graph);
   if (t.dtype !== 'F32') throw new UsageError(`${file}:${key} holds ${t.dtype === 'I64' ? 'int64' : t.dtype} values; the model takes a normalized float32 [N, 3, H, W] tensor`);
   if (t.shape.length !== 4 || t.shape[1] !== 3) {
     throw new UsageError(`${file}:${key} has shape [${t.shape.join(', ')}]; the model takes a normalized [N, 3, H, W] float tensor`);

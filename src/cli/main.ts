@@ -3,6 +3,7 @@ import { PREDICT_HELP, predict } from './predict.ts';
 import { ATTRIBUTE_HELP, attribute } from './attribute.ts';
 import { DEMO_HELP, demo } from './demo.ts';
 import { INSIGHTS_HELP, insights } from './insights.ts';
+import { LAYERS_HELP, layers } from './layers.ts';
 
 const HELP = `glimpse: explain image classifiers on the GPU (WebGPU)
 
@@ -10,19 +11,22 @@ const HELP = `glimpse: explain image classifiers on the GPU (WebGPU)
   glimpse attribute --image cat.png --method integrated-gradients --target 285 --save ig.safetensors
   glimpse demo                               Captum's tutorial end to end: figures and a report in out/demo/
   glimpse insights --images photos/         the attribution explorer in the browser, on http://127.0.0.1:8080/
+  glimpse predict --model net.onnx --image cat.png    any classifier exported with torch.onnx.export
+  glimpse layers --model net.onnx            the layer names --layer takes, with output shapes
   glimpse <command> --help                   options of a command
 
 Every command that loads a model also takes --winograd F,GI,GW and --precision f32|f16|F,GI (see the
 README) and --autotune (time the model's convolution tiles on this adapter once; the choices are
 saved and reused).
 
-Commands: predict, attribute, demo, insights`;
+Commands: predict, attribute, layers, demo, insights`;
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
   predict: { run: predict, help: PREDICT_HELP },
   attribute: { run: attribute, help: ATTRIBUTE_HELP },
   demo: { run: demo, help: DEMO_HELP },
   insights: { run: insights, help: INSIGHTS_HELP },
+  layers: { run: layers, help: LAYERS_HELP },
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -5,6 +5,8 @@ import type { GpuContext } from '../gpu/device.ts';
 import { buildClassifier, type Classifier, IMAGENET_PREPROCESSING, type ModelCard, type Preprocessing } from '../nn/model.ts';
 import type { ResNetArch, ResNetVariant } from '../nn/resnet.ts';
 import { readStateDict } from './weights.ts';
+import { readOnnx } from './onnx.ts';
+import { GraphModel } from '../nn/graph.ts';
 import { normalizeData, preprocessImage, type RgbImage } from './image.ts';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -35,9 +37,35 @@ export interface ModelSpec {
   variant?: ResNetVariant;
   mean?: number[];
   std?: number[];
+  /** For an ONNX file (`model` ending in .onnx): the crop size (default: the model's input size if fixed, else 224) and the resize before it (default crop * 256 / 224, ImageNet's ratio). */
+  size?: number;
+  resize?: number;
+}
+
+/** An ONNX classifier file: the graph, ImageNet's preprocessing unless told, ImageNet's class names for 1000 outputs. */
+export function loadOnnxClassifier(ctx: GpuContext, file: string, spec: ModelSpec = {}): Classifier<GraphModel> {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(file));
+  } catch (e) {
+    throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  const onnx = readOnnx(bytes, { what: file, externalData: (location) => new Uint8Array(readFileSync(join(dirname(file), location))) });
+  const net = new GraphModel(ctx, onnx, file);
+  const dims = onnx.inputs[0].shape ?? [];
+  const fixed = typeof dims[2] === 'number' && dims[2] === dims[3] ? dims[2] : null;
+  const crop = spec.size ?? fixed ?? 224;
+  const preprocessing: Preprocessing = {
+    crop, resize: spec.resize ?? Math.floor((crop * 256) / 224),
+    mean: spec.mean ?? IMAGENET_PREPROCESSING.mean, std: spec.std ?? IMAGENET_PREPROCESSING.std,
+  };
+  const out = onnx.outputs[0].shape?.[1];
+  const classes = out === 1000 || out === null || out === undefined || typeof out === 'string' ? imagenetClasses() : Array.from({ length: out }, (_, i) => `class ${i}`);
+  return { net, classes, card: { arch: 'onnx', variant: 'v1.5', preprocessing, classes: classes.length === 1000 ? 'imagenet' : classes, source: file } };
 }
 
 export async function loadClassifier(ctx: GpuContext, spec: ModelSpec): Promise<Classifier> {
+  if (spec.model?.toLowerCase().endsWith('.onnx')) return loadOnnxClassifier(ctx, spec.model, spec);
   if (spec.weights) {
     const { tensors, card } = await readStateDict(spec.weights);
     const base: ModelCard = card ?? { arch: spec.arch ?? 'resnet18', variant: 'v1.5', preprocessing: IMAGENET_PREPROCESSING, classes: 'imagenet' };
@@ -46,7 +74,7 @@ export async function loadClassifier(ctx: GpuContext, spec: ModelSpec): Promise<
     return buildClassifier(ctx, tensors, { ...base, arch: spec.arch ?? base.arch, variant: spec.variant ?? base.variant, preprocessing }, imagenetClasses());
   }
   const name = spec.model ?? 'resnet50';
-  if (name !== 'resnet50') throw new Error(`unknown model '${name}'; the built-in model is resnet50 (or pass --weights FILE --arch ARCH)`);
+  if (name !== 'resnet50') throw new Error(`unknown model '${name}'; the built-in model is resnet50 (or pass a FILE.onnx, or --weights FILE --arch ARCH)`);
   const path = join(ROOT, RESNET50_WEIGHTS);
   if (!existsSync(path)) throw new Error(`the pretrained ResNet-50 is not installed (${RESNET50_WEIGHTS}); run \`npm run fetch-weights\``);
   const { tensors, card } = await readStateDict(path);

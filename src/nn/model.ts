@@ -1,6 +1,7 @@
 import type { GpuContext } from '../gpu/device.ts';
 import type { StateDict } from '../io/host-tensor.ts';
 import { ARCHS, ResNet, resnetArchOf, type ResNetArch, type ResNetVariant } from './resnet.ts';
+import type { Module } from './module.ts';
 
 /** torchvision-style preprocessing: Resize(resize), CenterCrop(crop), ToTensor, Normalize(mean, std). */
 export interface Preprocessing {
@@ -14,7 +15,8 @@ export const IMAGENET_PREPROCESSING: Preprocessing = { resize: 256, crop: 224, m
 
 /** What a model is and how to feed it: stored with the engine's weight files (safetensors metadata `glimpse`). */
 export interface ModelCard {
-  arch: ResNetArch;
+  /** A torchvision ResNet, or 'onnx' for a graph read from an ONNX file. */
+  arch: ResNetArch | 'onnx';
   variant: ResNetVariant;
   preprocessing: Preprocessing;
   /** 'imagenet' for torchvision's 1000 class names, or the names themselves. */
@@ -22,15 +24,15 @@ export interface ModelCard {
   source?: string;
 }
 
-/** A network with its preprocessing and class names. */
-export interface Classifier {
-  net: ResNet;
+/** A network (a ResNet, or an ONNX graph model) with its preprocessing and class names. */
+export interface Classifier<N extends Module = Module> {
+  net: N;
   card: ModelCard;
   classes: string[];
 }
 
 export function checkCard(card: ModelCard): void {
-  if (!ARCHS.includes(card.arch)) throw new Error(`unknown architecture '${card.arch}'; choose one of ${ARCHS.join(', ')}`);
+  if (card.arch !== 'onnx' && !ARCHS.includes(card.arch)) throw new Error(`unknown architecture '${card.arch}'; choose one of ${ARCHS.join(', ')}`);
   if (card.variant !== 'v1' && card.variant !== 'v1.5') throw new Error(`unknown ResNet variant '${card.variant}'; use v1 or v1.5`);
   const p = card.preprocessing;
   for (const [n, v] of [['mean', p.mean], ['std', p.std]] as const) {
@@ -40,7 +42,7 @@ export function checkCard(card: ModelCard): void {
 }
 
 /** Builds the network of a card and loads its weights (strictly: every key must fit). */
-export function buildClassifier(ctx: GpuContext, tensors: StateDict, card: ModelCard, imagenetClasses: string[]): Classifier {
+export function buildClassifier(ctx: GpuContext, tensors: StateDict, card: ModelCard, imagenetClasses: string[]): Classifier<ResNet> {
   checkCard(card);
   const fc = tensors.get('fc.weight');
   const numClasses = fc?.shape[0] ?? 1000;
@@ -49,6 +51,7 @@ export function buildClassifier(ctx: GpuContext, tensors: StateDict, card: Model
   if (!fileArch && !tensors.has('conv1.weight')) {
     throw new Error(`the weights are not a torchvision ResNet's state_dict: no conv1.weight (their first keys: ${[...tensors.keys()].slice(0, 4).join(', ')})`);
   }
+  if (card.arch === 'onnx') throw new Error('an ONNX model is built from its file (loadOnnx), not from a state_dict');
   const net = new ResNet(card.arch, card.variant, numClasses);
   net.loadStateDict(ctx, tensors);
   const classes = card.classes === 'imagenet' ? imagenetClasses : card.classes;
