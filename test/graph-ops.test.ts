@@ -97,6 +97,51 @@ test('broadcasting: [N, C, 1, 1] * [N, C, H, W] (squeeze-excite), [C] + [N, C], 
   });
 });
 
+const erf64 = (x: number) => { // Abramowitz-Stegun 7.1.26 is too coarse for a reference: the series, then a continued fraction
+  const a = Math.abs(x);
+  if (a < 2.5) { let s = 0, t = a; for (let n = 0; n < 60; n++) { s += t / (2 * n + 1); t *= -a * a / (n + 1); } return Math.sign(x) * s * 2 / Math.sqrt(Math.PI); }
+  let f = 0; for (let n = 60; n >= 1; n--) f = n / 2 / (a + f);
+  return Math.sign(x) * (1 - Math.exp(-a * a) / Math.sqrt(Math.PI) / (a + f));
+};
+
+test('leaky ReLU, tanh, erf (GELU), hardswish against float64; hardswish at its kinks and leaky ReLU at 0 as PyTorch', async () => {
+  const v = randoms(60, 11).map((t) => t * 5);
+  await check('leakyRelu', [3, 20], (x) => ops.leakyRelu(x, 0.1), (x) => x.map((t) => (t > 0 ? t : 0.1 * t)), v);
+  await check('tanh', [3, 20], ops.tanh, (x) => x.map(Math.tanh), v);
+  await check('erf', [3, 20], ops.erf, (x) => x.map(erf64), Float64Array.from(v, (t) => t / 2));
+  await check('hardswish', [3, 20], ops.hardswish, (x) => x.map((t) => t * Math.min(Math.max(t + 3, 0), 6) / 6), v);
+  await tidy(async () => {
+    const x = await gpuTensor([-3, 3, 0, -4, 4], [5], true);
+    const [g] = grad(ops.hardswish(x), [x], await gpuTensor([1, 1, 1, 1, 1], [5]));
+    assertClose(await g.data(), [-0.5, 1.5, 0.5, 0, 1], 1e-7, 'hardswish gradient at -3, 3, 0, -4, 4 (PyTorch: x < -3 -> 0, x <= 3 -> x / 3 + 0.5)');
+    const z = await gpuTensor([0, -1], [2], true);
+    const [gz] = grad(ops.leakyRelu(z, 0.1), [z], await gpuTensor([1, 1], [2]));
+    assertClose(await gz.data(), [0.1, 0.1], 1e-7, 'leaky ReLU gradient at 0 takes the slope');
+  });
+});
+
+test('max along a dimension (ReduceMax, max over time): the first of tied maxima and the first NaN take the gradient', async () => {
+  await check('maxAlong', [2, 5, 3], (x) => ops.maxAlong(x, 1), (x) => Float64Array.from({ length: 6 }, (_, i) => {
+    const o = Math.floor(i / 3), k = i % 3;
+    let m = -Infinity; for (let a = 0; a < 5; a++) m = Math.max(m, x[(o * 5 + a) * 3 + k]); return m;
+  }));
+  await tidy(async () => {
+    const x = await gpuTensor([1, 3, 3, 2, NaN, 1, NaN, 5], [2, 4], true);
+    const y = ops.maxAlong(x, 1, true);
+    if (y.shape.join() !== '2,1' || String([...(await y.data())]) !== '3,NaN') throw new Error(`max [${y.shape}] ${await y.data()}`);
+    const [g] = grad(y, [x], await gpuTensor([1, 1], [2, 1]));
+    if ((await g.data()).join() !== '0,1,0,0,1,0,0,0') throw new Error(`max gradient ${await g.data()}`);
+  });
+});
+
+test('gatherRows: an embedding lookup by float indices, negative ones from the end, outside the table NaN', async () => {
+  await tidy(async () => {
+    const table = await gpuTensor([0, 1, 10, 11, 20, 21], [3, 2]);
+    const y = ops.gatherRows(table, await gpuTensor([2, 0, -1, 3], [2, 2]));
+    if (y.shape.join() !== '2,2,2' || String([...(await y.data())]) !== '20,21,0,1,20,21,NaN,NaN') throw new Error(`[${y.shape}] ${await y.data()}`);
+  });
+});
+
 test('max pool with ceil_mode (SqueezeNet): the last window partly outside; its gradient', async () => {
   // 3x3 stride 2 on 8x8: floor gives 3, ceil gives 4 windows per side (the last covers rows 6-7 only).
   const xs = [1, 2, 8, 8];

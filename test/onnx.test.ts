@@ -120,6 +120,21 @@ test('shape arithmetic is folded at run time (batch 3 through Shape/Gather/Conca
   }
 });
 
+test('the ops beyond the classifiers\' (HardSwish, LeakyRelu, Split, Tanh, Erf, LayerNormalization and its opset-13 decomposition, Softmax on an axis, ReduceMax, a depthwise conv with asymmetric padding) as torch.onnx exports them', async () => {
+  const { tensors } = parseSafetensors(new Uint8Array(readFileSync(join(FIXTURES, 'many_ops_ref.safetensors'))));
+  const x = tensors.get('input')!;
+  for (const file of ['many_ops_13.onnx', 'many_ops_17.onnx']) {
+    const m = await load(file, FIXTURES);
+    await tidy(async () => {
+      const input = fromArray(m.ctx, x.data as Float32Array, x.shape);
+      assertClose(await noGrad(() => m.call(input)).data(), tensors.get('output')!.data as Float32Array, 1e-5, `${file} output`);
+      // The input gradient of output[:, 1] is Saliency without abs, one target per example.
+      assertClose(await (await new A.Saliency(m).attribute(input, { target: [1, 1], abs: false })).data(), tensors.get('grad')!.data as Float32Array, 1e-4, `${file} input gradient`);
+    });
+    m.release();
+  }
+});
+
 test('bad files: unknown operators listed with a node each and the opset, an old opset, a truncated file', async () => {
   const ctx = await getGpu();
   await rejects(() => load('unknown_ops.onnx', FIXTURES), "unknown_ops.onnx uses 2 operator type(s) Glimpse does not support (opset 13): Celu (node '/act/Celu'), Mish (node '/act3/Mish')");

@@ -252,10 +252,91 @@ function unsqueezeOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tens
   return [ops.reshape(x, shape)];
 }
 
+/** The axes of a Reduce* node: an attribute up to opset 17 (an input from 18). */
+function reduceAxes(node: OnnxNode, rank: number): number[] {
+  return ((node.attributes.get('axes') as number[] | undefined) ?? Array.from({ length: rank }, (_, i) => i)).map((d) => (d + rank) % rank);
+}
+
 function reduceMean(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
   const x = tensorIn(inputs[0], node, env, 0);
-  const axes = axesOf(inputs, node, env, x.rank) ?? x.shape.map((_, i) => i);
+  const axes = reduceAxes(node, x.rank);
   return [ops.mean(x, axes, !!attr(node, 'keepdims', 1))];
+}
+
+/** Softmax: opset 13 normalizes along one axis (default -1); earlier opsets over the dimensions from `axis` (default 1) on, as one. */
+function softmaxOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
+  const x = tensorIn(inputs[0], node, env, 0);
+  if (env.opset < 13) {
+    const axis = (attr(node, 'axis', 1) + x.rank) % x.rank;
+    return [ops.reshape(ops.softmax(ops.reshape(x, [sizeOf(x.shape.slice(0, axis)), sizeOf(x.shape.slice(axis))])), x.shape)];
+  }
+  const axis = (attr(node, 'axis', -1) + x.rank) % x.rank;
+  if (axis === x.rank - 1) return [ops.softmax(x)];
+  const perm = [...Array.from({ length: x.rank }, (_, i) => i).filter((i) => i !== axis), axis];
+  return [ops.permute(ops.softmax(ops.permute(x, perm)), perm.map((_, i) => perm.indexOf(i)))];
+}
+
+/** Split along an axis into the given sizes (an input from opset 13, an attribute before), or equal parts. */
+function splitOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
+  const x = tensorIn(inputs[0], node, env, 0);
+  const axis = (attr(node, 'axis', 0) + x.rank) % x.rank, n = node.outputs.length;
+  const given = env.opset >= 13 ? ints(hostIn(inputs[1] ?? null, node, 1)) : attr<number[]>(node, 'split', []);
+  const sizes = given.length ? given : new Array(n).fill(x.shape[axis] / n);
+  if (sizes.length !== n || sizes.reduce((a, b) => a + b, 0) !== x.shape[axis] || sizes.some((s) => !Number.isInteger(s))) {
+    throw new Error(`Split node '${node.name}': sizes [${sizes.join(', ')}] do not split dimension ${axis} of [${x.shape.join(', ')}] into ${n}`);
+  }
+  if (x.rank > 4) throw new Error(`Split node '${node.name}': rank ${x.rank} is not supported`);
+  const perm = [axis, ...Array.from({ length: x.rank }, (_, i) => i).filter((i) => i !== axis)];
+  const back = perm.map((_, i) => perm.indexOf(i));
+  const front = axis === 0 ? x : ops.permute(x, perm);
+  let start = 0;
+  return sizes.map((s) => {
+    const part = ops.sliceBatch(front, start, start + s);
+    start += s;
+    return axis === 0 ? part : ops.permute(part, back);
+  });
+}
+
+/** ReduceMax over one axis, as torch.max(x, dim) (the gradient to each slice's first maximum); over several, one after another. */
+function reduceMax(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
+  const x = tensorIn(inputs[0], node, env, 0);
+  const axes = reduceAxes(node, x.rank);
+  const keep = !!attr(node, 'keepdims', 1);
+  let y = x;
+  for (const a of [...axes].sort((p, q) => q - p)) y = ops.maxAlong(y, a, keep);
+  return [y];
+}
+
+/** LayerNormalization (opset 17) over the dimensions from `axis` on: (x - mean) / sqrt(var + eps) * scale + bias. */
+function layerNorm(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
+  const x = tensorIn(inputs[0], node, env, 0);
+  const axis = (attr(node, 'axis', -1) + x.rank) % x.rank, eps = attr(node, 'epsilon', 1e-5);
+  const dims = Array.from({ length: x.rank - axis }, (_, i) => axis + i);
+  const centered = ops.broadcastBinary('sub', x, ops.mean(x, dims, true));
+  const variance = ops.mean(ops.square(centered), dims, true);
+  let y = ops.broadcastBinary('div', centered, ops.sqrt(ops.affine(variance, 1, eps)));
+  if (inputs[1]) y = ops.broadcastBinary('mul', y, tensorIn(inputs[1], node, env, 1));
+  if (inputs[2]) y = ops.broadcastBinary('add', y, tensorIn(inputs[2], node, env, 2));
+  return [y];
+}
+
+/** Gather on axis 0 of a constant table by computed indices: an embedding lookup (Glimpse takes token ids as float32 values). */
+function gatherOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
+  const table = inputs[0], ids = inputs[1];
+  if (!isHost(table) || table.dtype !== 'float32' || attr(node, 'axis', 0) !== 0) {
+    throw new Error(`Gather node '${node.name}': only a lookup in a constant float table along axis 0 (an embedding) runs on the GPU`);
+  }
+  return [ops.gatherRows(env.upload(table), tensorIn(ids, node, env, 1))];
+}
+
+/** Pow by a constant exponent: 2 (LayerNormalization's decomposition squares), 0.5, 1; others are refused. */
+function powOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
+  const x = tensorIn(inputs[0], node, env, 0), e = hostIn(inputs[1], node, 1);
+  const p = e && e.data.length === 1 ? Number(e.data[0]) : NaN;
+  if (p === 2) return [ops.square(x)];
+  if (p === 0.5) return [ops.sqrt(x)];
+  if (p === 1) return [ops.reshape(x, x.shape)];
+  throw new Error(`Pow node '${node.name}': only the constant exponents 2, 0.5 and 1 are supported`);
 }
 
 const identity: GpuOp = (inputs, node, env) => {
@@ -293,6 +374,20 @@ export const GPU_OPS: Record<string, GpuOp> = {
   Concat: concatOp,
   Identity: identity,
   Dropout: identity,
+  Sqrt: (inputs, node, env) => [ops.sqrt(tensorIn(inputs[0], node, env, 0))],
+  Exp: (inputs, node, env) => [ops.exp(tensorIn(inputs[0], node, env, 0))],
+  Neg: (inputs, node, env) => [ops.scale(tensorIn(inputs[0], node, env, 0), -1)],
+  Abs: (inputs, node, env) => [ops.abs(tensorIn(inputs[0], node, env, 0))],
+  Pow: powOp,
+  LeakyRelu: (inputs, node, env) => [ops.leakyRelu(tensorIn(inputs[0], node, env, 0), attr(node, 'alpha', 0.01))],
+  Tanh: (inputs, node, env) => [ops.tanh(tensorIn(inputs[0], node, env, 0))],
+  Erf: (inputs, node, env) => [ops.erf(tensorIn(inputs[0], node, env, 0))],
+  HardSwish: (inputs, node, env) => [ops.hardswish(tensorIn(inputs[0], node, env, 0))],
+  Softmax: softmaxOp,
+  Split: splitOp,
+  ReduceMax: reduceMax,
+  LayerNormalization: layerNorm,
+  Gather: gatherOp,
 };
 
 // ---- CPU folding of constants and shapes ----

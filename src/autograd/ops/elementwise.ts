@@ -6,8 +6,8 @@ import { grid, launch, sameShape } from './launch.ts';
 
 // Forward kernels and backward rules of the elementwise ops, side by side.
 
-const BIN = { combine: 0, mul: 1, reluGrad: 2, guidedReluGrad: 3, div: 4, clipGrad: 5, sigmoidGrad: 6 } as const;
-const UN = { affine: 0, relu: 1, abs: 2, square: 3, sqrt: 4, exp: 5, signScale: 6, clip: 7, sigmoid: 8 } as const;
+const BIN = { combine: 0, mul: 1, reluGrad: 2, guidedReluGrad: 3, div: 4, clipGrad: 5, sigmoidGrad: 6, leakyReluGrad: 7, tanhGrad: 8, erfGrad: 9, hardswishGrad: 10 } as const;
+const UN = { affine: 0, relu: 1, abs: 2, square: 3, sqrt: 4, exp: 5, signScale: 6, clip: 7, sigmoid: 8, leakyRelu: 9, tanh: 10, erf: 11, hardswish: 12 } as const;
 
 /** An elementwise kernel over n values: four per invocation (vec4) where n is a multiple of 4. */
 function elementwise(ctx: GpuContext, name: string, arity: 0 | 1 | 2, op: number, n: number) {
@@ -157,4 +157,24 @@ export function clip(x: Tensor, min: number, max: number): Tensor {
 export function sigmoid(x: Tensor): Tensor {
   const y = unary('sigmoid', UN.sigmoid, x);
   return record(y, 'sigmoid', [x], (g) => [binary('sigmoid_backward', BIN.sigmoidGrad, g, y)]);
+}
+
+/** torch's leaky_relu with negative slope `slope`; the gradient from the input (x > 0 ? g : g * slope). */
+export function leakyRelu(x: Tensor, slope = 0.01): Tensor {
+  return record(unary('leaky_relu', UN.leakyRelu, x, slope), 'leaky_relu', [x], (g) => [binary('leaky_relu_backward', BIN.leakyReluGrad, g, x, slope)]);
+}
+
+export function tanh(x: Tensor): Tensor {
+  const y = unary('tanh', UN.tanh, x);
+  return record(y, 'tanh', [x], (g) => [binary('tanh_backward', BIN.tanhGrad, g, y)]);
+}
+
+/** The error function (ONNX Erf, GELU's); accurate to about 1e-7. */
+export function erf(x: Tensor): Tensor {
+  return record(unary('erf', UN.erf, x), 'erf', [x], (g) => [binary('erf_backward', BIN.erfGrad, g, x)]);
+}
+
+/** torch's hardswish, x * relu6(x + 3) / 6, with its gradient's cases (0 below -3, x / 3 + 0.5 up to 3, 1 above). */
+export function hardswish(x: Tensor): Tensor {
+  return record(unary('hardswish', UN.hardswish, x), 'hardswish', [x], (g) => [binary('hardswish_backward', BIN.hardswishGrad, g, x)]);
 }

@@ -65,3 +65,21 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
   const dims = x.shape.map((d, i) => (d === 1 && shape[i] !== 1 ? i : -1)).filter((d) => d >= 0);
   return record(broadcastTo(x, shape), 'expand', [x], (g) => [reduceDims(g, dims, 1, true)]);
 }
+
+/**
+ * The maximum along one dimension, as torch.max(x, dim)[0] (ONNX ReduceMax over one axis): the
+ * gradient goes to the first maximum of each slice (a NaN wins), not split between ties as amax's.
+ */
+export function maxAlong(x: Tensor, dim: number, keepDim = false): Tensor {
+  const d = dim < 0 ? dim + x.rank : dim;
+  if (d < 0 || d >= x.rank) throw new Error(`maxAlong: dimension ${dim} out of range for shape [${x.shape.join(', ')}]`);
+  const outer = sizeOf(x.shape.slice(0, d)), axis = x.shape[d], inner = sizeOf(x.shape.slice(d + 1));
+  if (axis === 0) throw new Error(`maxAlong: dimension ${dim} of [${x.shape.join(', ')}] is empty`);
+  const shape = keepDim ? x.shape.map((s, i) => (i === d ? 1 : s)) : x.shape.filter((_, i) => i !== d);
+  const y = new Tensor(x.ctx, shape.length ? shape : [1]), arg = new Tensor(x.ctx, y.shape);
+  x.ctx.dispatch({ name: 'max_along', file: 'max', inputs: 1, outputs: 2, defines: { FORWARD: true } },
+    { inputs: [x.buffer], outputs: [y.buffer, arg.buffer], ints: [outer, axis, inner], workgroups: grid(x.ctx, outer * inner) });
+  if (!record(y, 'max_along', [x], (g) => [launch({ name: 'max_along_backward', file: 'max', inputs: 2, outputs: 1, defines: { FORWARD: false } },
+    [g, arg], x.shape, { ints: [outer, axis, inner], workgroups: grid(x.ctx, x.size) })]).node) arg.release();
+  return y;
+}

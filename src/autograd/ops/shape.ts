@@ -3,6 +3,7 @@ import { Tensor, sizeOf } from '../tensor.ts';
 import { stridedGather, stridesOf } from './layout.ts';
 import { sumAxisRaw } from './reduce.ts';
 import { fill } from './elementwise.ts';
+import { grid } from './launch.ts';
 
 /** Expands size-1 dimensions to `shape` (same rank), times alpha. Takes no gradient: used by backward rules. */
 export function broadcastTo(x: Tensor, shape: readonly number[], alpha = 1): Tensor {
@@ -65,4 +66,13 @@ export function repeatBatch(x: Tensor, times: number): Tensor {
   const out = new Tensor(x.ctx, [x.shape[0] * times, ...x.shape.slice(1)]);
   for (let r = 0; r < times; r++) if (x.size) x.ctx.copy(x.buffer, 0, out.buffer, r * x.size * 4, x.size * 4);
   return record(out, 'repeat', [x], (g) => [sumAxisRaw(g, 1, times, x.size, 1, x.shape)]);
+}
+
+/** Rows of `table` [count, ...] at the float indices `ids` (an embedding lookup): [...ids, ...]. No gradient to either. */
+export function gatherRows(table: Tensor, ids: Tensor): Tensor {
+  const width = table.size / table.shape[0];
+  const out = new Tensor(table.ctx, [...ids.shape, ...table.shape.slice(1)]);
+  table.ctx.dispatch({ name: 'gather_rows', file: 'gather', inputs: 2, outputs: 1 },
+    { inputs: [table.buffer, ids.buffer], outputs: [out.buffer], ints: [ids.size, width, table.shape[0]], workgroups: grid(table.ctx, out.size) });
+  return out;
 }
