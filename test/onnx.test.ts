@@ -135,6 +135,33 @@ test('the ops beyond the classifiers\' (HardSwish, LeakyRelu, Split, Tanh, Erf, 
   }
 });
 
+test('text and tabular models: the sentiment CNN\'s LayerIntegratedGradients on its embedding (token ids as floats), the wine MLP\'s IG, Saliency and FeatureAblation', async () => {
+  const text = await load('sentiment_cnn.onnx');
+  const t = refs('sentiment_ref');
+  await tidy(async () => {
+    const tok = t.get('tokens');
+    const ids = fromArray(text.ctx, Float32Array.from(tok.data as BigInt64Array, Number), tok.shape);
+    assertClose(await noGrad(() => text.call(ids)).data(), t.get('logits').data as Float32Array, 1e-4, 'sentiment logits');
+    const [lig, delta] = await new A.LayerIntegratedGradients(text, 'embedding').attribute(ids, { baselines: 1, target: 1, nSteps: 50, returnConvergenceDelta: true });
+    assertClose(await lig.data(), t.get('lig_embedding_gl50').data as Float32Array, 1e-3, 'LayerIntegratedGradients on the embedding');
+    assertClose(await delta.data(), t.get('lig_embedding_gl50_delta').data as Float32Array, 1e-3, 'its convergence delta');
+  });
+  text.release();
+  const wine = await load('wine_mlp.onnx');
+  const w = refs('wine_ref');
+  await tidy(async () => {
+    const x = fromArray(wine.ctx, w.get('input').data as Float32Array, w.get('input').shape);
+    const logits = await noGrad(() => wine.call(x)).data();
+    assertClose(logits, w.get('logits').data as Float32Array, 1e-4, 'wine logits');
+    const target = Array.from({ length: x.shape[0] }, (_, n) => A_argmax(logits.subarray(n * 3, n * 3 + 3)));
+    assertClose(await (await new A.IntegratedGradients(wine).attribute(x, { target, nSteps: 50 })).data(), w.get('ig_gl50').data as Float32Array, 1e-3, 'wine IG');
+    assertClose(await (await new A.Saliency(wine).attribute(x, { target })).data(), w.get('saliency').data as Float32Array, 1e-3, 'wine Saliency');
+    assertClose(await (await new A.FeatureAblation(wine).attribute(x, { target, baselines: 0 })).data(), w.get('feature_ablation').data as Float32Array, 1e-3, 'wine FeatureAblation');
+  });
+  wine.release();
+});
+const A_argmax = (row: ArrayLike<number>) => { let b = 0; for (let i = 1; i < row.length; i++) if (row[i] > row[b]) b = i; return b; };
+
 test('bad files: unknown operators listed with a node each and the opset, an old opset, a truncated file', async () => {
   const ctx = await getGpu();
   await rejects(() => load('unknown_ops.onnx', FIXTURES), "unknown_ops.onnx uses 2 operator type(s) Glimpse does not support (opset 13): Celu (node '/act/Celu'), Mish (node '/act3/Mish')");

@@ -59,6 +59,7 @@ export function readInput(a: Parsed, model: Classifier, anyShape = false): HostT
   const t = readInputFile(a.input as string, anyShape, model.net instanceof GraphModel ? model.net : null);
   const bad = (t.data as Float32Array).findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) throw new UsageError(`${a.input} holds ${t.data[bad]} at index ${bad}; the input must be finite (NaN and infinity propagate to every score)`);
+
   return t;
 }
 
@@ -66,7 +67,13 @@ export function readInput(a: Parsed, model: Classifier, anyShape = false): HostT
 function graphInput(t: HostTensor, what: string, graph: GraphModel): HostTensor {
   const want = graph.onnx.inputs[0].shape;
   const shown = want ? `[${want.map((d) => d ?? '?').join(', ')}]` : 'its input';
-  if (t.dtype !== 'F32') throw new UsageError(`${what} holds int64 values; Glimpse feeds ONNX models float32 inputs (token ids come with the text models)`);
+  const takesIds = [6, 7].includes(graph.onnx.inputs[0].elemType); // int32 or int64: token ids, fed as exact floats
+  if (t.dtype !== 'F32' && !takesIds) throw new UsageError(`${what} holds int64 values; ${graph.source} takes float32 input`);
+  if (t.dtype !== 'F32') {
+    const ids = t.data as BigInt64Array;
+    if (ids.some((v) => v >= 2n ** 24n || v <= -(2n ** 24n))) throw new UsageError(`${what} holds token ids beyond 2^24, which float32 does not hold exactly`);
+    t = { dtype: 'F32', shape: t.shape, data: Float32Array.from(ids, Number) };
+  }
   if (want && (t.shape.length !== want.length || want.some((d, i) => i > 0 && typeof d === 'number' && !(want.length === 4 && i >= 2) && d !== t.shape[i]))) {
     throw new UsageError(`${what} has shape [${t.shape.join(', ')}]; ${graph.source} takes ${shown}`);
   }

@@ -23,7 +23,8 @@ class NodeModule extends Module {
   forward(x: Tensor): Tensor {
     let outs: Tensor[];
     try {
-      outs = GPU_OPS[this.node.opType]([x, ...this.pending.slice(1)], this.node, this.env);
+      // A constant first input (Gather's table) stays a constant for the op; hooks see it uploaded.
+      outs = GPU_OPS[this.node.opType]([this.pending[0] instanceof Tensor ? x : this.pending[0], ...this.pending.slice(1)], this.node, this.env);
     } catch (e) {
       const where = `${this.node.opType} node '${this.node.name}'`;
       throw (e as Error).message.startsWith(where) ? e : new Error(`${where}: ${(e as Error).message}`);
