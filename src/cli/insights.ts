@@ -45,7 +45,7 @@ export async function insights(argv: string[]): Promise<void> {
     if (folder.skipped.length) console.warn(`insights: skipped ${folder.skipped.length} of ${a.images}'s entries that are not readable images: ${folder.skipped.slice(0, 3).join('; ')}${folder.skipped.length > 3 ? '; ...' : ''}`);
     const host = (a.host as string | undefined) ?? '127.0.0.1';
     const server = await vis.serve({ port, host });
-    console.log(`Glimpse Insights: ${reachableUrls(server.url, host).join(' , ')} (${examples.length} images, ${model.card.arch}); Ctrl-C stops`);
+    console.log(`Glimpse Insights: ${reachableUrls(server.url, host).join(' , ')} (${examples.length} images, ${model.card.arch === 'onnx' ? model.card.source : model.card.arch}); Ctrl-C stops`);
     if (!isLoopback(host)) console.warn(`insights: serving on ${host}, beyond this machine, with no authentication: anyone who can reach it sees the images and the model`);
     // A second signal (a terminal's Ctrl-C reaches this process and the launcher in bin/glimpse.js,
     // which forwards it) must not cut the shutdown short: the handlers stay.

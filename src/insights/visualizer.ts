@@ -10,6 +10,7 @@ import type { RgbImage } from '../io/image.ts';
 import { type HostArray, renderImageAttr } from '../io/visualize.ts';
 import type { Module } from '../nn/module.ts';
 import { ResNet } from '../nn/resnet.ts';
+import { GraphModel } from '../nn/graph.ts';
 import { type ArgumentValues, type MethodSpec, RequestError, describeMethods, findMethod, validateArguments } from './methods.ts';
 import { type Prediction, attributionPictures, encodeFloats, topPredictions } from './present.ts';
 import { WorkQueue } from './queue.ts';
@@ -106,7 +107,7 @@ export class AttributionVisualizer {
     if (opts.features?.length !== 1 || !(opts.features[0] instanceof ImageFeature)) {
       throw new Error('AttributionVisualizer takes exactly one ImageFeature: the models here take one image input');
     }
-    const modelNames = opts.modelNames ?? opts.models.map((m, i) => (m instanceof ResNet ? m.arch : `model ${i}`));
+    const modelNames = opts.modelNames ?? opts.models.map((m, i) => (m instanceof ResNet ? m.arch : m instanceof GraphModel ? m.source.split('/').pop()! : `model ${i}`));
     if (modelNames.length !== opts.models.length) throw new Error(`modelNames has ${modelNames.length} names for ${opts.models.length} models`);
     const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as AttributionVisualizerOptions;
     this.o = { scoreFunc: softmax, useLabelForAttr: true, topK: 5, maxExamples: 1000, ...given, modelNames };
