@@ -120,10 +120,10 @@ test('shape arithmetic is folded at run time (batch 3 through Shape/Gather/Conca
   }
 });
 
-test('the ops beyond the classifiers\' (HardSwish, LeakyRelu, Split, Tanh, Erf, LayerNormalization and its opset-13 decomposition, Softmax on an axis, ReduceMax, a depthwise conv with asymmetric padding) as torch.onnx exports them', async () => {
-  const { tensors } = parseSafetensors(new Uint8Array(readFileSync(join(FIXTURES, 'many_ops_ref.safetensors'))));
-  const x = tensors.get('input')!;
-  for (const file of ['many_ops_13.onnx', 'many_ops_17.onnx']) {
+test('the ops beyond the classifiers\' (HardSwish, LeakyRelu, Split, Tanh, Erf, LayerNormalization and its opset-13 decomposition, Softmax on an axis, ReduceMax, a depthwise conv with asymmetric padding; AveragePool without the padding in its mean, MaxPool with ceil_mode, Pad from its exported subgraph) as torch.onnx exports them', async () => {
+  for (const file of ['many_ops_13.onnx', 'many_ops_17.onnx', 'pools.onnx']) {
+    const { tensors } = parseSafetensors(new Uint8Array(readFileSync(join(FIXTURES, file.startsWith('pools') ? 'pools_ref.safetensors' : 'many_ops_ref.safetensors'))));
+    const x = tensors.get('input')!;
     const m = await load(file, FIXTURES);
     await tidy(async () => {
       const input = fromArray(m.ctx, x.data as Float32Array, x.shape);
@@ -161,6 +161,22 @@ test('text and tabular models: the sentiment CNN\'s LayerIntegratedGradients on 
   wine.release();
 });
 const A_argmax = (row: ArrayLike<number>) => { let b = 0; for (let i = 1; i < row.length; i++) if (row[i] > row[b]) b = i; return b; };
+
+test('repeated forwards and attributions of a graph model leave the pool\'s live bytes flat (derived constants are made once)', async () => {
+  const m = await load('densenet_small_seed0.onnx');
+  const r = refs('densenet_small_chelsea_64');
+  const x = fromArray(m.ctx, r.get('input').data as Float32Array, r.get('input').shape);
+  const once = () => tidy(async () => {
+    await noGrad(() => m.call(x)).data();
+    await (await new A.Saliency(m).attribute(x, { target: 3 })).data();
+  });
+  await once();
+  const live = m.ctx.pool.liveBytes;
+  for (let i = 0; i < 10; i++) await once();
+  if (m.ctx.pool.liveBytes !== live) throw new Error(`live bytes ${live} -> ${m.ctx.pool.liveBytes} over 10 forward and backward passes`);
+  x.release();
+  m.release();
+});
 
 test('bad files: unknown operators listed with a node each and the opset, an old opset, a truncated file', async () => {
   const ctx = await getGpu();

@@ -99,17 +99,32 @@ export class GraphModel extends Module {
     if (onnx.outputs.length < 1) throw new Error(`${source} has no output`);
     this.inputName = onnx.inputs[0].name;
     this.outputName = onnx.outputs[0].name;
-    this.env = { ctx, opset: onnx.opset, upload: (v) => this.upload(v) };
+    this.env = { ctx, opset: onnx.opset, upload: (v) => this.upload(v), derived: (node, key, make) => this.derivedConstant(node, key, make) };
     for (const [k, v] of onnx.initializers) this.constants.set(k, v);
     this.build();
+    this.stable = new Set(this.constants.values());
   }
 
+  /** Initializers and Constant values: uploaded once and kept. Values folded at each forward are uploaded per use (tidy frees them). */
+  private stable = new Set<OnnxArray>();
+  private derivedTensors = new Map<OnnxNode, Map<string, Tensor>>();
+
   private upload(v: OnnxArray): Tensor {
+    if (v.dtype !== 'float32') throw new Error('an int64 constant cannot be a float input');
+    const make = () => noGrad(() => ops.fromArray(this.ctx, v.data as Float32Array, v.dims.length ? v.dims : [1]));
+    if (!this.stable.has(v)) return make();
     let t = this.uploads.get(v);
+    if (!t) this.uploads.set(v, (t = keep(make())));
+    return t;
+  }
+
+  private derivedConstant(node: OnnxNode, key: string, make: () => OnnxArray): Tensor {
+    let m = this.derivedTensors.get(node);
+    if (!m) this.derivedTensors.set(node, (m = new Map()));
+    let t = m.get(key);
     if (!t) {
-      if (v.dtype !== 'float32') throw new Error('an int64 constant cannot be a float input');
-      t = keep(noGrad(() => ops.fromArray(this.ctx, v.data as Float32Array, v.dims.length ? v.dims : [1])));
-      this.uploads.set(v, t);
+      const v = make();
+      m.set(key, (t = keep(noGrad(() => ops.fromArray(this.ctx, v.data as Float32Array, v.dims.length ? v.dims : [1])))));
     }
     return t;
   }
@@ -217,7 +232,9 @@ export class GraphModel extends Module {
 
   override release(): void {
     for (const t of this.uploads.values()) t.release();
+    for (const m of this.derivedTensors.values()) for (const t of m.values()) t.release();
     this.uploads.clear();
+    this.derivedTensors.clear();
   }
 }
 

@@ -16,6 +16,8 @@ export interface OpEnv {
   opset: number;
   /** A float constant as a GPU tensor, uploaded once. */
   upload(v: OnnxArray): Tensor;
+  /** A constant an op derives (BatchNorm's scale, a pooling kernel), made and uploaded once per node and key. */
+  derived(node: OnnxNode, key: string, make: () => OnnxArray): Tensor;
 }
 
 export type GpuOp = (inputs: (Value | null)[], node: OnnxNode, env: OpEnv) => Tensor[];
@@ -30,6 +32,7 @@ const ints = (a: OnnxArray | null): number[] => (a ? Array.from(a.data as ArrayL
 const int64 = (values: number[], dims = [values.length]): OnnxArray => ({ dtype: 'int64', dims, data: BigInt64Array.from(values, (v) => BigInt(v)) });
 const scalarOf = (a: OnnxArray | null, fallback: number): number => (a && a.data.length ? Number(a.data[0]) : fallback);
 const sizeOf = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
+const filled = (dims: number[], v: number): OnnxArray => ({ dtype: 'float32', dims, data: new Float32Array(sizeOf(dims)).fill(v) });
 
 function tensorIn(v: Value | null, node: OnnxNode, env: OpEnv, i: number): Tensor {
   if (!v) throw new Error(`${node.opType} node '${node.name}': input ${i} is missing`);
@@ -98,13 +101,15 @@ function batchNorm(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor
   if (!gamma || !beta || !mean || !variance) throw new Error(`BatchNormalization node '${node.name}': scale, bias, mean and variance must be constants`);
   const eps = attr(node, 'epsilon', 1e-5), C = gamma.data.length;
   if (x.shape[1] !== C) throw new Error(`BatchNormalization node '${node.name}': ${C} channels, input [${x.shape.join(', ')}]`);
-  const scale = new Float32Array(C), shift = new Float32Array(C);
-  for (let c = 0; c < C; c++) {
-    const sc = Number(gamma.data[c]) / Math.sqrt(Number(variance.data[c]) + eps);
-    scale[c] = sc;
-    shift[c] = Number(beta.data[c]) - Number(mean.data[c]) * sc;
-  }
-  const s = env.upload({ dtype: 'float32', dims: [C], data: scale }), t = env.upload({ dtype: 'float32', dims: [C], data: shift });
+  const affine = (shiftPart: boolean): OnnxArray => {
+    const out = new Float32Array(C);
+    for (let c = 0; c < C; c++) {
+      const sc = Number(gamma.data[c]) / Math.sqrt(Number(variance.data[c]) + eps);
+      out[c] = shiftPart ? Number(beta.data[c]) - Number(mean.data[c]) * sc : sc;
+    }
+    return { dtype: 'float32', dims: [C], data: out };
+  };
+  const s = env.derived(node, 'scale', () => affine(false)), t = env.derived(node, 'shift', () => affine(true));
   const x4 = x.rank === 4 ? x : ops.reshape(x, [x.shape[0], C, x.rank === 3 ? x.shape[2] : 1, 1]);
   const y = ops.channelAffine(x4, s, t);
   return [x.rank === 4 ? y : ops.reshape(y, x.shape)];
@@ -125,19 +130,17 @@ function gemm(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
   if (attr(node, 'transA', 0)) throw new Error(`Gemm node '${node.name}': transA = 1 is not supported`);
   const alpha = attr(node, 'alpha', 1), beta = attr(node, 'beta', 1);
   const a = tensorIn(inputs[0], node, env, 0);
-  let w = inputs[1];
+  const w = inputs[1];
   if (!w) throw new Error(`Gemm node '${node.name}': no B`);
   // linear() takes the weight as [out, in]: B as stored when transB = 1, transposed otherwise.
-  const wt = attr(node, 'transB', 0) ? tensorIn(w, node, env, 1) : isHost(w) ? env.upload(transpose2d(w)) : ops.permute(w as Tensor, [1, 0]);
+  const wt = attr(node, 'transB', 0) ? tensorIn(w, node, env, 1) : isHost(w) ? env.derived(node, 'B transposed', () => transpose2d(w)) : ops.permute(w, [1, 0]);
   let bias: Tensor | null = null;
   if (inputs[2]) {
     const c = inputs[2];
-    if (isHost(c) && c.dims.length <= 1 && c.data.length === wt.shape[0]) bias = tensorIn(beta === 1 ? c : scaled(c, beta), node, env, 2);
+    if (isHost(c) && c.dims.length <= 1 && c.data.length === wt.shape[0]) bias = beta === 1 ? tensorIn(c, node, env, 2) : env.derived(node, 'beta C', () => scaled(c, beta));
     else throw new Error(`Gemm node '${node.name}': C must be a constant vector of ${wt.shape[0]} values`);
   }
-  const y = ops.linear(alpha === 1 ? a : ops.scale(a, alpha), wt, bias);
-  w = null;
-  return [y];
+  return [ops.linear(alpha === 1 ? a : ops.scale(a, alpha), wt, bias)];
 }
 const scaled = (c: OnnxArray, k: number): OnnxArray => ({ dtype: 'float32', dims: c.dims, data: Float32Array.from(c.data as Float32Array, (v) => v * k) });
 function transpose2d(a: OnnxArray): OnnxArray {
@@ -152,7 +155,7 @@ function matMul(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] 
   if (isHost(b) && b.dims.length === 2) {
     const lead = a.shape.slice(0, -1);
     const flat = a.rank === 2 ? a : ops.reshape(a, [sizeOf(lead), a.shape[a.rank - 1]]);
-    const y = ops.linear(flat, env.upload(transpose2d(b)));
+    const y = ops.linear(flat, env.derived(node, 'B transposed', () => transpose2d(b)));
     return [a.rank === 2 ? y : ops.reshape(y, [...lead, b.dims[1]])];
   }
   const bt = tensorIn(b, node, env, 1);
@@ -177,10 +180,16 @@ function averagePool(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tens
   const k = attr<number[]>(node, 'kernel_shape', []), s = attr<number[]>(node, 'strides', [1, 1]);
   const pads = pads2d(node, x.shape[2], x.shape[3], k, s, [1, 1]);
   if (attr(node, 'ceil_mode', 0)) throw new Error(`AveragePool node '${node.name}': ceil_mode is not supported`);
-  if (pads.some((p) => p > 0) && !attr(node, 'count_include_pad', 0)) throw new Error(`AveragePool node '${node.name}': padding without count_include_pad is not supported`);
   const C = x.shape[1];
-  const w = env.upload({ dtype: 'float32', dims: [C, 1, k[0], k[1]], data: new Float32Array(C * k[0] * k[1]).fill(1 / (k[0] * k[1])) });
-  return [ops.groupedConv2d(x, w, null, { stride: [s[0], s[1]], pads, groups: C })];
+  const opts = { stride: [s[0], s[1]] as [number, number], pads };
+  if (pads.every((p) => p === 0) || attr(node, 'count_include_pad', 0)) {
+    const w = env.derived(node, `mean ${C}`, () => filled([C, 1, k[0], k[1]], 1 / (k[0] * k[1])));
+    return [ops.groupedConv2d(x, w, null, { ...opts, groups: C })];
+  }
+  // Padding left out of the mean: the window sums, divided by how many real inputs each window covers.
+  const sums = ops.groupedConv2d(x, env.derived(node, `ones ${C}`, () => filled([C, 1, k[0], k[1]], 1)), null, { ...opts, groups: C });
+  const counts = ops.groupedConv2d(ops.fill(env.ctx, [1, 1, x.shape[2], x.shape[3]], 1), env.derived(node, 'ones 1', () => filled([1, 1, k[0], k[1]], 1)), null, opts);
+  return [ops.broadcastBinary('div', sums, counts)];
 }
 
 /** Constant padding of the last two dimensions, as a depthwise 1x1 convolution by 1 with pads (exact). */
@@ -196,7 +205,7 @@ function pad(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
     throw new Error(`Pad node '${node.name}': only zero padding of H and W is supported (mode ${mode}, value ${value}, pads [${p.join(', ')}])`);
   }
   const C = x.shape[1];
-  const w = env.upload({ dtype: 'float32', dims: [C, 1, 1, 1], data: new Float32Array(C).fill(1) });
+  const w = env.derived(node, `ones ${C}`, () => filled([C, 1, 1, 1], 1));
   return [ops.groupedConv2d(x, w, null, { pads: [begin[2], begin[3], end[2], end[3]], groups: C })];
 }
 
@@ -430,12 +439,31 @@ export const HOST_OPS: Record<string, HostOp> = {
     return [int64(i, idx!.dims)];
   },
   Slice: ([data, starts, ends, axesIn, steps]) => {
-    const v = ints(data), s = ints(starts)[0], e = ints(ends)[0], step = steps ? ints(steps)[0] : 1;
-    if (axesIn && ints(axesIn)[0] !== 0) throw new Error('Slice: only 1-D constants are folded');
-    const n = v.length, lo = Math.max(0, Math.min(n, s < 0 ? s + n : s)), hi = Math.max(0, Math.min(n, e < 0 ? e + n : e));
-    const out: number[] = [];
-    for (let i = lo; step > 0 ? i < hi : i > hi; i += step) out.push(v[i]);
-    return [int64(out)];
+    const dims = data!.dims.length ? data!.dims : [data!.data.length];
+    const st = ints(starts), en = ints(ends), axes = axesIn ? ints(axesIn).map((a) => (a + dims.length) % dims.length) : st.map((_, i) => i);
+    const sp = steps ? ints(steps) : st.map(() => 1);
+    // Per dimension, the indices taken (ONNX's clamping: to [0, n] going forward, [-1, n - 1] going back).
+    const picks = dims.map((n, d) => {
+      const k = axes.indexOf(d);
+      if (k < 0) return Array.from({ length: n }, (_, i) => i);
+      const step = sp[k];
+      const clamp = (v: number) => { const w = v < 0 ? v + n : v; return step > 0 ? Math.max(0, Math.min(n, w)) : Math.max(-1, Math.min(n - 1, w)); };
+      const out: number[] = [];
+      for (let i = clamp(st[k]), e = clamp(en[k]); step > 0 ? i < e : i > e; i += step) out.push(i);
+      return out;
+    });
+    return [gatherNd(data!, picks)];
+  },
+  Transpose: ([x], node) => {
+    const dims = x!.dims, perm = attr<number[]>(node, 'perm', dims.map((_, i) => dims.length - 1 - i));
+    const outDims = perm.map((p) => dims[p]), strides = dims.map((_, i) => sizeOf(dims.slice(i + 1)));
+    const src = x!.data as ArrayLike<number | bigint>, out: (number | bigint)[] = [];
+    const idx = new Array(outDims.length).fill(0);
+    for (let n = 0; n < sizeOf(outDims); n++) {
+      out.push(src[idx.reduce((a, v, i) => a + v * strides[perm[i]], 0)]);
+      for (let i = outDims.length - 1; i >= 0 && ++idx[i] === outDims[i]; i--) idx[i] = 0;
+    }
+    return [x!.dtype === 'int64' ? { dtype: 'int64', dims: outDims, data: BigInt64Array.from(out as bigint[]) } : { dtype: 'float32', dims: outDims, data: Float32Array.from(out as number[]) }];
   },
   Add: hostBinary((a, b) => a + b),
   Sub: hostBinary((a, b) => a - b),
@@ -451,6 +479,20 @@ export const HOST_OPS: Record<string, HostOp> = {
     return [value?.dtype === 'int64' ? int64(new Array(sizeOf(dims)).fill(v), dims) : { dtype: 'float32', dims, data: new Float32Array(sizeOf(dims)).fill(v) }];
   },
 };
+
+/** The elements of `a` at the cross product of per-dimension index lists (row-major). */
+function gatherNd(a: OnnxArray, picks: number[][]): OnnxArray {
+  const dims = a.dims.length ? a.dims : [a.data.length];
+  const strides = dims.map((_, i) => sizeOf(dims.slice(i + 1)));
+  const out: (number | bigint)[] = [];
+  const walk = (d: number, base: number) => {
+    if (d === dims.length) { out.push((a.data as ArrayLike<number | bigint>)[base]); return; }
+    for (const i of picks[d]) walk(d + 1, base + i * strides[d]);
+  };
+  walk(0, 0);
+  const outDims = picks.map((p) => p.length);
+  return a.dtype === 'int64' ? { dtype: 'int64', dims: outDims, data: BigInt64Array.from(out as bigint[]) } : { dtype: 'float32', dims: outDims, data: Float32Array.from(out as number[]) };
+}
 
 /** Shape(x) of a GPU tensor: folded on the CPU from its shape at run time (batch included). */
 export function shapeOf(x: Value, node: OnnxNode): OnnxArray {
