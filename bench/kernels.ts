@@ -1,12 +1,14 @@
 // npm run bench:kernels: the convolution kernels on every conv shape of ResNet-18 at 224x224, at
 // batch 1 and 16 (forward, gradient to the input, gradient to the weight), a 1024^3 matmul, and the
-// adapter's multiply-add ceiling (bench/ceiling.ts).
+// adapter's multiply-add ceiling (bench/ceiling.ts), and the depthwise kernel on MobileNetV2's layers
+// in GB/s beside the copy bandwidth (bench/depthwise.ts).
 // Prints a table and writes bench/results/kernels.json.
 import { createNodeGpu } from '../src/io/node-gpu.ts';
 import { fill, matmul, tidy } from '../src/autograd/index.ts';
 import { CONV_KERNELS, type ConvRow, convRows } from './conv-cases.ts';
 import { table, timeMs, writeResult } from './util.ts';
 import { multiplyAddCeiling } from './ceiling.ts';
+import { depthwiseRows } from './depthwise.ts';
 
 const ctx = await createNodeGpu();
 const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -22,6 +24,9 @@ await tidy(async () => {
   const ms = await timeMs(ctx, () => { matmul(a, b).release(); });
   rows.push({ kernel: 'matmul', shape: `${n}x${n}x${n}`, ms, gflops: (2 * n ** 3) / ms / 1e6 });
 });
+for (const r of await depthwiseRows(ctx, 16, (r) => console.log(`${r.kernel.padEnd(20)} ${r.shape.padEnd(32)} ${r.ms.toFixed(2).padStart(9)} ms ${r.gbs.toFixed(2).padStart(7)} GB/s (copy ${r.copyGbs.toFixed(2)} GB/s)`))) {
+  rows.push({ kernel: r.kernel, shape: r.shape, ms: r.ms, gflops: NaN, gbs: r.gbs, copyGbs: r.copyGbs } as (typeof rows)[number]);
+}
 const ceiling = await multiplyAddCeiling(ctx);
 rows.push({ kernel: 'multiply_add_ceiling', shape: 'kernels/peak.wgsl', ms: ceiling.ms, gflops: ceiling.gflops });
 console.log();

@@ -1,8 +1,9 @@
 // Grouped 2-D convolution (ONNX Conv with group > 1; depthwise when each group has one input
 // channel), with asymmetric padding: the forward pass, the input gradient and the weight gradient.
 // Output channel k belongs to group k / KG (KG = K / groups) and reads input channels
-// g * CG .. g * CG + CG - 1 (CG = C / groups); w is [K, CG, KH, KW]. Depthwise layers are
-// memory-bound: one invocation per output value, its CG * KH * KW taps summed in (c, kh, kw) order.
+// g * CG .. g * CG + CG - 1 (CG = C / groups); w is [K, CG, KH, KW]. Each output value sums its
+// CG * KH * KW taps in (c, kh, kw) order. Depthwise layers are memory-bound; this form is plain (one
+// lane per value, scalar loads): bench/depthwise.ts measures it against the adapter's copy bandwidth.
 struct Params {
   N: i32, C: i32, H: i32, W: i32, K: i32, OH: i32, OW: i32,
   KH: i32, KW: i32, SH: i32, SW: i32, PT: i32, PL: i32, DH: i32, DW: i32,
@@ -21,32 +22,42 @@ const WG = 64;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 #endif
 
-@compute @workgroup_size(WG)
+// Lanes cover an 8 x 8 tile of output positions; workgroups loop over the (image, channel) planes
+// with the stride of z (planeGrid in src/autograd/ops/launch.ts): no division per lane, and each
+// lane finds the taps inside the input once, outside the plane loop, so the sums need no bounds tests.
+@compute @workgroup_size(8, 8)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let o = i32((wid.y * nwg.x + wid.x) * WG + lid.x);
-  if (o >= p.N * p.K * p.OH * p.OW) { return; }
-  let ow = o % p.OW;
-  let oh = (o / p.OW) % p.OH;
-  let k = (o / (p.OW * p.OH)) % p.K;
-  let n = o / (p.OW * p.OH * p.K);
-  let c0 = (k / p.KG) * p.CG;
-  var s = 0.0;
-  for (var c = 0; c < p.CG; c++) {
-    let plane = (n * p.C + c0 + c) * p.H;
-    for (var kh = 0; kh < p.KH; kh++) {
-      let ih = oh * p.SH - p.PT + kh * p.DH;
-      if (ih < 0 || ih >= p.H) { continue; }
-      for (var kw = 0; kw < p.KW; kw++) {
-        let iw = ow * p.SW - p.PL + kw * p.DW;
-        if (iw < 0 || iw >= p.W) { continue; }
-        s += w[((k * p.CG + c) * p.KH + kh) * p.KW + kw] * x[(plane + ih) * p.W + iw];
+  let ow = i32(wid.x * 8 + lid.x);
+  let oh = i32(wid.y * 8 + lid.y);
+  if (ow >= p.OW || oh >= p.OH) { return; }
+  let ih0 = oh * p.SH - p.PT;
+  let iw0 = ow * p.SW - p.PL;
+  // Taps kh with 0 <= ih0 + kh * DH < H, and likewise kw.
+  let kh0 = select(0, (-ih0 + p.DH - 1) / p.DH, ih0 < 0);
+  let kh1 = min(p.KH, (p.H - ih0 + p.DH - 1) / p.DH);
+  let kw0 = select(0, (-iw0 + p.DW - 1) / p.DW, iw0 < 0);
+  let kw1 = min(p.KW, (p.W - iw0 + p.DW - 1) / p.DW);
+  for (var plane = i32(wid.z); plane < p.N * p.K; plane += i32(nwg.z)) {
+    let k = plane % p.K;
+    let n = plane / p.K;
+    let c0 = (k / p.KG) * p.CG;
+    var s = 0.0;
+    for (var c = 0; c < p.CG; c++) {
+      let xBase = ((n * p.C + c0 + c) * p.H + ih0) * p.W + iw0;
+      let wBase = (k * p.CG + c) * p.KH;
+      for (var kh = kh0; kh < kh1; kh++) {
+        let xRow = xBase + kh * p.DH * p.W;
+        let wRow = (wBase + kh) * p.KW;
+        for (var kw = kw0; kw < kw1; kw++) {
+          s += w[wRow + kw] * x[xRow + kw * p.DW];
+        }
       }
     }
-  }
 #if ${BIAS}
-  s += bias[k];
+    s += bias[k];
 #endif
-  y[o] = s;
+    y[(plane * p.OH + oh) * p.OW + ow] = s;
+  }
 }
 #elif ${GRAD_INPUT}
 @group(0) @binding(1) var<storage, read> gy: array<f32>;
@@ -54,32 +65,37 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 @group(0) @binding(3) var<storage, read_write> gx: array<f32>;
 
 // Each input value gathers the outputs whose windows cover it: oh = (ih + PT - kh * DH) / SH where
-// that divides exactly and lands inside the output.
-@compute @workgroup_size(WG)
+// that divides exactly and lands inside the output. Lanes cover 8 x 8 input positions and loop over
+// the (image, channel) planes, as the forward pass.
+@compute @workgroup_size(8, 8)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let i = i32((wid.y * nwg.x + wid.x) * WG + lid.x);
-  if (i >= p.N * p.C * p.H * p.W) { return; }
-  let iw = i % p.W;
-  let ih = (i / p.W) % p.H;
-  let c = (i / (p.W * p.H)) % p.C;
-  let n = i / (p.W * p.H * p.C);
-  let g = c / p.CG;
-  let cg = c - g * p.CG;
-  var s = 0.0;
-  for (var kk = 0; kk < p.KG; kk++) {
-    let k = g * p.KG + kk;
-    for (var kh = 0; kh < p.KH; kh++) {
-      let th = ih + p.PT - kh * p.DH;
-      if (th < 0 || th % p.SH != 0 || th / p.SH >= p.OH) { continue; }
-      let oh = th / p.SH;
-      for (var kw = 0; kw < p.KW; kw++) {
-        let tw = iw + p.PL - kw * p.DW;
-        if (tw < 0 || tw % p.SW != 0 || tw / p.SW >= p.OW) { continue; }
-        s += w[((k * p.CG + cg) * p.KH + kh) * p.KW + kw] * gy[((n * p.K + k) * p.OH + oh) * p.OW + tw / p.SW];
+  let iw = i32(wid.x * 8 + lid.x);
+  let ih = i32(wid.y * 8 + lid.y);
+  if (iw >= p.W || ih >= p.H) { return; }
+  for (var plane = i32(wid.z); plane < p.N * p.C; plane += i32(nwg.z)) {
+    let c = plane % p.C;
+    let n = plane / p.C;
+    let g = c / p.CG;
+    let cg = c - g * p.CG;
+    var s = 0.0;
+    for (var kk = 0; kk < p.KG; kk++) {
+      let k = g * p.KG + kk;
+      let gyBase = (n * p.K + k) * p.OH;
+      let wBase = (k * p.CG + cg) * p.KH;
+      for (var kh = 0; kh < p.KH; kh++) {
+        let th = ih + p.PT - kh * p.DH;
+        if (th < 0 || th % p.SH != 0 || th / p.SH >= p.OH) { continue; }
+        let gyRow = (gyBase + th / p.SH) * p.OW;
+        let wRow = (wBase + kh) * p.KW;
+        for (var kw = 0; kw < p.KW; kw++) {
+          let tw = iw + p.PL - kw * p.DW;
+          if (tw < 0 || tw % p.SW != 0 || tw / p.SW >= p.OW) { continue; }
+          s += w[wRow + kw] * gy[gyRow + tw / p.SW];
+        }
       }
     }
+    gx[(plane * p.H + ih) * p.W + iw] = s;
   }
-  gx[i] = s;
 }
 #else
 @group(0) @binding(1) var<storage, read> gy: array<f32>;

@@ -1,6 +1,6 @@
 import { record } from '../grad.ts';
 import { Tensor } from '../tensor.ts';
-import { grid } from './launch.ts';
+import { grid, planeGrid } from './launch.ts';
 import { sumAxisRaw } from './reduce.ts';
 
 /** ONNX Conv's geometry: pads [top, left, bottom, right], group count. */
@@ -31,16 +31,16 @@ function geometry(xs: readonly number[], ws: readonly number[], o: GroupedConvOp
 export function groupedConv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, opts: GroupedConvOptions = {}): Tensor {
   const { out, ints } = geometry(x.shape, w.shape, opts);
   if (bias && bias.size !== out[1]) throw new Error(`groupedConv2d: bias of ${bias.size} for ${out[1]} output channels`);
-  const ctx = x.ctx, size = out.reduce((a, b) => a * b, 1);
+  const ctx = x.ctx;
   const y = new Tensor(ctx, out);
   ctx.dispatch({ name: 'grouped_conv2d', file: 'grouped', inputs: bias ? 3 : 2, outputs: 1, defines: { FORWARD: true, GRAD_INPUT: false, BIAS: !!bias } },
-    { inputs: bias ? [x.buffer, w.buffer, bias.buffer] : [x.buffer, w.buffer], outputs: [y.buffer], ints, workgroups: grid(ctx, size) });
+    { inputs: bias ? [x.buffer, w.buffer, bias.buffer] : [x.buffer, w.buffer], outputs: [y.buffer], ints, workgroups: planeGrid(ctx, out[3], out[2], out[0] * out[1]) });
   return record(y, 'grouped_conv2d', bias ? [x, w, bias] : [x, w], (gy, needs) => {
     let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
     if (needs[0]) {
       gx = new Tensor(ctx, x.shape);
       ctx.dispatch({ name: 'grouped_conv2d_grad_input', file: 'grouped', inputs: 2, outputs: 1, defines: { FORWARD: false, GRAD_INPUT: true, BIAS: false } },
-        { inputs: [gy.buffer, w.buffer], outputs: [gx.buffer], ints, workgroups: grid(ctx, x.size) });
+        { inputs: [gy.buffer, w.buffer], outputs: [gx.buffer], ints, workgroups: planeGrid(ctx, x.shape[3], x.shape[2], x.shape[0] * x.shape[1]) });
     }
     if (needs[1]) {
       gw = new Tensor(ctx, w.shape);
