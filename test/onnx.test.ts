@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { fromArray, noGrad, tidy } from '../src/autograd/index.ts';
 import * as A from '../src/attr/index.ts';
 import { readOnnx } from '../src/io/onnx.ts';
-import { GraphModel } from '../src/nn/graph.ts';
+import { GraphModel, loadOnnx } from '../src/nn/graph.ts';
 import { parseSafetensors } from '../src/io/safetensors.ts';
 import { assertClose, getGpu } from './helpers.ts';
 import { REF_DIR } from './refdata.ts';
@@ -17,7 +17,7 @@ const MODELS = join(REF_DIR, 'models');
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'onnx');
 
 async function load(file: string, dir = MODELS): Promise<GraphModel> {
-  return new GraphModel(await getGpu(), readOnnx(new Uint8Array(readFileSync(join(dir, file))), { what: file }), file);
+  return loadOnnx(await getGpu(), new Uint8Array(readFileSync(join(dir, file))), { what: file });
 }
 function refs(name: string) {
   const { tensors, metadata } = parseSafetensors(new Uint8Array(readFileSync(join(MODELS, `${name}.safetensors`))));

@@ -8,7 +8,7 @@ import { Tensor, keep } from '../autograd/tensor.ts';
 import { noGrad } from '../autograd/grad.ts';
 import * as ops from '../autograd/ops/index.ts';
 import type { GpuContext } from '../gpu/device.ts';
-import type { OnnxArray, OnnxModel, OnnxNode } from '../io/onnx.ts';
+import { type OnnxArray, type OnnxModel, type OnnxNode, type ReadOnnxOptions, readOnnx } from '../io/onnx.ts';
 import { Module } from './module.ts';
 import { ReLU } from './layers.ts';
 import { GPU_OPS, HOST_OPS, type OpEnv, type Value, isHost, shapeOf } from './onnx-ops.ts';
@@ -250,7 +250,7 @@ function constantValue(node: OnnxNode): OnnxArray {
   throw new Error(`Constant node '${node.name}' has no value Glimpse reads (sparse or string constants are not supported)`);
 }
 
-/** Builds the model of an ONNX file's bytes (parsed with readOnnx). */
-export function graphModel(ctx: GpuContext, onnx: OnnxModel, source?: string): GraphModel {
-  return new GraphModel(ctx, onnx, source);
+/** The model of an ONNX file's bytes: `loadOnnx(ctx, bytes)`, in a browser as in Node (external data through `opts.externalData`). */
+export function loadOnnx(ctx: GpuContext, bytes: Uint8Array, opts: ReadOnnxOptions = {}): GraphModel {
+  return new GraphModel(ctx, readOnnx(bytes, opts), opts.what ?? 'model.onnx');
 }
