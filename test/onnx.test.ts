@@ -10,6 +10,7 @@ import { readOnnx } from '../src/io/onnx.ts';
 import { GraphModel, loadOnnx } from '../src/nn/graph.ts';
 import { parseSafetensors } from '../src/io/safetensors.ts';
 import { assertClose, getGpu } from './helpers.ts';
+import { convSettings } from '../src/autograd/ops/conv.ts';
 import { REF_DIR } from './refdata.ts';
 
 const test = suite('onnx');
@@ -176,6 +177,27 @@ test('repeated forwards and attributions of a graph model leave the pool\'s live
   if (m.ctx.pool.liveBytes !== live) throw new Error(`live bytes ${live} -> ${m.ctx.pool.liveBytes} over 10 forward and backward passes`);
   x.release();
   m.release();
+});
+
+test('Conv -> BatchNormalization (-> Relu) run as one kernel, decided on the graph: the same bits as apart, forward and input gradient', async () => {
+  for (const [file, ref] of [['densenet_small_seed0.onnx', 'densenet_small_chelsea_64'], ['mobilenet_v2_seed0.onnx', 'mobilenet_v2_chelsea_64']]) {
+    const m = await load(file);
+    const r = refs(ref);
+    const run = (epilogue: 'auto' | 'off') => tidy(async () => {
+      convSettings.epilogue = epilogue;
+      try {
+        const x = fromArray(m.ctx, r.get('input').data as Float32Array, r.get('input').shape);
+        const y = await noGrad(() => m.call(x)).data();
+        const g = await (await new A.Saliency(m).attribute(x, { target: 3, abs: false })).data();
+        return { y, g };
+      } finally {
+        convSettings.epilogue = 'auto';
+      }
+    });
+    const fused = await run('auto'), apart = await run('off');
+    if (fused.y.some((v, i) => !Object.is(v, apart.y[i])) || fused.g.some((v, i) => !Object.is(v, apart.g[i]))) throw new Error(`${file}: the fused chain changes the bits`);
+    m.release();
+  }
 });
 
 test('bad files: unknown operators listed with a node each and the opset, an old opset, a truncated file', async () => {

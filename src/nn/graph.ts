@@ -11,7 +11,8 @@ import type { GpuContext } from '../gpu/device.ts';
 import { type OnnxArray, type OnnxModel, type OnnxNode, type ReadOnnxOptions, readOnnx } from '../io/onnx.ts';
 import { Module } from './module.ts';
 import { ReLU } from './layers.ts';
-import { GPU_OPS, HOST_OPS, type OpEnv, type Value, isHost, shapeOf } from './onnx-ops.ts';
+import { GPU_OPS, HOST_OPS, type OpEnv, type Value, convBatchNorm, shapeOf } from './onnx-ops.ts';
+import { convSettings } from '../autograd/ops/conv.ts';
 
 /** A node that computes on the GPU: its module runs the op, with the node's other inputs alongside. */
 class NodeModule extends Module {
@@ -43,7 +44,10 @@ class ReluNode extends ReLU {
   }
 }
 
-type Step = { node: OnnxNode; kind: 'host' } | { node: OnnxNode; kind: 'shape' } | { node: OnnxNode; kind: 'gpu'; module: NodeModule | ReluNode };
+type GpuStep = { node: OnnxNode; kind: 'gpu'; module: NodeModule | ReluNode };
+type Step = { node: OnnxNode; kind: 'host' } | { node: OnnxNode; kind: 'shape' } | GpuStep;
+/** A Conv whose only consumer is a BatchNormalization (and that one's only consumer a Relu): run as one kernel when nothing hooks them. */
+interface Fusion { bn: GpuStep; relu: GpuStep | null }
 
 /** The module path of a node: from its parameters' names (`features.0.0.weight`), else torch's scoped node name (`/features/features.0/features.0.2/Clip`). */
 function modulePath(node: OnnxNode, initializers: Map<string, OnnxArray>): string | null {
@@ -92,6 +96,7 @@ export class GraphModel extends Module {
   private aliases = new Map<string, Module>();
   private uploads = new Map<OnnxArray, Tensor>();
   private env: OpEnv;
+  private fusions = new Map<OnnxNode, Fusion>();
 
   constructor(readonly ctx: GpuContext, readonly onnx: OnnxModel, readonly source = 'model.onnx') {
     super();
@@ -170,6 +175,24 @@ export class GraphModel extends Module {
     const order = new Map(this.onnx.nodes.map((n, i) => [n, i]));
     for (const [node, module] of byNode) this.steps.push({ node, kind: 'gpu', module });
     this.steps.sort((a, b) => order.get(a.node)! - order.get(b.node)!);
+    this.planFusions();
+  }
+
+  /** Decided once on the graph, as ONNX Runtime's optimizer does: Conv -> BatchNormalization (-> Relu) chains with no other reader. */
+  private planFusions(): void {
+    const readers = new Map<string, number>();
+    for (const n of this.onnx.nodes) for (const i of n.inputs) readers.set(i, (readers.get(i) ?? 0) + 1);
+    for (const o of this.onnx.outputs) readers.set(o.name, (readers.get(o.name) ?? 0) + 1);
+    const gpu = this.steps.filter((s): s is GpuStep => s.kind === 'gpu');
+    const byInput = new Map<string, GpuStep>();
+    for (const s of gpu) if (s.node.inputs[0]) byInput.set(s.node.inputs[0], s);
+    for (const conv of gpu) {
+      if (conv.node.opType !== 'Conv' || readers.get(conv.node.outputs[0]) !== 1) continue;
+      const bn = byInput.get(conv.node.outputs[0]);
+      if (!bn || bn.node.opType !== 'BatchNormalization') continue;
+      const next = readers.get(bn.node.outputs[0]) === 1 ? byInput.get(bn.node.outputs[0]) : undefined;
+      this.fusions.set(conv.node, { bn, relu: next && next.node.opType === 'Relu' ? next : null });
+    }
   }
 
   /** Runs the graph on a batch; returns its first output (the scores, [N, classes] for a classifier). */
@@ -182,9 +205,12 @@ export class GraphModel extends Module {
       if (v === undefined) throw new Error(`${node.opType} node '${node.name}' reads '${n}', which nothing computes`);
       return v;
     };
+    const done = new Set<OnnxNode>();
     for (const step of this.steps) {
       const { node } = step;
+      if (done.has(node)) continue;
       const ins = node.inputs.map((n) => get(n, node));
+      if (step.kind === 'gpu' && this.runFused(step, ins, values, get, done)) continue;
       let outs: Value[];
       if (step.kind === 'shape') outs = [shapeOf(ins[0]!, node)];
       else if (step.kind === 'host') outs = HOST_OPS[node.opType](ins as (OnnxArray | null)[], node);
@@ -202,6 +228,19 @@ export class GraphModel extends Module {
     const y = values.get(this.outputName);
     if (!(y instanceof Tensor)) throw new Error(`${this.source}: the output '${this.outputName}' is ${y ? 'a constant' : 'not computed'}`);
     return y;
+  }
+
+  /** Runs a planned Conv -> BatchNormalization (-> Relu) chain as one kernel, unless a hook or a ReLU rule must see its parts. */
+  private runFused(conv: GpuStep, ins: (Value | null)[], values: Map<string, Value>, get: (n: string, node: OnnxNode) => Value | null, done: Set<OnnxNode>): boolean {
+    const f = this.fusions.get(conv.node);
+    if (!f || convSettings.epilogue === 'off' || conv.module.hooked || f.bn.module.hooked) return false;
+    const relu = f.relu && !f.relu.module.hooked && (f.relu.module as ReluNode).rule === 'standard' ? f.relu : null;
+    const y = convBatchNorm(ins, conv.node, f.bn.node.inputs.map((n) => (n === conv.node.outputs[0] ? null : get(n, f.bn.node))), f.bn.node, !!relu, this.env);
+    if (!y) return false;
+    values.set((relu ?? f.bn).node.outputs[0], y);
+    done.add(f.bn.node);
+    if (relu) done.add(relu.node);
+    return true;
   }
 
   /** A layer by module path, raw node name or output name; an unknown name suggests the three nearest. */

@@ -94,13 +94,11 @@ function withAttrs1d(node: OnnxNode): OnnxNode {
   return { ...node, attributes: a };
 }
 
-/** Inference BatchNormalization as a per-channel affine map, scale and shift computed in float64 as PyTorch's CPU kernel. */
-function batchNorm(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
-  const x = tensorIn(inputs[0], node, env, 0);
+/** A BatchNormalization node's per-channel scale and shift, in float64 as PyTorch's CPU kernel, uploaded once. */
+export function batchNormAffine(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): { scale: Tensor; shift: Tensor } {
   const [gamma, beta, mean, variance] = [1, 2, 3, 4].map((i) => hostIn(inputs[i], node, i));
   if (!gamma || !beta || !mean || !variance) throw new Error(`BatchNormalization node '${node.name}': scale, bias, mean and variance must be constants`);
   const eps = attr(node, 'epsilon', 1e-5), C = gamma.data.length;
-  if (x.shape[1] !== C) throw new Error(`BatchNormalization node '${node.name}': ${C} channels, input [${x.shape.join(', ')}]`);
   const affine = (shiftPart: boolean): OnnxArray => {
     const out = new Float32Array(C);
     for (let c = 0; c < C; c++) {
@@ -109,10 +107,34 @@ function batchNorm(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor
     }
     return { dtype: 'float32', dims: [C], data: out };
   };
-  const s = env.derived(node, 'scale', () => affine(false)), t = env.derived(node, 'shift', () => affine(true));
+  return { scale: env.derived(node, 'scale', () => affine(false)), shift: env.derived(node, 'shift', () => affine(true)) };
+}
+
+/** Inference BatchNormalization as a per-channel affine map. */
+function batchNorm(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
+  const x = tensorIn(inputs[0], node, env, 0);
+  const { scale, shift } = batchNormAffine(inputs, node, env);
+  const C = scale.size;
+  if (x.shape[1] !== C) throw new Error(`BatchNormalization node '${node.name}': ${C} channels, input [${x.shape.join(', ')}]`);
   const x4 = x.rank === 4 ? x : ops.reshape(x, [x.shape[0], C, x.rank === 3 ? x.shape[2] : 1, 1]);
-  const y = ops.channelAffine(x4, s, t);
+  const y = ops.channelAffine(x4, scale, shift);
   return [x.rank === 4 ? y : ops.reshape(y, x.shape)];
+}
+
+/**
+ * Conv, then its BatchNormalization (then a Relu), in one kernel: the convolution's epilogue in the
+ * BatchNorm kernel's arithmetic, the same bits as the three apart (ops.conv2dAffine). Null where the
+ * convolution is not one the fused kernels take (groups, asymmetric pads, not 2-D).
+ */
+export function convBatchNorm(convInputs: (Value | null)[], conv: OnnxNode, bnInputs: (Value | null)[], bn: OnnxNode, relu: boolean, env: OpEnv): Tensor | null {
+  const x = tensorIn(convInputs[0], conv, env, 0), w = tensorIn(convInputs[1], conv, env, 1);
+  if (x.rank !== 4 || w.rank !== 4 || attr(conv, 'group', 1) !== 1) return null;
+  const s = attr<number[]>(conv, 'strides', [1, 1]), d = attr<number[]>(conv, 'dilations', [1, 1]);
+  const pads = pads2d(conv, x.shape[2], x.shape[3], [w.shape[2], w.shape[3]], s, d);
+  if (pads[0] !== pads[2] || pads[1] !== pads[3]) return null;
+  const b = convInputs[2] ? tensorIn(convInputs[2], conv, env, 2) : null;
+  const { scale, shift } = batchNormAffine(bnInputs, bn, env);
+  return ops.conv2dAffine(x, w, b, { stride: [s[0], s[1]], padding: [pads[0], pads[1]], dilation: [d[0], d[1]] }, scale, shift, relu);
 }
 
 function clipOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
