@@ -22,6 +22,51 @@ const WG = 64;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 #endif
 
+#if ${ROW_TAPS}
+// The row form, for stride 1 and no dilation along W with ROW_TAPS (3 or 5) taps: each lane makes 4
+// neighbouring outputs of a row from the 3 + ROW_TAPS inputs they share, loaded once into registers,
+// and each weight once for the 4 (a depthwise 3x3 loads 27 values for 4 outputs instead of 72). The
+// sums run in the same (c, kh, kw) order; taps outside the input add w * 0.
+const T = ${ROW_TAPS};
+@compute @workgroup_size(8, 8)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let ow0 = i32(wid.x * 8 + lid.x) * 4;
+  let oh = i32(wid.y * 8 + lid.y);
+  if (ow0 >= p.OW || oh >= p.OH) { return; }
+  let ih0 = oh * p.SH - p.PT;
+  let iw0 = ow0 - p.PL;
+  let kh0 = select(0, (-ih0 + p.DH - 1) / p.DH, ih0 < 0);
+  let kh1 = min(p.KH, (p.H - ih0 + p.DH - 1) / p.DH);
+  for (var plane = i32(wid.z); plane < p.N * p.K; plane += i32(nwg.z)) {
+    let k = plane % p.K;
+    let n = plane / p.K;
+    let c0 = (k / p.KG) * p.CG;
+    var s = vec4<f32>(0.0);
+    for (var c = 0; c < p.CG; c++) {
+      let plane0 = (n * p.C + c0 + c) * p.H;
+      let wBase = (k * p.CG + c) * p.KH;
+      for (var kh = kh0; kh < kh1; kh++) {
+        let xRow = (plane0 + ih0 + kh * p.DH) * p.W;
+        var xr: array<f32, 3 + T>;
+        for (var m = 0; m < 3 + T; m++) {
+          let iw = iw0 + m;
+          xr[m] = select(0.0, x[xRow + clamp(iw, 0, p.W - 1)], iw >= 0 && iw < p.W);
+        }
+        let wRow = (wBase + kh) * T;
+        for (var kw = 0; kw < T; kw++) {
+          let wv = w[wRow + kw];
+          s += wv * vec4<f32>(xr[kw], xr[kw + 1], xr[kw + 2], xr[kw + 3]);
+        }
+      }
+    }
+#if ${BIAS}
+    s += vec4<f32>(bias[k]);
+#endif
+    let at = (plane * p.OH + oh) * p.OW + ow0;
+    for (var j = 0; j < 4 && ow0 + j < p.OW; j++) { y[at + j] = s[j]; }
+  }
+}
+#else
 // Lanes cover an 8 x 8 tile of output positions; workgroups loop over the (image, channel) planes
 // with the stride of z (planeGrid in src/autograd/ops/launch.ts): no division per lane, and each
 // lane finds the taps inside the input once, outside the plane loop, so the sums need no bounds tests.
@@ -59,6 +104,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     y[(plane * p.OH + oh) * p.OW + ow] = s;
   }
 }
+#endif
 #elif ${GRAD_INPUT}
 @group(0) @binding(1) var<storage, read> gy: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;

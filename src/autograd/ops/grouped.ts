@@ -33,18 +33,21 @@ export function groupedConv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, 
   if (bias && bias.size !== out[1]) throw new Error(`groupedConv2d: bias of ${bias.size} for ${out[1]} output channels`);
   const ctx = x.ctx;
   const y = new Tensor(ctx, out);
-  ctx.dispatch({ name: 'grouped_conv2d', file: 'grouped', inputs: bias ? 3 : 2, outputs: 1, defines: { FORWARD: true, GRAD_INPUT: false, BIAS: !!bias } },
-    { inputs: bias ? [x.buffer, w.buffer, bias.buffer] : [x.buffer, w.buffer], outputs: [y.buffer], ints, workgroups: planeGrid(ctx, out[3], out[2], out[0] * out[1]) });
+  // The row form (kernels/grouped.wgsl) where a row of outputs reads a contiguous row of inputs.
+  const KW = ints[8], SW = ints[10], DW = ints[14];
+  const ROW_TAPS = SW === 1 && DW === 1 && (KW === 3 || KW === 5) ? KW : 0;
+  ctx.dispatch({ name: ROW_TAPS ? `grouped_conv2d_row${ROW_TAPS}` : 'grouped_conv2d', file: 'grouped', inputs: bias ? 3 : 2, outputs: 1, defines: { FORWARD: true, GRAD_INPUT: false, BIAS: !!bias, ROW_TAPS } },
+    { inputs: bias ? [x.buffer, w.buffer, bias.buffer] : [x.buffer, w.buffer], outputs: [y.buffer], ints, workgroups: planeGrid(ctx, ROW_TAPS ? Math.ceil(out[3] / 4) : out[3], out[2], out[0] * out[1]) });
   return record(y, 'grouped_conv2d', bias ? [x, w, bias] : [x, w], (gy, needs) => {
     let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
     if (needs[0]) {
       gx = new Tensor(ctx, x.shape);
-      ctx.dispatch({ name: 'grouped_conv2d_grad_input', file: 'grouped', inputs: 2, outputs: 1, defines: { FORWARD: false, GRAD_INPUT: true, BIAS: false } },
+      ctx.dispatch({ name: 'grouped_conv2d_grad_input', file: 'grouped', inputs: 2, outputs: 1, defines: { FORWARD: false, GRAD_INPUT: true, BIAS: false, ROW_TAPS: 0 } },
         { inputs: [gy.buffer, w.buffer], outputs: [gx.buffer], ints, workgroups: planeGrid(ctx, x.shape[3], x.shape[2], x.shape[0] * x.shape[1]) });
     }
     if (needs[1]) {
       gw = new Tensor(ctx, w.shape);
-      ctx.dispatch({ name: 'grouped_conv2d_grad_weight', file: 'grouped', inputs: 2, outputs: 1, defines: { FORWARD: false, GRAD_INPUT: false, BIAS: false } },
+      ctx.dispatch({ name: 'grouped_conv2d_grad_weight', file: 'grouped', inputs: 2, outputs: 1, defines: { FORWARD: false, GRAD_INPUT: false, BIAS: false, ROW_TAPS: 0 } },
         { inputs: [gy.buffer, x.buffer], outputs: [gw.buffer], ints, workgroups: grid(ctx, w.size, 1) });
     }
     if (bias && needs[2]) {
