@@ -110,6 +110,42 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read_write> gx: array<f32>;
 
+#if ${ROW_TAPS}
+// The row form of a depthwise layer's input gradient (one channel per group, stride and dilation 1,
+// ROW_TAPS taps along W): gx[ih, iw] = sum over kh, kw of w[kh, kw] gy[ih + PT - kh, iw + PL - kw], so 4
+// neighbouring inputs of a row share the 3 + ROW_TAPS gradients they read, loaded once; the same
+// (kh, kw) order as the general form below, with outside terms adding w * 0.
+const T = ${ROW_TAPS};
+@compute @workgroup_size(8, 8)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let iw0 = i32(wid.x * 8 + lid.x) * 4;
+  let ih = i32(wid.y * 8 + lid.y);
+  if (iw0 >= p.W || ih >= p.H) { return; }
+  // Rows kh with 0 <= ih + PT - kh < OH.
+  let kh0 = max(0, ih + p.PT - p.OH + 1);
+  let kh1 = min(p.KH, ih + p.PT + 1);
+  let col0 = iw0 + p.PL - (T - 1);
+  for (var plane = i32(wid.z); plane < p.N * p.C; plane += i32(nwg.z)) {
+    let c = plane % p.C;
+    var s = vec4<f32>(0.0);
+    for (var kh = kh0; kh < kh1; kh++) {
+      let gyRow = (plane * p.OH + ih + p.PT - kh) * p.OW;
+      var r: array<f32, 3 + T>;
+      for (var m = 0; m < 3 + T; m++) {
+        let col = col0 + m;
+        r[m] = select(0.0, gy[gyRow + clamp(col, 0, p.OW - 1)], col >= 0 && col < p.OW);
+      }
+      let wRow = (c * p.KH + kh) * T;
+      for (var kw = 0; kw < T; kw++) {
+        let m = T - 1 - kw;
+        s += w[wRow + kw] * vec4<f32>(r[m], r[m + 1], r[m + 2], r[m + 3]);
+      }
+    }
+    let at = (plane * p.H + ih) * p.W + iw0;
+    for (var j = 0; j < 4 && iw0 + j < p.W; j++) { gx[at + j] = s[j]; }
+  }
+}
+#else
 // Each input value gathers the outputs whose windows cover it: oh = (ih + PT - kh * DH) / SH where
 // that divides exactly and lands inside the output. Lanes cover 8 x 8 input positions and loop over
 // the (image, channel) planes, as the forward pass.
@@ -143,6 +179,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     gx[(plane * p.H + ih) * p.W + iw] = s;
   }
 }
+#endif
 #else
 @group(0) @binding(1) var<storage, read> gy: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;

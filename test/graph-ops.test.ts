@@ -33,6 +33,8 @@ test('grouped convolution: depthwise, channel multiplier, two groups, asymmetric
     { xs: [1, 3, 9, 8], ws: [6, 1, 5, 5], o: { stride: [2, 2], pads: [2, 2, 2, 2], dilation: [1, 1], groups: 3 }, bias: true },
     { xs: [1, 4, 8, 7], ws: [6, 2, 3, 2], o: { stride: [2, 1], pads: [0, 1, 2, 0], dilation: [1, 2], groups: 2 }, bias: true },
     { xs: [1, 2, 6, 6], ws: [3, 2, 3, 3], o: { stride: [1, 1], pads: [1, 0, 0, 1], dilation: [2, 1], groups: 1 }, bias: false },
+    // Depthwise 5x5, stride 1, asymmetric pads, a width not a multiple of 4: the row forms of both passes.
+    { xs: [2, 3, 9, 11], ws: [3, 1, 5, 5], o: { stride: [1, 1], pads: [2, 1, 2, 3], dilation: [1, 1], groups: 3 }, bias: true },
   ];
   for (const [i, c] of cases.entries()) {
     await tidy(async () => {

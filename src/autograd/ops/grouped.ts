@@ -42,8 +42,11 @@ export function groupedConv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, 
     let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
     if (needs[0]) {
       gx = new Tensor(ctx, x.shape);
-      ctx.dispatch({ name: 'grouped_conv2d_grad_input', file: 'grouped', inputs: 2, outputs: 1, defines: { FORWARD: false, GRAD_INPUT: true, BIAS: false, ROW_TAPS: 0 } },
-        { inputs: [gy.buffer, w.buffer], outputs: [gx.buffer], ints, workgroups: planeGrid(ctx, x.shape[3], x.shape[2], x.shape[0] * x.shape[1]) });
+      // The row form for depthwise layers (one channel in and out per group) with stride and dilation 1.
+      const depthwise = ints[15] === 1 && ints[16] === 1 && ints[9] === 1 && ints[13] === 1;
+      const rows = depthwise && ROW_TAPS ? ROW_TAPS : 0;
+      ctx.dispatch({ name: rows ? `grouped_conv2d_grad_input_row${rows}` : 'grouped_conv2d_grad_input', file: 'grouped', inputs: 2, outputs: 1, defines: { FORWARD: false, GRAD_INPUT: true, BIAS: false, ROW_TAPS: rows } },
+        { inputs: [gy.buffer, w.buffer], outputs: [gx.buffer], ints, workgroups: planeGrid(ctx, rows ? Math.ceil(x.shape[3] / 4) : x.shape[3], x.shape[2], x.shape[0] * x.shape[1]) });
     }
     if (needs[1]) {
       gw = new Tensor(ctx, w.shape);
