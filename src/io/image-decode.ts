@@ -27,18 +27,6 @@ function decodeJpeg(bytes: Uint8Array): RgbImage {
   return rgbaToRgb(j.width, j.height, new Uint8Array(j.data.buffer, j.data.byteOffset, j.data.byteLength));
 }
 
-/** The JPEG's colour components (SOF's component count): 4 for CMYK and YCCK, which libjpeg-turbo cannot turn into RGB. */
-function jpegComponents(bytes: Uint8Array): number {
-  for (let p = 2; p + 9 < bytes.length;) {
-    if (bytes[p] !== 0xff) return 0;
-    const marker = bytes[p + 1];
-    if (marker === 0xff) { p++; continue; }
-    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) return bytes[p + 9];
-    p += 2 + ((bytes[p + 2] << 8) | bytes[p + 3]);
-  }
-  return 0;
-}
-
 function rgbaToRgb(width: number, height: number, rgba: Uint8Array): RgbImage {
   const data = new Uint8Array(width * height * 3);
   for (let i = 0; i < width * height; i++) {
@@ -52,19 +40,29 @@ function rgbaToRgb(width: number, height: number, rgba: Uint8Array): RgbImage {
 /** PIL's Image.MAX_IMAGE_PIXELS: larger images are refused before decoding (decompression bombs). */
 export const MAX_PIXELS = 89_478_485;
 
-/** Width and height from a PNG's IHDR or a JPEG's start-of-frame marker, without decoding; null if not found. */
-export function imageSize(bytes: Uint8Array): { width: number; height: number } | null {
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.length >= 24 && bytes[0] === 0x89 && bytes[1] === 0x50) return { width: dv.getUint32(16), height: dv.getUint32(20) };
+/** A JPEG's start-of-frame: its size and colour components (4 for CMYK and YCCK); null if there is none. */
+function jpegFrame(bytes: Uint8Array): { width: number; height: number; components: number } | null {
   if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return null;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let p = 2; p + 9 < bytes.length;) {
     if (bytes[p] !== 0xff) return null;
     const marker = bytes[p + 1];
     if (marker === 0xff) { p++; continue; }
-    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) return { height: dv.getUint16(p + 5), width: dv.getUint16(p + 7) };
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      return { height: dv.getUint16(p + 5), width: dv.getUint16(p + 7), components: bytes[p + 9] };
+    }
     p += 2 + dv.getUint16(p + 2);
   }
   return null;
+}
+
+/** Width and height from a PNG's IHDR or a JPEG's start-of-frame marker, without decoding; null if not found. */
+export function imageSize(bytes: Uint8Array): { width: number; height: number } | null {
+  if (bytes.length >= 24 && bytes[0] === 0x89 && bytes[1] === 0x50) {
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return { width: dv.getUint32(16), height: dv.getUint32(20) };
+  }
+  return jpegFrame(bytes);
 }
 
 /** Decodes PNG or JPEG bytes (by signature) to RGB; alpha is dropped, as PIL's convert('RGB'). */
@@ -80,7 +78,7 @@ export function decodeImage(bytes: Uint8Array, what = 'image', opts: { maxPixels
       const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       return rgbaToRgb(png.width, png.height, png.data);
     }
-    if (isJpeg && jpegComponents(bytes) === 4) {
+    if (isJpeg && jpegFrame(bytes)?.components === 4) { // CMYK or YCCK: libjpeg-turbo gives no RGB for them
       const j = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 1024 });
       return rgbaToRgb(j.width, j.height, j.data);
     }
