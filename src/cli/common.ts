@@ -57,6 +57,7 @@ export function readInput(a: Parsed, model: Classifier, anyShape = false): HostT
     return { dtype: 'F32', shape: [1, 3, p.crop, p.crop], data: imageToInput(readImage(a.image as string), p) };
   }
   const t = readInputFile(a.input as string, anyShape, model.net instanceof GraphModel ? model.net : null);
+  if (t.shape[0] === 0) throw new UsageError(`${a.input} holds no examples (batch 0)`);
   const bad = (t.data as Float32Array).findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) throw new UsageError(`${a.input} holds ${t.data[bad]} at index ${bad}; the input must be finite (NaN and infinity propagate to every score)`);
 
@@ -77,7 +78,6 @@ function graphInput(t: HostTensor, what: string, graph: GraphModel): HostTensor 
   if (want && (t.shape.length !== want.length || want.some((d, i) => i > 0 && typeof d === 'number' && !(want.length === 4 && i >= 2) && d !== t.shape[i]))) {
     throw new UsageError(`${what} has shape [${t.shape.join(', ')}]; ${graph.source} takes ${shown}`);
   }
-  if (t.shape[0] === 0) throw new UsageError(`${what} holds no examples (batch 0)`);
   return t;
 }
 
@@ -95,7 +95,6 @@ function readInputFile(spec: string, anyShape: boolean, graph: GraphModel | null
   if (t.shape.length !== 4 || t.shape[1] !== 3) {
     throw new UsageError(`${file}:${key} has shape [${t.shape.join(', ')}]; the model takes a normalized [N, 3, H, W] float tensor`);
   }
-  if (t.shape[0] === 0) throw new UsageError(`${file}:${key} holds no examples (batch 0)`);
   return t;
 }
 
