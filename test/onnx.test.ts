@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fromArray, noGrad, tidy } from '../src/autograd/index.ts';
 import * as A from '../src/attr/index.ts';
+import { argmax } from '../src/attr/common.ts';
 import { readOnnx } from '../src/io/onnx.ts';
 import { GraphModel, loadOnnx } from '../src/nn/graph.ts';
 import { parseSafetensors } from '../src/io/safetensors.ts';
@@ -154,14 +155,13 @@ test('text and tabular models: the sentiment CNN\'s LayerIntegratedGradients on 
     const x = fromArray(wine.ctx, w.get('input').data as Float32Array, w.get('input').shape);
     const logits = await noGrad(() => wine.call(x)).data();
     assertClose(logits, w.get('logits').data as Float32Array, 1e-4, 'wine logits');
-    const target = Array.from({ length: x.shape[0] }, (_, n) => A_argmax(logits.subarray(n * 3, n * 3 + 3)));
+    const target = Array.from({ length: x.shape[0] }, (_, n) => argmax(logits.subarray(n * 3, n * 3 + 3)));
     assertClose(await (await new A.IntegratedGradients(wine).attribute(x, { target, nSteps: 50 })).data(), w.get('ig_gl50').data as Float32Array, 1e-3, 'wine IG');
     assertClose(await (await new A.Saliency(wine).attribute(x, { target })).data(), w.get('saliency').data as Float32Array, 1e-3, 'wine Saliency');
     assertClose(await (await new A.FeatureAblation(wine).attribute(x, { target, baselines: 0 })).data(), w.get('feature_ablation').data as Float32Array, 1e-3, 'wine FeatureAblation');
   });
   wine.release();
 });
-const A_argmax = (row: ArrayLike<number>) => { let b = 0; for (let i = 1; i < row.length; i++) if (row[i] > row[b]) b = i; return b; };
 
 test('repeated forwards and attributions of a graph model leave the pool\'s live bytes flat (derived constants are made once)', async () => {
   const m = await load('densenet_small_seed0.onnx');

@@ -114,12 +114,15 @@ export class GraphModel extends Module {
   private stable = new Set<OnnxArray>();
   private derivedTensors = new Map<OnnxNode, Map<string, Tensor>>();
 
-  private upload(v: OnnxArray): Tensor {
+  private toGpu(v: OnnxArray): Tensor {
     if (v.dtype !== 'float32') throw new Error('an int64 constant cannot be a float input');
-    const make = () => noGrad(() => ops.fromArray(this.ctx, v.data as Float32Array, v.dims.length ? v.dims : [1]));
-    if (!this.stable.has(v)) return make();
+    return noGrad(() => ops.fromArray(this.ctx, v.data as Float32Array, v.dims.length ? v.dims : [1]));
+  }
+
+  private upload(v: OnnxArray): Tensor {
+    if (!this.stable.has(v)) return this.toGpu(v);
     let t = this.uploads.get(v);
-    if (!t) this.uploads.set(v, (t = keep(make())));
+    if (!t) this.uploads.set(v, (t = keep(this.toGpu(v))));
     return t;
   }
 
@@ -127,10 +130,7 @@ export class GraphModel extends Module {
     let m = this.derivedTensors.get(node);
     if (!m) this.derivedTensors.set(node, (m = new Map()));
     let t = m.get(key);
-    if (!t) {
-      const v = make();
-      m.set(key, (t = keep(noGrad(() => ops.fromArray(this.ctx, v.data as Float32Array, v.dims.length ? v.dims : [1])))));
-    }
+    if (!t) m.set(key, (t = keep(this.toGpu(make()))));
     return t;
   }
 

@@ -3,7 +3,7 @@
  * as weights, shapes and bounds) and returns its outputs, recording gradients through the autograd
  * ops it uses. CPU ops fold shape arithmetic (Shape, Gather, Concat on int64 ...) before the GPU sees it.
  */
-import { Tensor } from '../autograd/tensor.ts';
+import { Tensor, sizeOf } from '../autograd/tensor.ts';
 import * as ops from '../autograd/ops/index.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import type { OnnxArray, OnnxAttribute, OnnxNode } from '../io/onnx.ts';
@@ -31,7 +31,6 @@ export function attr<T extends OnnxAttribute>(node: OnnxNode, name: string, fall
 const ints = (a: OnnxArray | null): number[] => (a ? Array.from(a.data as ArrayLike<number | bigint>, Number) : []);
 const int64 = (values: number[], dims = [values.length]): OnnxArray => ({ dtype: 'int64', dims, data: BigInt64Array.from(values, (v) => BigInt(v)) });
 const scalarOf = (a: OnnxArray | null, fallback: number): number => (a && a.data.length ? Number(a.data[0]) : fallback);
-const sizeOf = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 const filled = (dims: number[], v: number): OnnxArray => ({ dtype: 'float32', dims, data: new Float32Array(sizeOf(dims)).fill(v) });
 
 function tensorIn(v: Value | null, node: OnnxNode, env: OpEnv, i: number): Tensor {
@@ -75,12 +74,18 @@ function conv(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
     return [ops.reshape(y, [y.shape[0], y.shape[1], y.shape[3]])];
   }
   require4d(x, node);
-  const k = [w.shape[2], w.shape[3]], s = attr<number[]>(node, 'strides', [1, 1]), d = attr<number[]>(node, 'dilations', [1, 1]);
-  const pads = pads2d(node, x.shape[2], x.shape[3], k, s, d);
-  const group = attr(node, 'group', 1);
-  const symmetric = pads[0] === pads[2] && pads[1] === pads[3];
-  if (group === 1 && symmetric) return [ops.conv2d(x, w, b, { stride: [s[0], s[1]], padding: [pads[0], pads[1]], dilation: [d[0], d[1]] })];
-  return [ops.groupedConv2d(x, w, b, { stride: [s[0], s[1]], pads, dilation: [d[0], d[1]], groups: group })];
+  const g = convAttributes(node, x, w);
+  if (g.dense) return [ops.conv2d(x, w, b, g.dense)];
+  return [ops.groupedConv2d(x, w, b, { stride: g.stride, pads: g.pads, dilation: g.dilation, groups: g.group })];
+}
+
+/** A 2-D Conv node's geometry, and its options for the dense kernels (conv2d, conv2dAffine) where they apply: one group, symmetric pads. */
+function convAttributes(node: OnnxNode, x: Tensor, w: Tensor) {
+  const s = attr<number[]>(node, 'strides', [1, 1]), d = attr<number[]>(node, 'dilations', [1, 1]);
+  const stride: [number, number] = [s[0], s[1]], dilation: [number, number] = [d[0], d[1]];
+  const pads = pads2d(node, x.shape[2], x.shape[3], [w.shape[2], w.shape[3]], s, d), group = attr(node, 'group', 1);
+  const dense = group === 1 && pads[0] === pads[2] && pads[1] === pads[3] ? { stride, padding: [pads[0], pads[1]] as [number, number], dilation } : null;
+  return { stride, dilation, pads, group, dense };
 }
 
 /** A 1-D node's attributes as a 2-D one's, with height 1. */
@@ -128,13 +133,12 @@ function batchNorm(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor
  */
 export function convBatchNorm(convInputs: (Value | null)[], conv: OnnxNode, bnInputs: (Value | null)[], bn: OnnxNode, relu: boolean, env: OpEnv): Tensor | null {
   const x = tensorIn(convInputs[0], conv, env, 0), w = tensorIn(convInputs[1], conv, env, 1);
-  if (x.rank !== 4 || w.rank !== 4 || attr(conv, 'group', 1) !== 1) return null;
-  const s = attr<number[]>(conv, 'strides', [1, 1]), d = attr<number[]>(conv, 'dilations', [1, 1]);
-  const pads = pads2d(conv, x.shape[2], x.shape[3], [w.shape[2], w.shape[3]], s, d);
-  if (pads[0] !== pads[2] || pads[1] !== pads[3]) return null;
+  if (x.rank !== 4 || w.rank !== 4) return null;
+  const { dense } = convAttributes(conv, x, w);
+  if (!dense) return null;
   const b = convInputs[2] ? tensorIn(convInputs[2], conv, env, 2) : null;
   const { scale, shift } = batchNormAffine(bnInputs, bn, env);
-  return ops.conv2dAffine(x, w, b, { stride: [s[0], s[1]], padding: [pads[0], pads[1]], dilation: [d[0], d[1]] }, scale, shift, relu);
+  return ops.conv2dAffine(x, w, b, dense, scale, shift, relu);
 }
 
 function clipOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
@@ -238,9 +242,15 @@ function concatOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[
   if (axis === 0) return [ops.concat(xs)];
   if (rank > 4) throw new Error(`Concat node '${node.name}': rank ${rank} is not supported`);
   // Along another axis: bring it to the front, concatenate, and move it back.
-  const perm = [axis, ...Array.from({ length: rank }, (_, i) => i).filter((i) => i !== axis)];
-  const back = perm.map((_, i) => perm.indexOf(i));
+  const { perm, back } = moveAxis(rank, axis, 'first');
   return [ops.permute(ops.concat(xs.map((t) => ops.permute(t, perm))), back)];
+}
+
+/** The permutation that moves `axis` first (or last), the others keeping their order, and its inverse. */
+function moveAxis(rank: number, axis: number, to: 'first' | 'last'): { perm: number[]; back: number[] } {
+  const others = Array.from({ length: rank }, (_, i) => i).filter((i) => i !== axis);
+  const perm = to === 'first' ? [axis, ...others] : [...others, axis];
+  return { perm, back: perm.map((_, i) => perm.indexOf(i)) };
 }
 
 function flattenOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
@@ -303,8 +313,8 @@ function softmaxOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor
   }
   const axis = (attr(node, 'axis', -1) + x.rank) % x.rank;
   if (axis === x.rank - 1) return [ops.softmax(x)];
-  const perm = [...Array.from({ length: x.rank }, (_, i) => i).filter((i) => i !== axis), axis];
-  return [ops.permute(ops.softmax(ops.permute(x, perm)), perm.map((_, i) => perm.indexOf(i)))];
+  const { perm, back } = moveAxis(x.rank, axis, 'last');
+  return [ops.permute(ops.softmax(ops.permute(x, perm)), back)];
 }
 
 /** Split along an axis into the given sizes (an input from opset 13, an attribute before), or equal parts. */
@@ -317,8 +327,7 @@ function splitOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[]
     throw new Error(`Split node '${node.name}': sizes [${sizes.join(', ')}] do not split dimension ${axis} of [${x.shape.join(', ')}] into ${n}`);
   }
   if (x.rank > 4) throw new Error(`Split node '${node.name}': rank ${x.rank} is not supported`);
-  const perm = [axis, ...Array.from({ length: x.rank }, (_, i) => i).filter((i) => i !== axis)];
-  const back = perm.map((_, i) => perm.indexOf(i));
+  const { perm, back } = moveAxis(x.rank, axis, 'first');
   const front = axis === 0 ? x : ops.permute(x, perm);
   let start = 0;
   return sizes.map((s) => {
@@ -485,7 +494,7 @@ export const HOST_OPS: Record<string, HostOp> = {
       out.push(src[idx.reduce((a, v, i) => a + v * strides[perm[i]], 0)]);
       for (let i = outDims.length - 1; i >= 0 && ++idx[i] === outDims[i]; i--) idx[i] = 0;
     }
-    return [x!.dtype === 'int64' ? { dtype: 'int64', dims: outDims, data: BigInt64Array.from(out as bigint[]) } : { dtype: 'float32', dims: outDims, data: Float32Array.from(out as number[]) }];
+    return [hostArray(x!.dtype, outDims, out)];
   },
   Add: hostBinary((a, b) => a + b),
   Sub: hostBinary((a, b) => a - b),
@@ -502,6 +511,11 @@ export const HOST_OPS: Record<string, HostOp> = {
   },
 };
 
+/** Host values (the elements of an int64 or float32 array, in order) as an array of that type. */
+function hostArray(dtype: OnnxArray['dtype'], dims: number[], values: (number | bigint)[]): OnnxArray {
+  return dtype === 'int64' ? { dtype, dims, data: BigInt64Array.from(values as bigint[]) } : { dtype, dims, data: Float32Array.from(values as number[]) };
+}
+
 /** The elements of `a` at the cross product of per-dimension index lists (row-major). */
 function gatherNd(a: OnnxArray, picks: number[][]): OnnxArray {
   const dims = a.dims.length ? a.dims : [a.data.length];
@@ -513,7 +527,7 @@ function gatherNd(a: OnnxArray, picks: number[][]): OnnxArray {
   };
   walk(0, 0);
   const outDims = picks.map((p) => p.length);
-  return a.dtype === 'int64' ? { dtype: 'int64', dims: outDims, data: BigInt64Array.from(out as bigint[]) } : { dtype: 'float32', dims: outDims, data: Float32Array.from(out as number[]) };
+  return hostArray(a.dtype, outDims, out);
 }
 
 /** Shape(x) of a GPU tensor: folded on the CPU from its shape at run time (batch included). */
