@@ -7,6 +7,7 @@ struct Params { rows: i32, width: i32, count: i32, }
 @group(0) @binding(2) var<storage, read> ids: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 const WG = 64;
+#include "nan"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -17,5 +18,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var k = i32(ids[r]);
   if (k < 0) { k += p.count; }
   let inside = k >= 0 && k < p.count;
-  out[j] = select(bitcast<f32>(0x7fc00000u + u32(r * 0)), table[select(0, k, inside) * p.width + d], inside);
+  out[j] = select(nanFrom(u32(r * 0)), table[select(0, k, inside) * p.width + d], inside);
 }

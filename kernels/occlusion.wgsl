@@ -11,6 +11,7 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> p: Params;
 const WG = 64;
+#include "nan"
 const MASK = ${MASK};
 
 // Window k covers index i along a dimension when k*S <= i < k*S + W (the last window may stick out and is cropped).
@@ -120,9 +121,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       }
     }
   }
-  // No window covers index v where the strides skip it: 0 / 0, NaN, as Captum. (A NaN constant is
-  // refused by the compiler; this one is made at run time.)
-  attr[j] = select(s / f32(c), bitcast<f32>(0x7fc00000u + u32(c)), c == 0);
+  // No window covers index v where the strides skip it: 0 / 0, NaN, as Captum.
+  attr[j] = select(s / f32(c), nanFrom(u32(c)), c == 0);
 #endif
 }
 #endif

@@ -10,8 +10,7 @@ struct Params {
 const WG = 64;
 
 #if ${FORWARD}
-// By its bits: compilers may fold v != v to false.
-fn isNan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
+#include "nan"
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
