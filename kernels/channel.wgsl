@@ -1,8 +1,8 @@
 // Per-channel affine map of an NCHW tensor: y = x * scale[c] (+ shift[c]) (+ residual), optionally
-// followed by ReLU. BatchNorm in inference mode is this map with scale = gamma / sqrt(var + eps) and
+// followed by ReLU or Clip (kernels/activation.wgsl). BatchNorm in inference mode is this map with scale = gamma / sqrt(var + eps) and
 // shift = beta - mean * scale; a ResNet block's tail relu(bn(x) + identity) is it with the residual,
-// in the same arithmetic as the three ops apart. Backward: the gradient is zeroed where the output
-// was not positive (with ReLU), then scaled for x and passed as is to the residual.
+// in the same arithmetic as the three ops apart. Backward: the gradient is zeroed where the
+// activation passes none (from the output), then scaled for x and passed as is to the residual.
 // Lanes run along a plane (x) and workgroups loop over planes (y, with the stride of the grid's y:
 // see planeGrid in src/autograd/ops/launch.ts), so the channel is uniform and steps without a
 // division (slow on SIMD CPUs such as lavapipe). When a plane holds a multiple of 4
@@ -13,6 +13,8 @@ alias T = vec4<f32>;
 #else
 alias T = f32;
 #endif
+alias ActT = T;
+#include "activation"
 struct Params { NC: i32, C: i32, HW: i32, } // HW counts T values
 @group(0) @binding(0) var<uniform> p: Params;
 #if ${FORWARD}
@@ -28,7 +30,7 @@ struct Params { NC: i32, C: i32, HW: i32, } // HW counts T values
 #else
 @group(0) @binding(1) var<storage, read> g: array<T>;
 @group(0) @binding(2) var<storage, read> scale: array<f32>;
-#if ${RELU}
+#if ${ACT}
 @group(0) @binding(3) var<storage, read> y_out: array<T>;
 @group(0) @binding(4) var<storage, read_write> gx: array<T>;
 #if ${RESIDUAL}
@@ -57,13 +59,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 #if ${RESIDUAL}
     v = v + residual[i];
 #endif
-#if ${RELU}
-    v = select(T(0.0), v, !(v <= T(0.0))); // NaN passes, as in PyTorch
-#endif
-    y[i] = v;
+    y[i] = activate(v);
 #else
-#if ${RELU}
-    let gs = select(g[i], T(0.0), y_out[i] <= T(0.0)); // PyTorch's threshold_backward: a NaN output passes
+#if ${ACT}
+    let gs = activationGrad(g[i], y_out[i]);
 #else
     let gs = g[i];
 #endif

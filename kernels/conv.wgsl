@@ -81,10 +81,13 @@ fn accumulateSlab(acc: ptr<function, array<vec4<T>, 4>>, tx: i32, ty: i32) {
 #endif
 @group(0) @binding(${OUTPUT_AT}) var<storage, read_write> y: array<f32>;
 
-// The fused epilogue: the bias, then a BatchNorm's per-channel affine map (AFFINE), a residual, a ReLU,
+// The fused epilogue: the bias, then a BatchNorm's per-channel affine map (AFFINE), a residual, an activation,
 // in the arithmetic of kernels/channel.wgsl, so a block's relu(bn(conv(x)) + identity) gives the bits
 // of the kernels apart, without a pass over the convolution's output. rowParameters(k) loads output
 // channel k's bias, scale and shift once for a row of stores (lavapipe loads a uniform address per lane).
+alias ActT = f32;
+#include "activation"
+
 fn rowParameters(k: i32) -> vec3<f32> {
   var e = vec3<f32>(0.0, 1.0, 0.0);
 #if ${BIAS}
@@ -108,10 +111,7 @@ fn storeWith(e: vec3<f32>, i: i32, v: f32) {
 #if ${RESIDUAL}
   o = o + residual[i];
 #endif
-#if ${RELU}
-  o = select(0.0, o, !(o <= 0.0)); // NaN passes, as in PyTorch
-#endif
-  y[i] = o;
+  y[i] = activate(o);
 }
 
 fn storeOutput(b: i32, k: i32, r: i32, v: f32) {

@@ -2,8 +2,8 @@
 // channel), with asymmetric padding: the forward pass, the input gradient and the weight gradient.
 // Output channel k belongs to group k / KG (KG = K / groups) and reads input channels
 // g * CG .. g * CG + CG - 1 (CG = C / groups); w is [K, CG, KH, KW]. Each output value sums its
-// CG * KH * KW taps in (c, kh, kw) order. Depthwise layers are memory-bound; this form is plain (one
-// lane per value, scalar loads): bench/depthwise.ts measures it against the adapter's copy bandwidth.
+// CG * KH * KW taps in (c, kh, kw) order. Depthwise layers take kernels/depthwise.wgsl for the
+// forward and the input gradient; the weight gradient of every grouped layer is here.
 struct Params {
   N: i32, C: i32, H: i32, W: i32, K: i32, OH: i32, OW: i32,
   KH: i32, KW: i32, SH: i32, SW: i32, PT: i32, PL: i32, DH: i32, DW: i32,
@@ -22,51 +22,6 @@ const WG = 64;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 #endif
 
-#if ${ROW_TAPS}
-// The row form, for stride 1 and no dilation along W with ROW_TAPS (3 or 5) taps: each lane makes 4
-// neighbouring outputs of a row from the 3 + ROW_TAPS inputs they share, loaded once into registers,
-// and each weight once for the 4 (a depthwise 3x3 loads 27 values for 4 outputs instead of 72). The
-// sums run in the same (c, kh, kw) order; taps outside the input add w * 0.
-const T = ${ROW_TAPS};
-@compute @workgroup_size(8, 8)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let ow0 = i32(wid.x * 8 + lid.x) * 4;
-  let oh = i32(wid.y * 8 + lid.y);
-  if (ow0 >= p.OW || oh >= p.OH) { return; }
-  let ih0 = oh * p.SH - p.PT;
-  let iw0 = ow0 - p.PL;
-  let kh0 = select(0, (-ih0 + p.DH - 1) / p.DH, ih0 < 0);
-  let kh1 = min(p.KH, (p.H - ih0 + p.DH - 1) / p.DH);
-  for (var plane = i32(wid.z); plane < p.N * p.K; plane += i32(nwg.z)) {
-    let k = plane % p.K;
-    let n = plane / p.K;
-    let c0 = (k / p.KG) * p.CG;
-    var s = vec4<f32>(0.0);
-    for (var c = 0; c < p.CG; c++) {
-      let plane0 = (n * p.C + c0 + c) * p.H;
-      let wBase = (k * p.CG + c) * p.KH;
-      for (var kh = kh0; kh < kh1; kh++) {
-        let xRow = (plane0 + ih0 + kh * p.DH) * p.W;
-        var xr: array<f32, 3 + T>;
-        for (var m = 0; m < 3 + T; m++) {
-          let iw = iw0 + m;
-          xr[m] = select(0.0, x[xRow + clamp(iw, 0, p.W - 1)], iw >= 0 && iw < p.W);
-        }
-        let wRow = (wBase + kh) * T;
-        for (var kw = 0; kw < T; kw++) {
-          let wv = w[wRow + kw];
-          s += wv * vec4<f32>(xr[kw], xr[kw + 1], xr[kw + 2], xr[kw + 3]);
-        }
-      }
-    }
-#if ${BIAS}
-    s += vec4<f32>(bias[k]);
-#endif
-    let at = (plane * p.OH + oh) * p.OW + ow0;
-    for (var j = 0; j < 4 && ow0 + j < p.OW; j++) { y[at + j] = s[j]; }
-  }
-}
-#else
 // Lanes cover an 8 x 8 tile of output positions; workgroups loop over the (image, channel) planes
 // with the stride of z (planeGrid in src/autograd/ops/launch.ts): no division per lane, and each
 // lane finds the taps inside the input once, outside the plane loop, so the sums need no bounds tests.
@@ -104,48 +59,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     y[(plane * p.OH + oh) * p.OW + ow] = s;
   }
 }
-#endif
 #elif ${GRAD_INPUT}
 @group(0) @binding(1) var<storage, read> gy: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read_write> gx: array<f32>;
 
-#if ${ROW_TAPS}
-// The row form of a depthwise layer's input gradient (one channel per group, stride and dilation 1,
-// ROW_TAPS taps along W): gx[ih, iw] = sum over kh, kw of w[kh, kw] gy[ih + PT - kh, iw + PL - kw], so 4
-// neighbouring inputs of a row share the 3 + ROW_TAPS gradients they read, loaded once; the same
-// (kh, kw) order as the general form below, with outside terms adding w * 0.
-const T = ${ROW_TAPS};
-@compute @workgroup_size(8, 8)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let iw0 = i32(wid.x * 8 + lid.x) * 4;
-  let ih = i32(wid.y * 8 + lid.y);
-  if (iw0 >= p.W || ih >= p.H) { return; }
-  // Rows kh with 0 <= ih + PT - kh < OH.
-  let kh0 = max(0, ih + p.PT - p.OH + 1);
-  let kh1 = min(p.KH, ih + p.PT + 1);
-  let col0 = iw0 + p.PL - (T - 1);
-  for (var plane = i32(wid.z); plane < p.N * p.C; plane += i32(nwg.z)) {
-    let c = plane % p.C;
-    var s = vec4<f32>(0.0);
-    for (var kh = kh0; kh < kh1; kh++) {
-      let gyRow = (plane * p.OH + ih + p.PT - kh) * p.OW;
-      var r: array<f32, 3 + T>;
-      for (var m = 0; m < 3 + T; m++) {
-        let col = col0 + m;
-        r[m] = select(0.0, gy[gyRow + clamp(col, 0, p.OW - 1)], col >= 0 && col < p.OW);
-      }
-      let wRow = (c * p.KH + kh) * T;
-      for (var kw = 0; kw < T; kw++) {
-        let m = T - 1 - kw;
-        s += w[wRow + kw] * vec4<f32>(r[m], r[m + 1], r[m + 2], r[m + 3]);
-      }
-    }
-    let at = (plane * p.H + ih) * p.W + iw0;
-    for (var j = 0; j < 4 && iw0 + j < p.W; j++) { gx[at + j] = s[j]; }
-  }
-}
-#else
 // Each input value gathers the outputs whose windows cover it: oh = (ih + PT - kh * DH) / SH where
 // that divides exactly and lands inside the output. Lanes cover 8 x 8 input positions and loop over
 // the (image, channel) planes, as the forward pass.
@@ -179,7 +97,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     gx[(plane * p.H + ih) * p.W + iw] = s;
   }
 }
-#endif
 #else
 @group(0) @binding(1) var<storage, read> gy: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;

@@ -1,5 +1,5 @@
 import { suite } from 'uvu';
-import { type ConvGeometry, type Tensor, channelAffine, conv2d, conv2dAffine, conv2dGradInput, conv2dGradWeight, convGeometry, convSettings, convTileFor, convTuning, grad, pointwiseApplies, sharesRows, tidy, tuningKey } from '../src/autograd/index.ts';
+import { type Activation, type ConvGeometry, type Tensor, channelAffine, clip, conv2d, conv2dAffine, conv2dGradInput, conv2dGradWeight, convGeometry, convSettings, convTileFor, convTuning, grad, pointwiseApplies, sharesRows, tidy, tuningKey } from '../src/autograd/index.ts';
 import { type WinogradTile, gradInputTile, gradWeightTile, parseWinograd, winograd, winogradApplies } from '../src/autograd/ops/winograd.ts';
 import { assertClose, dot, getGpu, gpuTensor, numericGrad, randoms } from './helpers.ts';
 import { conv2dGradInputRef, conv2dRef, type ConvRef } from './reference.ts';
@@ -237,13 +237,14 @@ test('1x1 stride-1 convolutions take vec4 position loads (POINTWISE) with the ge
   });
 });
 
-test('conv2dAffine (a BatchNorm, residual and ReLU in the convolution\'s epilogue) gives the bits of conv2d and channelAffine apart, forward and gradients', async () => {
+test('conv2dAffine (a BatchNorm, residual and ReLU or Clip in the convolution\'s epilogue) gives the bits of conv2d, channelAffine and clip apart, forward and gradients', async () => {
   // A 3x3 with a bias, a strided one, a 1x1 stride-1 one (the vec4 form), a Winograd-forward one (its epilogue by the channel kernel).
   const shapes: [number[], number[], ConvRef, boolean, WinogradTile][] = [
     [[2, 5, 7, 6], [6, 5, 3, 3], { padding: [1, 1] }, true, 0], [[1, 4, 9, 9], [8, 4, 3, 3], { stride: [2, 2], padding: [1, 1] }, false, 0],
     [[2, 33, 4, 6], [40, 33, 1, 1], {}, false, 0], [[1, 16, 6, 6], [16, 16, 3, 3], { padding: [1, 1] }, false, 2],
   ];
-  const modes = [[false, false], [true, false], [false, true], [true, true]] as const; // [relu, residual]
+  const CLIP: Activation = { clip: [-0.5, 0.75] }; // both bounds reached by these values
+  const modes: [Activation, boolean][] = [[null, false], ['relu', false], [null, true], ['relu', true], [CLIP, false], [CLIP, true]]; // [activation, residual]
   for (const [xs, ws, o, withBias, tile] of shapes) {
     for (const kernel of ['direct', 'tiled'] as const) {
       await withWinograd(tile, () => tidy(async () => {
@@ -255,11 +256,12 @@ test('conv2dAffine (a BatchNorm, residual and ReLU in the convolution\'s epilogu
           const g = convGeometry(xs, ws, o), shape = [g.N, K, g.OH, g.OW];
           const r = await gpuTensor(randoms(shape.reduce((a, c) => a * c), 26), shape, true);
           const gy = await gpuTensor(randoms(shape.reduce((a, c) => a * c), 27), shape);
-          for (const [relu, residual] of modes) {
-            const name = `x[${xs}] w[${ws}] ${kernel}${tile ? ` F(${tile}x${tile})` : ''} relu ${relu} residual ${residual}`;
+          for (const [activation, residual] of modes) {
+            const name = `x[${xs}] w[${ws}] ${kernel}${tile ? ` F(${tile}x${tile})` : ''} activation ${JSON.stringify(activation)} residual ${residual}`;
             const inputs = [x, w, ...(b ? [b] : []), ...(residual ? [r] : [])];
-            const fused = conv2dAffine(x, w, b, o, scale, shift, relu, residual ? r : null);
-            const apart = channelAffine(conv2d(x, w, b, o), scale, shift, relu, residual ? r : null);
+            const fused = conv2dAffine(x, w, b, o, scale, shift, { activation, residual: residual ? r : null });
+            const affine = channelAffine(conv2d(x, w, b, o), scale, shift, activation === CLIP ? null : activation, residual ? r : null);
+            const apart = activation === CLIP ? clip(affine, -0.5, 0.75) : affine;
             const [fg, ag] = [grad(fused, inputs, gy), grad(apart, inputs, gy)];
             const pairs: [string, Tensor, Tensor][] = [['forward', fused, apart], ...inputs.map((_, i): [string, Tensor, Tensor] => [`gradient ${i}`, fg[i], ag[i]])];
             for (const [what, u, v] of pairs) {

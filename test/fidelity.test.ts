@@ -59,14 +59,14 @@ test('ReLU: no gradient at 0 or below; NaN passes forward and backward (threshol
     for (const len of [4, 3]) {
       const v = [NaN, -2, 0, 3].slice(0, len);
       const xb = await gpuTensor(v, [1, 1, 1, len], true);
-      const yb = ops.channelAffine(xb, fromArray(ctx, [1], [1]), fromArray(ctx, [0], [1]), true);
+      const yb = ops.channelAffine(xb, fromArray(ctx, [1], [1]), fromArray(ctx, [0], [1]), 'relu');
       same(await yb.data(), v.map((a) => (Number.isNaN(a) ? NaN : Math.max(a, 0))), `channelAffine relu forward (${len})`);
       const [gb] = grad(yb, [xb], await gpuTensor(new Array(len).fill(3), [1, 1, 1, len]));
       same(await gb.data(), v.map((a) => (a <= 0 ? 0 : 3)), `channelAffine relu backward (${len})`);
     }
     // A convolution's fused ReLU epilogue.
     const xc = fromArray(ctx, [NaN, -1, 0, 4], [1, 1, 2, 2]);
-    const yc = ops.conv2dAffine(xc, fromArray(ctx, [1], [1, 1, 1, 1]), null, {}, fromArray(ctx, [1], [1]), fromArray(ctx, [0], [1]), true);
+    const yc = ops.conv2dAffine(xc, fromArray(ctx, [1], [1, 1, 1, 1]), null, {}, fromArray(ctx, [1], [1]), fromArray(ctx, [0], [1]), { activation: 'relu' });
     same(await yc.data(), [NaN, 0, 0, 4], 'conv epilogue relu');
   });
 });

@@ -35,6 +35,11 @@ test('grouped convolution: depthwise, channel multiplier, two groups, asymmetric
     { xs: [1, 2, 6, 6], ws: [3, 2, 3, 3], o: { stride: [1, 1], pads: [1, 0, 0, 1], dilation: [2, 1], groups: 1 }, bias: false },
     // Depthwise 5x5, stride 1, asymmetric pads, a width not a multiple of 4: the row forms of both passes.
     { xs: [2, 3, 9, 11], ws: [3, 1, 5, 5], o: { stride: [1, 1], pads: [2, 1, 2, 3], dilation: [1, 1], groups: 3 }, bias: true },
+    // Depthwise (kernels/depthwise.wgsl) with stride 2 on an odd size, with dilation, mixed strides and
+    // asymmetric pads, and with stride 3 (the input gradient's tiles of 6).
+    { xs: [2, 5, 13, 10], ws: [5, 1, 3, 3], o: { stride: [2, 2], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 5 }, bias: false },
+    { xs: [1, 3, 11, 9], ws: [3, 1, 3, 3], o: { stride: [2, 1], pads: [0, 2, 1, 2], dilation: [2, 2], groups: 3 }, bias: true },
+    { xs: [1, 2, 10, 12], ws: [2, 1, 5, 5], o: { stride: [3, 3], pads: [2, 2, 2, 2], dilation: [1, 1], groups: 2 }, bias: false },
   ];
   for (const [i, c] of cases.entries()) {
     await tidy(async () => {
@@ -52,6 +57,30 @@ test('grouped convolution: depthwise, channel multiplier, two groups, asymmetric
       if (b) assertClose(await gs[2].data(), numericGrad((v) => dot(r, groupedConvRef(xv, c.xs, wv, c.ws, v, c.o).y), bv!), 1e-4, `case ${i} bias gradient`);
     });
   }
+});
+
+test('a depthwise convolution with its BatchNorm and ReLU or Clip in one kernel gives the bits of the ops apart, forward and gradients', async () => {
+  const [N, C, H, W] = [2, 6, 9, 10];
+  const o = { stride: [2, 2] as [number, number], pads: [1, 1, 1, 1] as [number, number, number, number], groups: C };
+  await tidy(async () => {
+    const x = await gpuTensor(randoms(N * C * H * W, 61), [N, C, H, W], true), w = await gpuTensor(randoms(C * 9, 62), [C, 1, 3, 3], true);
+    const b = await gpuTensor(randoms(C, 63), [C], true);
+    const scale = await gpuTensor(randoms(C, 64).map((v) => 1 + v), [C]), shift = await gpuTensor(randoms(C, 65), [C]);
+    const cases: [ops.Activation, (t: Tensor) => Tensor][] = [[null, (t) => t], ['relu', (t) => ops.relu(t)], [{ clip: [-0.3, 0.4] }, (t) => ops.clip(t, -0.3, 0.4)]];
+    for (const [activation, after] of cases) {
+      const fused = ops.groupedConv2dAffine(x, w, b, o, scale, shift, activation);
+      const apart = after(ops.channelAffine(ops.groupedConv2d(x, w, b, o), scale, shift));
+      const gy = await gpuTensor(randoms(fused.size, 66), [...fused.shape]);
+      const [fg, ag] = [grad(fused, [x, w, b], gy), grad(apart, [x, w, b], gy)];
+      for (const [what, u, v] of [['forward', fused, apart], ['input gradient', fg[0], ag[0]], ['weight gradient', fg[1], ag[1]], ['bias gradient', fg[2], ag[2]]] as const) {
+        const [du, dv] = [await u.data(), await v.data()];
+        const at = du.findIndex((e, i) => e !== dv[i]);
+        if (at >= 0) throw new Error(`${JSON.stringify(activation)} ${what}: element ${at} differs: ${du[at]} vs ${dv[at]}`);
+      }
+      const y = await fused.data();
+      if (activation && !y.some((v) => v === (activation === 'relu' ? 0 : Math.fround(0.4)))) throw new Error(`${JSON.stringify(activation)}: no value at the bound`);
+    }
+  });
 });
 
 /** An op of one input against float64: forward, and the gradient by central differences with a random weighting. */

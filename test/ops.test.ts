@@ -159,19 +159,19 @@ test('batch norm (inference affine), permute, concat, repeat and slice along the
     (x) => x.map((v, i) => v * sv[Math.floor(i / 4) % 3] + tv[Math.floor(i / 4) % 3]));
   // The fused ReLU and the ResNet block tail relu(bn(x) + residual): gradients to x and to the residual.
   const bn = (v: number, i: number, hw: number) => v * sv[Math.floor(i / hw) % 3] + tv[Math.floor(i / hw) % 3];
-  await check('batchnorm relu', [2, 3, 3, 5], (x) => ops.channelAffine(x, ops.fromArray(x.ctx, sv, [3]), ops.fromArray(x.ctx, tv, [3]), true),
+  await check('batchnorm relu', [2, 3, 3, 5], (x) => ops.channelAffine(x, ops.fromArray(x.ctx, sv, [3]), ops.fromArray(x.ctx, tv, [3]), 'relu'),
     (x) => x.map((v, i) => Math.max(bn(v, i, 15), 0)));
   const rv = randoms(90, 9), xv = randoms(90, 10);
-  await check('batchnorm add relu (x)', [2, 3, 3, 5], (x) => ops.channelAffine(x, ops.fromArray(x.ctx, sv, [3]), ops.fromArray(x.ctx, tv, [3]), true, ops.fromArray(x.ctx, rv, [2, 3, 3, 5])),
+  await check('batchnorm add relu (x)', [2, 3, 3, 5], (x) => ops.channelAffine(x, ops.fromArray(x.ctx, sv, [3]), ops.fromArray(x.ctx, tv, [3]), 'relu', ops.fromArray(x.ctx, rv, [2, 3, 3, 5])),
     (x) => x.map((v, i) => Math.max(bn(v, i, 15) + rv[i], 0)));
-  await check('batchnorm add relu (residual)', [2, 3, 3, 5], (r) => ops.channelAffine(ops.fromArray(r.ctx, xv, [2, 3, 3, 5]), ops.fromArray(r.ctx, sv, [3]), ops.fromArray(r.ctx, tv, [3]), true, r),
+  await check('batchnorm add relu (residual)', [2, 3, 3, 5], (r) => ops.channelAffine(ops.fromArray(r.ctx, xv, [2, 3, 3, 5]), ops.fromArray(r.ctx, sv, [3]), ops.fromArray(r.ctx, tv, [3]), 'relu', r),
     (r) => r.map((v, i) => Math.max(bn(xv[i], i, 15) + v, 0)));
   await tidy(async () => {
     // Bit for bit what the three ops give apart, so fusing changes no attribution.
     const ctx = await getGpu();
     const x = ops.fromArray(ctx, randoms(2 * 64 * 7 * 7, 11), [2, 64, 7, 7]), r = ops.fromArray(ctx, randoms(2 * 64 * 7 * 7, 12), [2, 64, 7, 7]);
     const s = ops.fromArray(ctx, randoms(64, 13), [64]), t = ops.fromArray(ctx, randoms(64, 14), [64]);
-    const fused = await ops.channelAffine(x, s, t, true, r).data();
+    const fused = await ops.channelAffine(x, s, t, 'relu', r).data();
     const apart = await ops.relu(ops.add(ops.channelAffine(x, s, t), r)).data();
     if (fused.some((v, i) => v !== apart[i])) throw new Error('fused batch_norm_add_relu differs from batch_norm, add, relu');
   });

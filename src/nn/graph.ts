@@ -11,7 +11,7 @@ import type { GpuContext } from '../gpu/device.ts';
 import { type OnnxArray, type OnnxModel, type OnnxNode, type ReadOnnxOptions, readOnnx } from '../io/onnx.ts';
 import { Module } from './module.ts';
 import { ReLU } from './layers.ts';
-import { GPU_OPS, HOST_OPS, type OpEnv, type Value, convBatchNorm, shapeOf } from './onnx-ops.ts';
+import { GPU_OPS, HOST_OPS, type OpEnv, type Value, convEpilogue, shapeOf } from './onnx-ops.ts';
 import { convSettings } from '../autograd/ops/conv.ts';
 
 /** A node that computes on the GPU: its module runs the op, with the node's other inputs alongside. */
@@ -46,8 +46,8 @@ class ReluNode extends ReLU {
 
 type GpuStep = { node: OnnxNode; kind: 'gpu'; module: NodeModule | ReluNode };
 type Step = { node: OnnxNode; kind: 'host' } | { node: OnnxNode; kind: 'shape' } | GpuStep;
-/** A Conv whose only consumer is a BatchNormalization (and that one's only consumer a Relu): run as one kernel when nothing hooks them. */
-interface Fusion { bn: GpuStep; relu: GpuStep | null }
+/** A Conv whose only consumer is a BatchNormalization and/or an activation (Relu, Clip), each the only consumer of the one before: one kernel when nothing hooks them. */
+interface Fusion { bn: GpuStep | null; act: GpuStep | null }
 
 /** The module path of a node: from its parameters' names (`features.0.0.weight`), else torch's scoped node name (`/features/features.0/features.0.2/Clip`). */
 function modulePath(node: OnnxNode, initializers: Map<string, OnnxArray>): string | null {
@@ -178,7 +178,7 @@ export class GraphModel extends Module {
     this.planFusions();
   }
 
-  /** Decided once on the graph, as ONNX Runtime's optimizer does: Conv -> BatchNormalization (-> Relu) chains with no other reader. */
+  /** Decided once on the graph, as ONNX Runtime's optimizer does: Conv -> BatchNormalization -> Relu or Clip chains (either part optional) with no other reader. */
   private planFusions(): void {
     const readers = new Map<string, number>();
     for (const n of this.onnx.nodes) for (const i of n.inputs) readers.set(i, (readers.get(i) ?? 0) + 1);
@@ -186,12 +186,15 @@ export class GraphModel extends Module {
     const gpu = this.steps.filter((s): s is GpuStep => s.kind === 'gpu');
     const byInput = new Map<string, GpuStep>();
     for (const s of gpu) if (s.node.inputs[0]) byInput.set(s.node.inputs[0], s);
+    const soleReader = (s: GpuStep, ops: string[]) => {
+      const next = readers.get(s.node.outputs[0]) === 1 ? byInput.get(s.node.outputs[0]) : undefined;
+      return next && ops.includes(next.node.opType) ? next : null;
+    };
     for (const conv of gpu) {
-      if (conv.node.opType !== 'Conv' || readers.get(conv.node.outputs[0]) !== 1) continue;
-      const bn = byInput.get(conv.node.outputs[0]);
-      if (!bn || bn.node.opType !== 'BatchNormalization') continue;
-      const next = readers.get(bn.node.outputs[0]) === 1 ? byInput.get(bn.node.outputs[0]) : undefined;
-      this.fusions.set(conv.node, { bn, relu: next && next.node.opType === 'Relu' ? next : null });
+      if (conv.node.opType !== 'Conv') continue;
+      const bn = soleReader(conv, ['BatchNormalization']);
+      const act = soleReader(bn ?? conv, ['Relu', 'Clip']);
+      if (bn || act) this.fusions.set(conv.node, { bn, act });
     }
   }
 
@@ -230,16 +233,22 @@ export class GraphModel extends Module {
     return y;
   }
 
-  /** Runs a planned Conv -> BatchNormalization (-> Relu) chain as one kernel, unless a hook or a ReLU rule must see its parts. */
+  /** Runs a planned Conv -> BatchNormalization -> activation chain as one kernel, unless a hook or a ReLU rule must see its parts. */
   private runFused(conv: GpuStep, ins: (Value | null)[], values: Map<string, Value>, get: (n: string, node: OnnxNode) => Value | null, done: Set<OnnxNode>): boolean {
     const f = this.fusions.get(conv.node);
-    if (!f || convSettings.epilogue === 'off' || conv.module.hooked || f.bn.module.hooked) return false;
-    const relu = f.relu && !f.relu.module.hooked && (f.relu.module as ReluNode).rule === 'standard' ? f.relu : null;
-    const y = convBatchNorm(ins, conv.node, f.bn.node.inputs.map((n) => (n === conv.node.outputs[0] ? null : get(n, f.bn.node))), f.bn.node, !!relu, this.env);
+    if (!f || convSettings.epilogue === 'off' || conv.module.hooked || f.bn?.module.hooked) return false;
+    const act = f.act && !f.act.module.hooked && !(f.act.module instanceof ReluNode && f.act.module.rule !== 'standard') ? f.act : null;
+    if (!f.bn && !act) return false;
+    const part = (s: GpuStep | null, from: GpuStep) => s && { node: s.node, inputs: s.node.inputs.map((n) => (n === from.node.outputs[0] ? null : get(n, s.node))) };
+    let y: Tensor | null;
+    try {
+      y = convEpilogue(ins, conv.node, part(f.bn, conv), part(act, f.bn ?? conv), this.env);
+    } catch (e) {
+      throw new Error(`Conv node '${conv.node.name}': ${(e as Error).message}`);
+    }
     if (!y) return false;
-    values.set((relu ?? f.bn).node.outputs[0], y);
-    done.add(f.bn.node);
-    if (relu) done.add(relu.node);
+    values.set((act ?? f.bn)!.node.outputs[0], y);
+    for (const s of [f.bn, act]) if (s) done.add(s.node);
     return true;
   }
 

@@ -36,7 +36,7 @@ export class Conv2d extends Module {
     const opts = unpadded ? { ...this.options, padding: 0 } : this.options;
     if (ops.convSettings.epilogue === 'off') return bn.affine(ops.conv2d(x, w, b, opts), relu, residual);
     const { scale, shift } = bn.affineParameters();
-    return ops.conv2dAffine(x, w, b, opts, scale, shift, relu, residual);
+    return ops.conv2dAffine(x, w, b, opts, scale, shift, { residual, activation: relu ? 'relu' : null });
   }
 }
 
@@ -75,7 +75,7 @@ export class BatchNorm2d extends Module {
   /** The BatchNorm, optionally with a residual added and a ReLU, in the same kernel. */
   affine(x: Tensor, relu: boolean, residual: Tensor | null = null): Tensor {
     const { scale, shift } = this.affineParameters();
-    return ops.channelAffine(x, scale, shift, relu, residual);
+    return ops.channelAffine(x, scale, shift, relu ? 'relu' : null, residual);
   }
   /** The per-channel scale and shift it applies. */
   affineParameters(): { scale: Tensor; shift: Tensor } {

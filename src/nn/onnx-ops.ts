@@ -127,25 +127,43 @@ function batchNorm(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor
 }
 
 /**
- * Conv, then its BatchNormalization (then a Relu), in one kernel: the convolution's epilogue in the
- * BatchNorm kernel's arithmetic, the same bits as the three apart (ops.conv2dAffine). Null where the
- * convolution is not one the fused kernels take (groups, asymmetric pads, not 2-D).
+ * Conv, then its BatchNormalization and/or an activation (Relu, or Clip with constant bounds), in one
+ * kernel: the convolution's epilogue in the BatchNorm kernel's arithmetic, the same bits as the ops
+ * apart (ops.conv2dAffine, ops.groupedConv2dAffine; without a BatchNorm the map is the identity,
+ * x * 1 + 0). Null where no fused kernel takes the convolution (groups other than depthwise, asymmetric
+ * pads of a dense one, not 2-D) or the Clip's bounds are not finite constants.
  */
-export function convBatchNorm(convInputs: (Value | null)[], conv: OnnxNode, bnInputs: (Value | null)[], bn: OnnxNode, relu: boolean, env: OpEnv): Tensor | null {
+export function convEpilogue(convInputs: (Value | null)[], conv: OnnxNode, bn: { inputs: (Value | null)[]; node: OnnxNode } | null,
+  act: { inputs: (Value | null)[]; node: OnnxNode } | null, env: OpEnv): Tensor | null {
   const x = tensorIn(convInputs[0], conv, env, 0), w = tensorIn(convInputs[1], conv, env, 1);
   if (x.rank !== 4 || w.rank !== 4) return null;
-  const { dense } = convAttributes(conv, x, w);
-  if (!dense) return null;
+  let activation: ops.Activation = null;
+  if (act?.node.opType === 'Relu') activation = 'relu';
+  else if (act) {
+    const bounds = clipBounds(act.inputs, act.node, env.opset);
+    if (!bounds.every(Number.isFinite)) return null;
+    activation = { clip: bounds };
+  }
+  const g = convAttributes(conv, x, w);
+  const depthwise = g.group === x.shape[1] && w.shape[0] === g.group && w.shape[1] === 1;
+  if (!g.dense && !depthwise) return null;
   const b = convInputs[2] ? tensorIn(convInputs[2], conv, env, 2) : null;
-  const { scale, shift } = batchNormAffine(bnInputs, bn, env);
-  return ops.conv2dAffine(x, w, b, dense, scale, shift, relu);
+  const K = w.shape[0];
+  const { scale, shift } = bn ? batchNormAffine(bn.inputs, bn.node, env)
+    : { scale: env.derived(conv, 'unit scale', () => filled([K], 1)), shift: env.derived(conv, 'zero shift', () => filled([K], 0)) };
+  if (g.dense) return ops.conv2dAffine(x, w, b, g.dense, scale, shift, { activation });
+  return ops.groupedConv2dAffine(x, w, b, { stride: g.stride, pads: g.pads, dilation: g.dilation, groups: g.group }, scale, shift, activation);
+}
+
+/** A Clip node's bounds: inputs from opset 11, attributes before; a missing one is infinite. */
+function clipBounds(inputs: (Value | null)[], node: OnnxNode, opset: number): [number, number] {
+  if (opset < 11) return [attr(node, 'min', -Infinity), attr(node, 'max', Infinity)];
+  return [scalarOf(hostIn(inputs[1] ?? null, node, 1), -Infinity), scalarOf(hostIn(inputs[2] ?? null, node, 2), Infinity)];
 }
 
 function clipOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
-  const x = tensorIn(inputs[0], node, env, 0);
-  const lo = env.opset >= 11 ? scalarOf(hostIn(inputs[1] ?? null, node, 1), -Infinity) : attr(node, 'min', -Infinity);
-  const hi = env.opset >= 11 ? scalarOf(hostIn(inputs[2] ?? null, node, 2), Infinity) : attr(node, 'max', Infinity);
-  return [ops.clip(x, lo, hi)];
+  const [lo, hi] = clipBounds(inputs, node, env.opset);
+  return [ops.clip(tensorIn(inputs[0], node, env, 0), lo, hi)];
 }
 
 function binaryOp(op: 'add' | 'sub' | 'mul' | 'div'): GpuOp {

@@ -3,7 +3,7 @@ import type { Kernel } from '../../gpu/kernel.ts';
 import { record } from '../grad.ts';
 import { Tensor, keep } from '../tensor.ts';
 import { permuteRaw } from './layout.ts';
-import { channelAffineBackward, channelAffineRaw } from './nn.ts';
+import { type Activation, activationDefines, activationSuffix, channelAffineBackward, channelAffineRaw } from './nn.ts';
 import { sumAxisRaw } from './reduce.ts';
 import { gradInputTile, gradWeightTile, winograd, winogradApplies, winogradForward, winogradGradInput, winogradGradWeight } from './winograd.ts';
 
@@ -117,7 +117,7 @@ function kernel(ctx: GpuContext, { TM, TN, WG }: ConvTile, mode: 'forward' | 'gr
   let at = 3;
   const BIAS_AT = bias ? at++ : 0, AFFINE_AT = epilogue ? at++ : 0, SHIFT_AT = epilogue ? at++ : 0;
   const RESIDUAL_AT = epilogue?.residual ? at++ : 0;
-  const fused = epilogue ? `_bn${epilogue.residual ? '_add' : ''}${epilogue.relu ? '_relu' : ''}` : '';
+  const fused = epilogue ? `_bn${epilogue.residual ? '_add' : ''}${activationSuffix(epilogue.activation)}` : '';
   return {
     name: `conv2d_${mode}${tiled ? '_tiled' : ''}${pointwise ? '_1x1' : ''}${fused}${F16 ? '_f16' : ''}`,
     file: 'conv',
@@ -125,7 +125,7 @@ function kernel(ctx: GpuContext, { TM, TN, WG }: ConvTile, mode: 'forward' | 'gr
     outputs: 1,
     defines: {
       TM, TN, WG, SUBGROUP, F16, FORWARD: body === 'forward', GRAD_INPUT: body === 'grad_input', GRAD_WEIGHT: body === 'grad_weight',
-      TILED: tiled, BIAS: bias, POINTWISE: pointwise, AFFINE: !!epilogue, RESIDUAL: !!epilogue?.residual, RELU: !!epilogue?.relu,
+      TILED: tiled, BIAS: bias, POINTWISE: pointwise, AFFINE: !!epilogue, RESIDUAL: !!epilogue?.residual, ...activationDefines(epilogue?.activation ?? null),
       BIAS_AT, AFFINE_AT, SHIFT_AT, RESIDUAL_AT, OUTPUT_AT: at,
     },
   };
@@ -133,13 +133,13 @@ function kernel(ctx: GpuContext, { TM, TN, WG }: ConvTile, mode: 'forward' | 'gr
 
 /**
  * What a forward convolution's epilogue applies after the sum (and the bias): a BatchNorm's
- * per-channel affine map, then optionally a residual and a ReLU, as kernels/channel.wgsl computes them.
+ * per-channel affine map, then optionally a residual and an activation, as kernels/channel.wgsl computes them.
  */
 export interface ConvEpilogue {
   scale: Tensor;
   shift: Tensor;
   residual: Tensor | null;
-  relu: boolean;
+  activation: Activation;
 }
 
 /** The inputs of a forward dispatch in binding order (kernels/conv.wgsl): x, the weight, then the epilogue's. */
@@ -271,7 +271,7 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: C
   if (winogradApplies(g, g.C, g.K, winograd.forwardTile)) {
     const y = winogradForward(x, w, bias, g);
     if (!epilogue) return y;
-    const out = channelAffineRaw(y, epilogue.scale, epilogue.shift, epilogue.relu, epilogue.residual);
+    const out = channelAffineRaw(y, epilogue.scale, epilogue.shift, epilogue.activation, epilogue.residual);
     y.release();
     return out;
   }
@@ -352,22 +352,31 @@ function checkBias(bias: Tensor | null, g: ConvGeometry): void {
   if (bias && (bias.rank !== 1 || bias.size !== g.K)) throw new Error(`conv2d: bias must have ${g.K} elements, got [${bias.shape.join(', ')}]`);
 }
 
+/** conv2dAffine's options: what follows the BatchNorm's affine map. */
+export interface AffineEpilogue {
+  /** Added after the affine map (a ResNet block's identity). */
+  residual?: Tensor | null;
+  /** Applied last: ReLU, or Clip to [min, max] (ReLU6). */
+  activation?: Activation;
+}
+
 /**
- * relu(conv2d(x, w, bias) * scale + shift + residual), the residual and the ReLU optional: a ResNet
- * block's convolution with its inference-mode BatchNorm (scale, shift per output channel), in one
- * pass (the epilogue of the convolution's kernel) where conv2d and channelAffine take two. The same
- * arithmetic, the same bits. Backward: channelAffine's, then the convolution's, with the same kernels.
+ * act(conv2d(x, w, bias) * scale + shift + residual), the residual and the activation optional: a
+ * ResNet block's convolution with its inference-mode BatchNorm (scale, shift per output channel), in
+ * one pass (the epilogue of the convolution's kernel) where conv2d and channelAffine take two. The
+ * same arithmetic, the same bits. Backward: channelAffine's, then the convolution's, with the same kernels.
  */
-export function conv2dAffine(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dOptions, scale: Tensor, shift: Tensor, relu = false, residual: Tensor | null = null): Tensor {
+export function conv2dAffine(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dOptions, scale: Tensor, shift: Tensor, epilogue: AffineEpilogue = {}): Tensor {
   const g = convGeometry(x.shape, w.shape, opts);
   checkBias(bias, g);
   if (scale.size !== g.K || shift.size !== g.K) throw new Error(`conv2dAffine: ${g.K} output channels, but ${scale.size} scales and ${shift.size} shifts`);
   const shape = [g.N, g.K, g.OH, g.OW];
+  const residual = epilogue.residual ?? null, activation = epilogue.activation ?? null;
   if (residual && residual.shape.join() !== shape.join()) throw new Error(`conv2dAffine: residual [${residual.shape.join(', ')}] does not match the output [${shape.join(', ')}]`);
-  const y = conv2dForwardRaw(x, w, bias, g, { scale, shift, relu, residual });
+  const y = conv2dForwardRaw(x, w, bias, g, { scale, shift, activation, residual });
   const inputs = [x, w, ...(bias ? [bias] : []), ...(residual ? [residual] : [])];
-  return record(y, `conv2d_bn${residual ? '_add' : ''}${relu ? '_relu' : ''}`, inputs, (gy, needs) => {
-    const [gc, gr] = channelAffineBackward(gy, scale, y, relu, !!residual, !!residual && needs[inputs.length - 1]);
+  return record(y, `conv2d_bn${residual ? '_add' : ''}${activationSuffix(activation)}`, inputs, (gy, needs) => {
+    const [gc, gr] = channelAffineBackward(gy, scale, y, activation, !!residual, !!residual && needs[inputs.length - 1]);
     const grads = [needs[0] ? conv2dGradInput(gc, w, g) : null, needs[1] ? conv2dGradWeight(gc, x, g) : null];
     if (bias) grads.push(needs[2] ? biasGrad(gc, g) : null);
     if (residual) grads.push(gr);

@@ -2,6 +2,7 @@ import { record } from '../grad.ts';
 import { Tensor } from '../tensor.ts';
 import { grid, planeGrid } from './launch.ts';
 import { sumAxisRaw } from './reduce.ts';
+import { type Activation, activationDefines, activationSuffix, channelAffine, channelAffineBackward } from './nn.ts';
 
 /** ONNX Conv's geometry: pads [top, left, bottom, right], group count. */
 export interface GroupedConvOptions {
@@ -24,33 +25,85 @@ function geometry(xs: readonly number[], ws: readonly number[], o: GroupedConvOp
   return { out: [N, K, OH, OW], ints: [N, C, H, W, K, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW, CG, K / groups] };
 }
 
+const floorDiv = (a: number, b: number) => Math.floor(a / b);
+
+/** A depthwise layer: one input and one output channel per group (kernels/depthwise.wgsl). */
+const isDepthwise = (ints: number[]) => ints[15] === 1 && ints[16] === 1;
+
+/** kernels/depthwise.wgsl's compile-time geometry and its flat grid of TR x TC tiles over `planes` planes of rows x cols. */
+function depthwiseLaunch(ctx: Tensor['ctx'], ints: number[], forward: boolean) {
+  const [N, C, H, W, , OH, OW, KH, KW, SH, SW, PT, PL, DH, DW] = ints;
+  // The input gradient's tiles start at multiples of the stride; 4 x 4 otherwise.
+  const TR = forward ? 4 : SH * Math.ceil(4 / SH), TC = forward ? 4 : SW * Math.ceil(4 / SW);
+  const [rows, cols] = forward ? [OH, OW] : [H, W];
+  const tilesH = Math.ceil(rows / TR), tilesW = Math.ceil(cols / TC);
+  const defines = {
+    KH, KW, SH, SW, DH, DW, PT, PL, TR, TC, FORWARD: forward,
+    RMIN: floorDiv(PT - (KH - 1) * DH, SH), RMAX: floorDiv(TR - 1 + PT, SH), CMIN: floorDiv(PL - (KW - 1) * DW, SW), CMAX: floorDiv(TC - 1 + PL, SW),
+  };
+  return { defines, ints: [N * C, C, H, W, OH, OW, tilesH, tilesW], workgroups: grid(ctx, N * C * tilesH * tilesW) };
+}
+
+/** What groupedConv2dAffine applies after a depthwise convolution: a BatchNorm's per-channel map, then an activation. */
+export interface DepthwiseEpilogue { scale: Tensor; shift: Tensor; activation: Activation }
+
 /**
  * A grouped convolution (torch's conv2d with groups, ONNX Conv with group), any padding on each side:
  * depthwise layers (one input channel per group) and the rest. Gradients to input, weight and bias.
  */
 export function groupedConv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, opts: GroupedConvOptions = {}): Tensor {
+  return groupedForward(x, w, bias, opts, null);
+}
+
+/**
+ * act(groupedConv2d(x, w, bias) * scale + shift) for a depthwise layer and its inference-mode
+ * BatchNorm, in one pass (the depthwise kernel's epilogue) in channelAffine's arithmetic: the same
+ * bits as the ops apart. Backward: channelAffine's, then the convolution's. Other grouped layers
+ * run the ops apart.
+ */
+export function groupedConv2dAffine(x: Tensor, w: Tensor, bias: Tensor | null, opts: GroupedConvOptions, scale: Tensor, shift: Tensor, activation: Activation = null): Tensor {
+  const { out, ints } = geometry(x.shape, w.shape, opts);
+  if (scale.size !== out[1] || shift.size !== out[1]) throw new Error(`groupedConv2dAffine: ${out[1]} output channels, but ${scale.size} scales and ${shift.size} shifts`);
+  if (!isDepthwise(ints)) return channelAffine(groupedConv2d(x, w, bias, opts), scale, shift, activation);
+  return groupedForward(x, w, bias, opts, { scale, shift, activation });
+}
+
+function groupedForward(x: Tensor, w: Tensor, bias: Tensor | null, opts: GroupedConvOptions, epilogue: DepthwiseEpilogue | null): Tensor {
   const { out, ints } = geometry(x.shape, w.shape, opts);
   if (bias && bias.size !== out[1]) throw new Error(`groupedConv2d: bias of ${bias.size} for ${out[1]} output channels`);
   const ctx = x.ctx;
   const y = new Tensor(ctx, out);
-  // The row form (kernels/grouped.wgsl) where a row of outputs reads a contiguous row of inputs.
-  const KW = ints[8], SW = ints[10], DW = ints[14];
-  const ROW_TAPS = SW === 1 && DW === 1 && (KW === 3 || KW === 5) ? KW : 0;
-  ctx.dispatch({ name: ROW_TAPS ? `grouped_conv2d_row${ROW_TAPS}` : 'grouped_conv2d', file: 'grouped', inputs: bias ? 3 : 2, outputs: 1, defines: { FORWARD: true, GRAD_INPUT: false, BIAS: !!bias, ROW_TAPS } },
-    { inputs: bias ? [x.buffer, w.buffer, bias.buffer] : [x.buffer, w.buffer], outputs: [y.buffer], ints, workgroups: planeGrid(ctx, ROW_TAPS ? Math.ceil(out[3] / 4) : out[3], out[2], out[0] * out[1]) });
-  return record(y, 'grouped_conv2d', bias ? [x, w, bias] : [x, w], (gy, needs) => {
+  const depthwise = isDepthwise(ints);
+  if (depthwise) {
+    const d = depthwiseLaunch(ctx, ints, true);
+    const extra = [bias, epilogue?.scale ?? null, epilogue?.shift ?? null].filter((t): t is Tensor => t !== null);
+    const SCALE_AT = bias ? 4 : 3;
+    ctx.dispatch({ name: `depthwise_conv2d${epilogue ? `_bn${activationSuffix(epilogue.activation)}` : ''}`, file: 'depthwise', inputs: 2 + extra.length, outputs: 1,
+      defines: { ...d.defines, BIAS: !!bias, AFFINE: !!epilogue, SCALE_AT, SHIFT_AT: SCALE_AT + 1, OUTPUT_AT: 3 + extra.length, ...activationDefines(epilogue?.activation ?? null) } },
+    { inputs: [x.buffer, w.buffer, ...extra.map((t) => t.buffer)], outputs: [y.buffer], ints: d.ints, workgroups: d.workgroups });
+  } else {
+    if (epilogue) throw new Error('groupedForward: an epilogue needs a depthwise layer');
+    ctx.dispatch({ name: 'grouped_conv2d', file: 'grouped', inputs: bias ? 3 : 2, outputs: 1, defines: { FORWARD: true, GRAD_INPUT: false, BIAS: !!bias } },
+      { inputs: bias ? [x.buffer, w.buffer, bias.buffer] : [x.buffer, w.buffer], outputs: [y.buffer], ints, workgroups: planeGrid(ctx, out[3], out[2], out[0] * out[1]) });
+  }
+  const inputs = bias ? [x, w, bias] : [x, w];
+  return record(y, epilogue ? `depthwise_conv2d_bn${activationSuffix(epilogue.activation)}` : 'grouped_conv2d', inputs, (gyOut, needs) => {
+    const gy = epilogue ? channelAffineBackward(gyOut, epilogue.scale, y, epilogue.activation, false, false)[0] : gyOut;
     let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
     if (needs[0]) {
       gx = new Tensor(ctx, x.shape);
-      // The row form for depthwise layers (one channel in and out per group) with stride and dilation 1.
-      const depthwise = ints[15] === 1 && ints[16] === 1 && ints[9] === 1 && ints[13] === 1;
-      const rows = depthwise && ROW_TAPS ? ROW_TAPS : 0;
-      ctx.dispatch({ name: rows ? `grouped_conv2d_grad_input_row${rows}` : 'grouped_conv2d_grad_input', file: 'grouped', inputs: 2, outputs: 1, defines: { FORWARD: false, GRAD_INPUT: true, BIAS: false, ROW_TAPS: rows } },
-        { inputs: [gy.buffer, w.buffer], outputs: [gx.buffer], ints, workgroups: planeGrid(ctx, rows ? Math.ceil(x.shape[3] / 4) : x.shape[3], x.shape[2], x.shape[0] * x.shape[1]) });
+      if (depthwise) {
+        const d = depthwiseLaunch(ctx, ints, false);
+        ctx.dispatch({ name: 'depthwise_conv2d_grad_input', file: 'depthwise', inputs: 2, outputs: 1, defines: { ...d.defines, BIAS: false, AFFINE: false, SCALE_AT: 0, SHIFT_AT: 0, OUTPUT_AT: 3, ...activationDefines(null) } },
+          { inputs: [gy.buffer, w.buffer], outputs: [gx.buffer], ints: d.ints, workgroups: d.workgroups });
+      } else {
+        ctx.dispatch({ name: 'grouped_conv2d_grad_input', file: 'grouped', inputs: 2, outputs: 1, defines: { FORWARD: false, GRAD_INPUT: true, BIAS: false } },
+          { inputs: [gy.buffer, w.buffer], outputs: [gx.buffer], ints, workgroups: planeGrid(ctx, x.shape[3], x.shape[2], x.shape[0] * x.shape[1]) });
+      }
     }
     if (needs[1]) {
       gw = new Tensor(ctx, w.shape);
-      ctx.dispatch({ name: 'grouped_conv2d_grad_weight', file: 'grouped', inputs: 2, outputs: 1, defines: { FORWARD: false, GRAD_INPUT: false, BIAS: false, ROW_TAPS: 0 } },
+      ctx.dispatch({ name: 'grouped_conv2d_grad_weight', file: 'grouped', inputs: 2, outputs: 1, defines: { FORWARD: false, GRAD_INPUT: false, BIAS: false } },
         { inputs: [gy.buffer, x.buffer], outputs: [gw.buffer], ints, workgroups: grid(ctx, w.size, 1) });
     }
     if (bias && needs[2]) {
@@ -59,6 +112,7 @@ export function groupedConv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, 
       gb = sumAxisRaw(perImage, 1, N, K, 1, [K]);
       perImage.release();
     }
+    if (epilogue) gy.release();
     return bias ? [gx, gw, gb] : [gx, gw];
   });
 }
