@@ -1,7 +1,8 @@
 // npm run bench [-- --quick] [--runs N] [--only TEXT[,TEXT]] [--ig-steps N[,N]] [--winograd off|0|2|4|F,GI,GW]
 //                 [--peak-gflops N] [--precision f32|f16|F,GI] [--autotune] [--device] [--json] [--profile]
 // The whole suite: IG (50 steps, or each of --ig-steps), Occlusion (3x15x15 / 3x8x8), Grad-CAM and Saliency on ResNet-18 and
-// the pretrained ResNet-50 at 224, and the conv kernels' means over ResNet-18's shapes at batch 16.
+// the pretrained ResNet-50 at 224, IG, Occlusion and Grad-CAM on MobileNetV2 (../shared/ref/models' ONNX file) at 224,
+// and the conv kernels' means over ResNet-18's shapes at batch 16.
 // Each case runs alternately on the engine and on a plain-PyTorch reference (bench/reference/, started
 // in this invocation when /usr/bin/python3 has torch); times are medians. Errors are against
 // ../shared/ref (Captum), or against the PyTorch reference where shared/ref has no such output.
@@ -19,13 +20,17 @@ import * as A from '../src/attr/index.ts';
 import { type Tensor, type TuneChoice, convSettings, describeChoice, fromArray, parsePrecision, parseWinograd, tidy, tuneConv, winograd } from '../src/autograd/index.ts';
 import { tuneModel } from '../src/nn/tune.ts';
 import { createNodeGpu } from '../src/io/node-gpu.ts';
-import { RESNET50_WEIGHTS, ROOT, loadClassifier } from '../src/io/models.ts';
+import { RESNET50_WEIGHTS, ROOT, loadClassifier, loadOnnxClassifier } from '../src/io/models.ts';
+import { parseSafetensors } from '../src/io/safetensors.ts';
+import type { Module } from '../src/nn/module.ts';
+import type { GraphModel } from '../src/nn/graph.ts';
 import type { ResNet } from '../src/nn/resnet.ts';
 import { relL2Error, relMaxError } from '../test/helpers.ts';
 import { REF_DIR, ref, refTensors, resnet18Seed0 } from '../test/refdata.ts';
 import { CONV_KERNELS, RESNET18_CONV_SHAPES, convRows, resnet18ConvGeometries } from './conv-cases.ts';
 import { multiplyAddCeiling } from './ceiling.ts';
-import { layerFlops, passFlops } from './flops.ts';
+import { type DepthwiseRow, depthwiseRows } from './depthwise.ts';
+import { graphLayerFlops, layerFlops, passFlops } from './flops.ts';
 import { type ReferenceWorker, startReference } from './reference.ts';
 import { BENCH_DIR, table, writeResult } from './util.ts';
 
@@ -113,7 +118,7 @@ function addRow(r: Row): void {
 }
 
 interface AttributionCase {
-  model: 'resnet18' | 'resnet50';
+  model: 'resnet18' | 'resnet50' | 'mobilenet_v2';
   method: 'ig' | 'occlusion' | 'gradcam' | 'saliency';
   label: string;
   /** IG's steps, sent to the reference. */
@@ -165,9 +170,13 @@ async function benchAttribution(c: AttributionCase, file: string): Promise<void>
   });
 }
 
+/** MobileNetV2's target and Grad-CAM layer, from its reference file's metadata. */
+const MOBILENET_FILE = 'models/mobilenet_v2_chelsea_224.safetensors', MOBILENET_ONNX = join(REF_DIR, 'models', 'mobilenet_v2_seed0.onnx');
+const mobilenetMeta = existsSync(join(REF_DIR, MOBILENET_FILE)) ? parseSafetensors(new Uint8Array(readFileSync(join(REF_DIR, MOBILENET_FILE)))).metadata : null;
 const MODELS = [
   { model: 'resnet18' as const, file: 'resnet18_chelsea_224.safetensors', target: 281, layer: 'layer3.1.conv2', refCam: 'gradcam_layer3.1.conv2' },
   { model: 'resnet50' as const, file: 'resnet50_keras_chelsea_224.safetensors', target: 285, layer: 'layer4.2.conv3', refCam: 'gradcam_layer4.2.conv3' },
+  ...(mobilenetMeta ? [{ model: 'mobilenet_v2' as const, file: MOBILENET_FILE, target: Number(mobilenetMeta.target), layer: mobilenetMeta.gradcam_layer, refCam: 'gradcam' }] : []),
 ];
 const selected = (label: string) => !only || only.some((o) => label.includes(o));
 /** The cases' names, known before a model is loaded, so that --only loads only what it runs. */
@@ -183,11 +192,12 @@ for (const m of MODELS) {
     log(`resnet50: ${RESNET50_WEIGHTS} is not installed (npm run fetch-weights); its cases are skipped`);
     continue;
   }
-  const net: ResNet = m.model === 'resnet18' ? (await resnet18Seed0(ctx)).net : (await loadClassifier(ctx, { model: 'resnet50' })).net as ResNet;
-  await tune(m.model, (l) => tuneModel(ctx, net, [16, 3, 224, 224], { log: l }));
+  const graph = m.model === 'mobilenet_v2' ? loadOnnxClassifier(ctx, MOBILENET_ONNX).net : null;
+  const net: Module = graph ?? (m.model === 'resnet18' ? (await resnet18Seed0(ctx)).net : (await loadClassifier(ctx, { model: 'resnet50' })).net as ResNet);
+  if (!graph) await tune(m.model, (l) => tuneModel(ctx, net as ResNet, [16, 3, 224, 224], { log: l }));
   const input = ref(m.file, 'input');
   const x = fromArray(ctx, input.data, input.shape);
-  const layers = layerFlops(ctx, net, 224);
+  const layers = graph ? graphLayerFlops(graph as GraphModel, 224) : layerFlops(ctx, net as ResNet, 224);
   const full = passFlops(layers), toCam = passFlops(layers, m.layer);
   const windows = 28 * 28; // ceil((224 - 15) / 8) + 1 = 28 positions per side (the last cropped), one channel block
   const has = (k: string) => refTensors(m.file).has(k);
@@ -231,6 +241,18 @@ if (convKernels.length) {
   }
   for (const k of convKernels) {
     addRow({ case: convLabel(k), ...timing(engine.get(k)!, refMs.get(k) ?? []), gflops: round(median(gflops.get(k)!)), rel_l2: null, rel_max: null, runs });
+  }
+}
+
+// The depthwise kernel on MobileNetV2's layers at batch 8, in GB/s beside the copy bandwidth (bench/depthwise.ts).
+const DEPTHWISE = 'depthwise kernel (kernels/depthwise.wgsl)';
+const depthwise: DepthwiseRow[] = [];
+if (selected(DEPTHWISE)) {
+  depthwise.push(...await depthwiseRows(ctx, 8));
+  for (const k of ['depthwise_forward', 'depthwise_grad_input']) {
+    const mine = depthwise.filter((r) => r.kernel === k);
+    const gbs = (f: (r: DepthwiseRow) => number) => round(mine.reduce((s, r) => s + r.ms * f(r), 0) / mine.reduce((s, r) => s + r.ms, 0));
+    log(`${k}, MobileNetV2's layers at batch 8: ${gbs((r) => r.gbs)} GB/s (time-weighted mean); buffer copy ${gbs((r) => r.copyGbs)}, shader copy ${gbs((r) => r.shaderCopyGbs)} GB/s`);
   }
 }
 
@@ -299,6 +321,11 @@ function runReport(h: string): string[] {
     ...rows.map((r) => `| ${r.case} | ${r.engine_ms} | ${fmt(r.reference_ms)} | ${fmt(r.ratio)} | ${fmt(r.gflops)} |${peakGflops ? ` ${round((100 * r.gflops) / peakGflops, 2)} |` : ''} ${fmt(r.rel_l2)} | ${fmt(r.rel_max)} | ${r.error_against ?? '-'} | ${fmt(r.reference_rel_max)} | ${r.runs} |`),
     '',
   ];
+  if (depthwise.length) {
+    lines.push(`${h} Depthwise kernel`, '', 'MobileNetV2\'s depthwise 3x3 layers at 224x224, batch 8: GB/s counts the input and output once each (what the layer must move), beside a buffer-to-buffer copy of the same bytes (a memcpy on a CPU adapter) and a shader that loads and stores each value once (vec4).', '',
+      '| pass | layer | ms | GB/s | copy GB/s | shader copy GB/s |', '|---|---|---:|---:|---:|---:|',
+      ...depthwise.map((r) => `| ${r.kernel} | ${r.shape} | ${round(r.ms)} | ${round(r.gbs)} | ${round(r.copyGbs)} | ${round(r.shaderCopyGbs)} |`), '');
+  }
   if (device) {
     const l = ctx.limits;
     lines.push(`${h} Adapter`, '', `${ctx.adapterDescription}; features: ${[...ctx.device.features].sort().join(', ') || 'none'}; maxStorageBufferBindingSize ${l.maxStorageBufferBindingSize}, maxComputeInvocationsPerWorkgroup ${l.maxComputeInvocationsPerWorkgroup}.`, '');

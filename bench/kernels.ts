@@ -24,8 +24,8 @@ await tidy(async () => {
   const ms = await timeMs(ctx, () => { matmul(a, b).release(); });
   rows.push({ kernel: 'matmul', shape: `${n}x${n}x${n}`, ms, gflops: (2 * n ** 3) / ms / 1e6 });
 });
-for (const r of await depthwiseRows(ctx, 16, (r) => console.log(`${r.kernel.padEnd(20)} ${r.shape.padEnd(32)} ${r.ms.toFixed(2).padStart(9)} ms ${r.gbs.toFixed(2).padStart(7)} GB/s (copy ${r.copyGbs.toFixed(2)} GB/s)`))) {
-  rows.push({ kernel: r.kernel, shape: r.shape, ms: r.ms, gflops: NaN, gbs: r.gbs, copyGbs: r.copyGbs } as (typeof rows)[number]);
+for (const r of await depthwiseRows(ctx, 16, (r) => console.log(`${r.kernel.padEnd(20)} ${r.shape.padEnd(32)} ${r.ms.toFixed(2).padStart(9)} ms ${r.gbs.toFixed(2).padStart(7)} GB/s (copy ${r.copyGbs.toFixed(2)}, shader copy ${r.shaderCopyGbs.toFixed(2)} GB/s)`))) {
+  rows.push({ kernel: r.kernel, shape: r.shape, ms: r.ms, gflops: NaN, gbs: r.gbs, copyGbs: r.copyGbs, shaderCopyGbs: r.shaderCopyGbs } as (typeof rows)[number]);
 }
 const ceiling = await multiplyAddCeiling(ctx);
 rows.push({ kernel: 'multiply_add_ceiling', shape: 'kernels/peak.wgsl', ms: ceiling.ms, gflops: ceiling.gflops });

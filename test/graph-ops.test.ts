@@ -40,6 +40,10 @@ test('grouped convolution: depthwise, channel multiplier, two groups, asymmetric
     { xs: [2, 5, 13, 10], ws: [5, 1, 3, 3], o: { stride: [2, 2], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 5 }, bias: false },
     { xs: [1, 3, 11, 9], ws: [3, 1, 3, 3], o: { stride: [2, 1], pads: [0, 2, 1, 2], dilation: [2, 2], groups: 3 }, bias: true },
     { xs: [1, 2, 10, 12], ws: [2, 1, 5, 5], o: { stride: [3, 3], pads: [2, 2, 2, 2], dilation: [1, 1], groups: 2 }, bias: false },
+    // Rows of a multiple of 4 in and out, as MobileNetV2's.
+    { xs: [2, 3, 8, 16], ws: [3, 1, 3, 3], o: { stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 3 }, bias: false },
+    { xs: [1, 4, 12, 24], ws: [4, 1, 3, 3], o: { stride: [2, 2], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 4 }, bias: true },
+    { xs: [1, 2, 9, 20], ws: [2, 1, 5, 5], o: { stride: [1, 1], pads: [2, 2, 2, 2], dilation: [1, 1], groups: 2 }, bias: false },
   ];
   for (const [i, c] of cases.entries()) {
     await tidy(async () => {
@@ -60,7 +64,7 @@ test('grouped convolution: depthwise, channel multiplier, two groups, asymmetric
 });
 
 test('a depthwise convolution with its BatchNorm and ReLU or Clip in one kernel gives the bits of the ops apart, forward and gradients', async () => {
-  const [N, C, H, W] = [2, 6, 9, 10];
+  const [N, C, H, W] = [2, 6, 9, 16];
   const o = { stride: [2, 2] as [number, number], pads: [1, 1, 1, 1] as [number, number, number, number], groups: C };
   await tidy(async () => {
     const x = await gpuTensor(randoms(N * C * H * W, 61), [N, C, H, W], true), w = await gpuTensor(randoms(C * 9, 62), [C, 1, 3, 3], true);

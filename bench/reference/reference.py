@@ -1,6 +1,6 @@
 """Plain-PyTorch reference for `npm run bench`: the same computations as the engine's cases (IG,
-Occlusion, Grad-CAM, Saliency on ResNet-18 and ResNet-50 at 224), written with torch.autograd.grad,
-no Captum. A long-lived worker so the bench can alternate engine and reference runs: each line on
+Occlusion, Grad-CAM, Saliency on ResNet-18 and ResNet-50 at 224, and on MobileNetV2 at 224 with the
+weights of ../shared/ref/models' ONNX file), written with torch.autograd.grad, no Captum. A long-lived worker so the bench can alternate engine and reference runs: each line on
 stdin is a JSON request {"case": ..., "out": path or null}; each answer on stdout is one JSON line
 {"ms": wall milliseconds, "shape": [...]} (the attributions written to `out` as raw float32) or
 {"error": ...}. The first line it prints describes the setup. GLIMPSE_REF_DEVICE=cuda runs it on
@@ -57,6 +57,20 @@ def resnet50_keras(weights):
     m.load_state_dict(read_safetensors(weights))
     for layer in (m.layer2, m.layer3, m.layer4):
         layer[0].conv1.stride, layer[0].conv2.stride = (2, 2), (1, 1)
+    return m.eval().to(DEVICE)
+
+
+def mobilenet_v2(ref_dir):
+    """torchvision's MobileNetV2 with the weights of the reference ONNX file (its initializers carry the module paths)."""
+    import onnx
+    from onnx import numpy_helper
+    graph = onnx.load(os.path.join(ref_dir, "models", "mobilenet_v2_seed0.onnx")).graph
+    m = torchvision.models.mobilenet_v2()
+    state = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in graph.initializer}
+    m.load_state_dict({k: state[k] for k in m.state_dict() if k in state}, strict=False)
+    missing = [k for k in m.state_dict() if k not in state and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise ValueError(f"mobilenet_v2_seed0.onnx lacks {missing[:3]}")
     return m.eval().to(DEVICE)
 
 
@@ -152,6 +166,11 @@ def main():
         models["resnet18"] = (resnet18(ref_dir), "resnet18_chelsea_224.safetensors", 281, "layer3.1.conv2")
     if os.path.exists(weights50):
         models["resnet50"] = (resnet50_keras(weights50), "resnet50_keras_chelsea_224.safetensors", 285, "layer4.2.conv3")
+    mobilenet = os.path.join(ref_dir, "models", "mobilenet_v2_chelsea_224.safetensors")
+    if os.path.exists(mobilenet):
+        with open(mobilenet, "rb") as f:
+            meta = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))["__metadata__"]
+        models["mobilenet_v2"] = (mobilenet_v2(ref_dir), "models/mobilenet_v2_chelsea_224.safetensors", int(meta["target"]), meta["gradcam_layer"])
     inputs = {name: read_safetensors(os.path.join(ref_dir, f))["input"].to(DEVICE) for name, (_, f, _, _) in models.items()}
     methods = {
         "ig": lambda m, x, t, l, steps: integrated_gradients(m, x, t, steps),
