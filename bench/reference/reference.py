@@ -170,7 +170,10 @@ def main():
     if os.path.exists(mobilenet):
         with open(mobilenet, "rb") as f:
             meta = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))["__metadata__"]
-        models["mobilenet_v2"] = (mobilenet_v2(ref_dir), "models/mobilenet_v2_chelsea_224.safetensors", int(meta["target"]), meta["gradcam_layer"])
+        try:
+            models["mobilenet_v2"] = (mobilenet_v2(ref_dir), "models/mobilenet_v2_chelsea_224.safetensors", int(meta["target"]), meta["gradcam_layer"])
+        except ImportError:
+            print("reference: no python3-onnx, so no MobileNetV2 reference (apt-get install python3-onnx)", file=sys.stderr)
     inputs = {name: read_safetensors(os.path.join(ref_dir, f))["input"].to(DEVICE) for name, (_, f, _, _) in models.items()}
     methods = {
         "ig": lambda m, x, t, l, steps: integrated_gradients(m, x, t, steps),
