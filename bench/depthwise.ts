@@ -1,4 +1,4 @@
-// The grouped-convolution kernel (kernels/grouped.wgsl) on MobileNetV2's depthwise layers at 224x224,
+// The depthwise kernel (kernels/depthwise.wgsl) on MobileNetV2's depthwise layers at 224x224,
 // in GB/s (input and output values once each, what a depthwise layer must move), beside the adapter's
 // copy bandwidth measured on the same bytes: a buffer-to-buffer copy (copyGbs; a memcpy on a CPU
 // adapter) and a shader that loads and stores each value once (shaderCopyGbs: kernels/elementwise.wgsl's

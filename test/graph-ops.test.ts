@@ -33,7 +33,7 @@ test('grouped convolution: depthwise, channel multiplier, two groups, asymmetric
     { xs: [1, 3, 9, 8], ws: [6, 1, 5, 5], o: { stride: [2, 2], pads: [2, 2, 2, 2], dilation: [1, 1], groups: 3 }, bias: true },
     { xs: [1, 4, 8, 7], ws: [6, 2, 3, 2], o: { stride: [2, 1], pads: [0, 1, 2, 0], dilation: [1, 2], groups: 2 }, bias: true },
     { xs: [1, 2, 6, 6], ws: [3, 2, 3, 3], o: { stride: [1, 1], pads: [1, 0, 0, 1], dilation: [2, 1], groups: 1 }, bias: false },
-    // Depthwise 5x5, stride 1, asymmetric pads, a width not a multiple of 4: the row forms of both passes.
+    // Depthwise 5x5, stride 1, asymmetric pads, a width not a multiple of 4: the depthwise kernel's partial tiles.
     { xs: [2, 3, 9, 11], ws: [3, 1, 5, 5], o: { stride: [1, 1], pads: [2, 1, 2, 3], dilation: [1, 1], groups: 3 }, bias: true },
     // Depthwise (kernels/depthwise.wgsl) with stride 2 on an odd size, with dilation, mixed strides and
     // asymmetric pads, and with stride 3 (the input gradient's tiles of 6).
