@@ -1,10 +1,14 @@
-// A strided gather over up to 4 dimensions: out[i0, i1, i2, i3] = alpha * x[i0*s0 + i1*s1 + i2*s2 + i3*s3].
-// With permuted strides it is a permute; with zero strides, a broadcast. Output indices at or past
-// the extents e0..e3 read as zero: that pads dimensions (to multiples of 4, for kernels that load vec4s).
+// A strided gather over up to 6 dimensions: out[i0, ..., i5] = alpha * x[offset + i0*s0 + ... + i5*s5].
+// With permuted strides it is a permute; with zero strides, a broadcast; with an offset and stepped
+// strides, a slice. Output indices at or past the extents e0..e3 read as zero: that pads dimensions
+// (to multiples of 4, for kernels that load vec4s). With SCATTER the roles swap: x holds the slice and
+// y[offset + i0*s0 + ...] = alpha * x[i], into a y zeroed beforehand (a slice's gradient; the
+// positions are distinct, so no two lanes write one value).
 struct Params {
-  d0: i32, d1: i32, d2: i32, d3: i32,     // output shape (padded)
-  s0: i32, s1: i32, s2: i32, s3: i32,     // input strides of the output's dimensions
-  e0: i32, e1: i32, e2: i32, e3: i32,     // extents of the input within the output
+  d0: i32, d1: i32, d2: i32, d3: i32, d4: i32, d5: i32, // the (gathered) slice's shape, padded
+  s0: i32, s1: i32, s2: i32, s3: i32, s4: i32, s5: i32, // strides of the full tensor along the slice's dimensions
+  e0: i32, e1: i32, e2: i32, e3: i32, e4: i32, e5: i32, // extents of the full tensor within the slice
+  offset: i32,
   alpha: f32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -16,16 +20,25 @@ const WG = 64;
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let o = i32((wid.y * nwg.x + wid.x) * WG + lid.x);
-  if (o >= p.d0 * p.d1 * p.d2 * p.d3) { return; }
-  let i3 = o % p.d3;
-  var t = o / p.d3;
+  if (o >= p.d0 * p.d1 * p.d2 * p.d3 * p.d4 * p.d5) { return; }
+  let i5 = o % p.d5;
+  var t = o / p.d5;
+  let i4 = t % p.d4;
+  t = t / p.d4;
+  let i3 = t % p.d3;
+  t = t / p.d3;
   let i2 = t % p.d2;
   t = t / p.d2;
   let i1 = t % p.d1;
   let i0 = t / p.d1;
-  if (i0 >= p.e0 || i1 >= p.e1 || i2 >= p.e2 || i3 >= p.e3) {
+  let at = p.offset + i0 * p.s0 + i1 * p.s1 + i2 * p.s2 + i3 * p.s3 + i4 * p.s4 + i5 * p.s5;
+#if ${SCATTER}
+  y[at] = p.alpha * x[o];
+#else
+  if (i0 >= p.e0 || i1 >= p.e1 || i2 >= p.e2 || i3 >= p.e3 || i4 >= p.e4 || i5 >= p.e5) {
     y[o] = 0.0;
   } else {
-    y[o] = p.alpha * x[i0 * p.s0 + i1 * p.s1 + i2 * p.s2 + i3 * p.s3];
+    y[o] = p.alpha * x[at];
   }
+#endif
 }

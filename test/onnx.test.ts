@@ -122,9 +122,10 @@ test('shape arithmetic is folded at run time (batch 3 through Shape/Gather/Conca
   }
 });
 
-test('the ops beyond the classifiers\' (HardSwish, LeakyRelu, Split, Tanh, Erf, LayerNormalization and its opset-13 decomposition, Softmax on an axis, ReduceMax, a depthwise conv with asymmetric padding; AveragePool without the padding in its mean, MaxPool with ceil_mode, Pad from its exported subgraph) as torch.onnx exports them', async () => {
-  for (const file of ['many_ops_13.onnx', 'many_ops_17.onnx', 'pools.onnx']) {
-    const { tensors } = parseSafetensors(new Uint8Array(readFileSync(join(FIXTURES, file.startsWith('pools') ? 'pools_ref.safetensors' : 'many_ops_ref.safetensors'))));
+test('the ops beyond the classifiers\' (HardSwish, LeakyRelu, Split, Tanh, Erf, LayerNormalization and its opset-13 decomposition, Softmax on an axis, ReduceMax, a depthwise conv with asymmetric padding; AveragePool without the padding in its mean, MaxPool with ceil_mode, Pad from its exported subgraph; a 5-D channel shuffle, chunk, roll, flip, stepped slices, Expand, Gather from a computed tensor, batched MatMul, Swin\'s mask folded on the CPU) as torch.onnx exports them', async () => {
+  for (const file of ['many_ops_13.onnx', 'many_ops_17.onnx', 'pools.onnx', 'layout_ops.onnx']) {
+    const ref = file.startsWith('many_ops') ? 'many_ops_ref' : file.replace('.onnx', '_ref');
+    const { tensors } = parseSafetensors(new Uint8Array(readFileSync(join(FIXTURES, `${ref}.safetensors`))));
     const x = tensors.get('input')!;
     const m = await load(file, FIXTURES);
     await tidy(async () => {

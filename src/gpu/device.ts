@@ -69,7 +69,7 @@ export class GpuContext {
     /** Whether kernels may use f16 (the `shader-f16` feature): convSettings.precision 'f16' needs it. */
     readonly shaderF16 = false,
   ) {
-    this.pool = new BufferPool(device, device.limits.maxBufferSize, () => this.flush());
+    this.pool = new BufferPool(device, Math.min(device.limits.maxBufferSize, device.limits.maxStorageBufferBindingSize), () => this.flush());
     this.uniformBuffer = device.createBuffer({ size: this.uniformData.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.profiler = profile ? new Profiler(device) : null;
     device.lost.then((info) => {

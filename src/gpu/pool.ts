@@ -31,13 +31,13 @@ export class BufferPool {
   private doomed: GPUBuffer[] = [];
 
   /** `submitPending` submits the commands recorded so far (the context's flush). */
-  constructor(private device: GPUDevice, private maxBufferSize: number, private submitPending: () => void = () => {}) {}
+  constructor(private device: GPUDevice, /** The largest buffer that can be made and bound whole. */ private maxBufferSize: number, private submitPending: () => void = () => {}) {}
 
   acquire(bytes: number): GPUBuffer {
-    const size = bucketBytes(bytes);
-    if (size > this.maxBufferSize) {
-      throw new Error(`a tensor of ${bytes} bytes exceeds this adapter's maxBufferSize (${this.maxBufferSize}); use a smaller batch or size`);
+    if (bytes > this.maxBufferSize) {
+      throw new Error(`a tensor of ${bytes} bytes exceeds what one kernel can bind on this adapter (${this.maxBufferSize} bytes); use a smaller batch or input size`);
     }
+    const size = Math.min(bucketBytes(bytes), this.maxBufferSize - (this.maxBufferSize % 4));
     const list = this.free.get(size);
     let buffer = list?.pop();
     if (buffer) {

@@ -1,49 +1,16 @@
 /**
  * ONNX operators on the engine's ops: each GPU op takes its inputs (GPU tensors, or CPU constants such
  * as weights, shapes and bounds) and returns its outputs, recording gradients through the autograd
- * ops it uses. CPU ops fold shape arithmetic (Shape, Gather, Concat on int64 ...) before the GPU sees it.
+ * ops it uses. Layout ops (reshapes, slices) live in onnx-layout.ts, CPU folding in onnx-host.ts.
  */
 import { Tensor, sizeOf } from '../autograd/tensor.ts';
 import * as ops from '../autograd/ops/index.ts';
-import type { GpuContext } from '../gpu/device.ts';
-import type { OnnxArray, OnnxAttribute, OnnxNode } from '../io/onnx.ts';
+import type { OnnxArray, OnnxNode } from '../io/onnx.ts';
+import { LAYOUT_OPS, moveAxis } from './onnx-layout.ts';
+import { type GpuOp, type OpEnv, type Value, attr, filled, hostIn, ints, isHost, scalarOf, tensorIn } from './onnx-values.ts';
 
-export type Value = Tensor | OnnxArray;
-export const isHost = (v: Value | null | undefined): v is OnnxArray => !!v && !(v instanceof Tensor);
-
-export interface OpEnv {
-  ctx: GpuContext;
-  opset: number;
-  /** A float constant as a GPU tensor, uploaded once. */
-  upload(v: OnnxArray): Tensor;
-  /** A constant an op derives (BatchNorm's scale, a pooling kernel), made and uploaded once per node and key. */
-  derived(node: OnnxNode, key: string, make: () => OnnxArray): Tensor;
-}
-
-export type GpuOp = (inputs: (Value | null)[], node: OnnxNode, env: OpEnv) => Tensor[];
-export type HostOp = (inputs: (OnnxArray | null)[], node: OnnxNode) => OnnxArray[];
-
-// ---- attributes and constants ----
-
-export function attr<T extends OnnxAttribute>(node: OnnxNode, name: string, fallback: T): T {
-  return (node.attributes.has(name) ? node.attributes.get(name) : fallback) as T;
-}
-const ints = (a: OnnxArray | null): number[] => (a ? Array.from(a.data as ArrayLike<number | bigint>, Number) : []);
-const int64 = (values: number[], dims = [values.length]): OnnxArray => ({ dtype: 'int64', dims, data: BigInt64Array.from(values, (v) => BigInt(v)) });
-const scalarOf = (a: OnnxArray | null, fallback: number): number => (a && a.data.length ? Number(a.data[0]) : fallback);
-const filled = (dims: number[], v: number): OnnxArray => ({ dtype: 'float32', dims, data: new Float32Array(sizeOf(dims)).fill(v) });
-
-function tensorIn(v: Value | null, node: OnnxNode, env: OpEnv, i: number): Tensor {
-  if (!v) throw new Error(`${node.opType} node '${node.name}': input ${i} is missing`);
-  if (v instanceof Tensor) return v;
-  if (v.dtype !== 'float32') throw new Error(`${node.opType} node '${node.name}': input ${i} is an int64 tensor where a float one is needed`);
-  return env.upload(v);
-}
-function hostIn(v: Value | null, node: OnnxNode, i: number): OnnxArray | null {
-  if (v === null) return null;
-  if (v instanceof Tensor) throw new Error(`${node.opType} node '${node.name}': input ${i} must be a constant (an initializer or folded shape), but it is computed on the GPU`);
-  return v;
-}
+export { HOST_OPS, shapeOf } from './onnx-host.ts';
+export type { OpEnv, Value } from './onnx-values.ts';
 
 /** ONNX pads of rank 2 ([top, left, bottom, right]) for a kernel, with auto_pad resolved against the input size. */
 function pads2d(node: OnnxNode, H: number, W: number, k: number[], s: number[], d: number[]): [number, number, number, number] {
@@ -176,15 +143,37 @@ function gemm(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
   const a = tensorIn(inputs[0], node, env, 0);
   const w = inputs[1];
   if (!w) throw new Error(`Gemm node '${node.name}': no B`);
-  // linear() takes the weight as [out, in]: B as stored when transB = 1, transposed otherwise.
-  const wt = attr(node, 'transB', 0) ? tensorIn(w, node, env, 1) : isHost(w) ? env.derived(node, 'B transposed', () => transpose2d(w)) : ops.permute(w, [1, 0]);
-  let bias: Tensor | null = null;
-  if (inputs[2]) {
-    const c = inputs[2];
-    if (isHost(c) && c.dims.length <= 1 && c.data.length === wt.shape[0]) bias = beta === 1 ? tensorIn(c, node, env, 2) : env.derived(node, 'beta C', () => scaled(c, beta));
-    else throw new Error(`Gemm node '${node.name}': C must be a constant vector of ${wt.shape[0]} values`);
+  const x = alpha === 1 ? a : ops.scale(a, alpha), transB = !!attr(node, 'transB', 0);
+  const c = inputs[2] ?? null;
+  if (isHost(w)) {
+    const out = w.dims[transB ? 0 : 1];
+    if (c && !(isHost(c) && c.dims.length <= 1 && c.data.length === out)) throw new Error(`Gemm node '${node.name}': C must be a constant vector of ${out} values`);
+    return [constantLinear(x, node, env, transB ? w.dims : [w.dims[1], w.dims[0]], () => (transB ? w : transpose2d(w)), c && (() => (beta === 1 ? c : scaled(c, beta))))];
   }
-  return [ops.linear(alpha === 1 ? a : ops.scale(a, alpha), wt, bias)];
+  // linear() takes the weight as [out, in]: B as computed when transB = 1, transposed otherwise.
+  const wt = transB ? w : ops.permute(w, [1, 0]);
+  if (c && !(isHost(c) && c.dims.length <= 1 && c.data.length === wt.shape[0])) throw new Error(`Gemm node '${node.name}': C must be a constant vector of ${wt.shape[0]} values`);
+  return [ops.linear(x, wt, c && env.derived(node, 'beta C', () => scaled(c as OnnxArray, beta)))];
+}
+
+/**
+ * x [N, in] @ W^T + b for a constant W made [out, in] by `weight`, uploaded once. A W larger than one
+ * storage binding (VGG's 25088 x 4096 classifier is 411 MB; lavapipe binds 128 MB) runs as blocks of
+ * rows, their outputs concatenated.
+ */
+function constantLinear(x: Tensor, node: OnnxNode, env: OpEnv, [out, inF]: number[], weight: () => OnnxArray, bias: (() => OnnxArray) | null): Tensor {
+  let full: OnnxArray | null = null;
+  const w = () => (full ??= weight());
+  const rows = Math.max(1, Math.floor(env.ctx.limits.maxStorageBufferBindingSize / (4 * inF)));
+  if (rows >= out) return ops.linear(x, env.derived(node, 'W', w), bias && env.derived(node, 'b', bias));
+  const parts: Tensor[] = [];
+  for (let r0 = 0; r0 < out; r0 += rows) {
+    const r1 = Math.min(out, r0 + rows);
+    const wr = env.derived(node, `W rows ${r0}`, () => ({ dtype: 'float32', dims: [r1 - r0, inF], data: (w().data as Float32Array).slice(r0 * inF, r1 * inF) }));
+    const br = bias && env.derived(node, `b rows ${r0}`, () => ({ dtype: 'float32', dims: [r1 - r0], data: (bias().data as Float32Array).slice(r0, r1) }));
+    parts.push(ops.permute(ops.linear(x, wr, br), [1, 0]));
+  }
+  return ops.permute(ops.concat(parts), [1, 0]);
 }
 const scaled = (c: OnnxArray, k: number): OnnxArray => ({ dtype: 'float32', dims: c.dims, data: Float32Array.from(c.data as Float32Array, (v) => v * k) });
 function transpose2d(a: OnnxArray): OnnxArray {
@@ -199,12 +188,29 @@ function matMul(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] 
   if (isHost(b) && b.dims.length === 2) {
     const lead = a.shape.slice(0, -1);
     const flat = a.rank === 2 ? a : ops.reshape(a, [sizeOf(lead), a.shape[a.rank - 1]]);
-    const y = ops.linear(flat, env.derived(node, 'B transposed', () => transpose2d(b)));
+    const y = constantLinear(flat, node, env, [b.dims[1], b.dims[0]], () => transpose2d(b), null);
     return [a.rank === 2 ? y : ops.reshape(y, [...lead, b.dims[1]])];
   }
+  // NumPy's matmul: 1-D operands gain (and lose) a dimension, leading dimensions broadcast, then one batched product.
   const bt = tensorIn(b, node, env, 1);
-  if (a.rank !== 2 || bt.rank !== 2) throw new Error(`MatMul node '${node.name}': [${a.shape.join(', ')}] x [${bt.shape.join(', ')}]: only 2-D products of computed tensors are supported`);
-  return [ops.matmul(a, bt)];
+  const a2 = a.rank === 1 ? ops.reshape(a, [1, a.shape[0]]) : a, b2 = bt.rank === 1 ? ops.reshape(bt, [bt.shape[0], 1]) : bt;
+  const [M, K] = a2.shape.slice(-2), [K2, N] = b2.shape.slice(-2);
+  let lead: number[];
+  try {
+    if (K !== K2) throw new Error('inner');
+    lead = ops.broadcastShapes(a2.shape.slice(0, -2), b2.shape.slice(0, -2));
+  } catch {
+    throw new Error(`MatMul node '${node.name}': [${a.shape.join(', ')}] x [${bt.shape.join(', ')}] do not multiply`);
+  }
+  let y: Tensor;
+  if (!lead.length) y = ops.matmul(a2, b2);
+  else {
+    const B = sizeOf(lead);
+    const batch = (t: Tensor, r: number, c: number) => ops.reshape(ops.expandTo(t, [...lead, r, c]), [B, r, c]);
+    y = ops.reshape(ops.matmul(batch(a2, M, K), batch(b2, K, N)), [...lead, M, N]);
+  }
+  const shape = [...lead, ...(a.rank === 1 ? [] : [M]), ...(bt.rank === 1 ? [] : [N])];
+  return [shape.length === y.rank ? y : ops.reshape(y, shape)];
 }
 
 function maxPool(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
@@ -253,64 +259,6 @@ function pad(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
   return [ops.groupedConv2d(x, w, null, { pads: [begin[2], begin[3], end[2], end[3]], groups: C })];
 }
 
-function concatOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
-  const xs = inputs.map((v, i) => tensorIn(v, node, env, i));
-  const rank = xs[0].rank;
-  const axis = (attr(node, 'axis', 0) + rank) % rank;
-  if (axis === 0) return [ops.concat(xs)];
-  if (rank > 4) throw new Error(`Concat node '${node.name}': rank ${rank} is not supported`);
-  // Along another axis: bring it to the front, concatenate, and move it back.
-  const { perm, back } = moveAxis(rank, axis, 'first');
-  return [ops.permute(ops.concat(xs.map((t) => ops.permute(t, perm))), back)];
-}
-
-/** The permutation that moves `axis` first (or last), the others keeping their order, and its inverse. */
-function moveAxis(rank: number, axis: number, to: 'first' | 'last'): { perm: number[]; back: number[] } {
-  const others = Array.from({ length: rank }, (_, i) => i).filter((i) => i !== axis);
-  const perm = to === 'first' ? [axis, ...others] : [...others, axis];
-  return { perm, back: perm.map((_, i) => perm.indexOf(i)) };
-}
-
-function flattenOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
-  const x = tensorIn(inputs[0], node, env, 0);
-  const axis = (attr(node, 'axis', 1) + x.rank) % Math.max(x.rank, 1);
-  return [ops.reshape(x, [sizeOf(x.shape.slice(0, axis)), sizeOf(x.shape.slice(axis))])];
-}
-
-/** Reshape to a constant shape (0 copies the input's size, -1 is inferred). A leading 1 where the batch is N > 1 becomes N: exporters pin batch 1 in constants. */
-function reshapeOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
-  const x = tensorIn(inputs[0], node, env, 0);
-  const target = ints(hostIn(inputs[1], node, 1)).map((d, i) => (d === 0 && !attr(node, 'allowzero', 0) ? x.shape[i] : d));
-  if (target[0] === 1 && x.shape[0] > 1 && target.includes(-1) === false && sizeOf(target) * x.shape[0] === x.size) target[0] = x.shape[0];
-  return [ops.reshape(x, target)];
-}
-
-function transposeOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
-  const x = tensorIn(inputs[0], node, env, 0);
-  const perm = attr<number[]>(node, 'perm', Array.from({ length: x.rank }, (_, i) => x.rank - 1 - i));
-  return [ops.permute(x, perm)];
-}
-
-function axesOf(inputs: (Value | null)[], node: OnnxNode, env: OpEnv, rank: number): number[] | undefined {
-  const a = env.opset >= 13 && inputs[1] !== undefined && inputs[1] !== null ? ints(hostIn(inputs[1], node, 1)) : (node.attributes.get('axes') as number[] | undefined);
-  return a?.map((d) => (d + rank) % rank);
-}
-
-function squeezeOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
-  const x = tensorIn(inputs[0], node, env, 0);
-  const axes = axesOf(inputs, node, env, x.rank) ?? x.shape.map((d, i) => (d === 1 ? i : -1)).filter((i) => i >= 0);
-  return [ops.reshape(x, x.shape.filter((_, i) => !axes.includes(i)))];
-}
-
-function unsqueezeOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
-  const x = tensorIn(inputs[0], node, env, 0);
-  const out = x.rank + (axesOf(inputs, node, env, 1e9)?.length ?? 0);
-  const axes = (axesOf(inputs, node, env, out) ?? []).sort((a, b) => a - b);
-  const shape = [...x.shape];
-  for (const a of axes) shape.splice(a, 0, 1);
-  return [ops.reshape(x, shape)];
-}
-
 /** The axes of a Reduce* node: an attribute up to opset 17 (an input from 18). */
 function reduceAxes(node: OnnxNode, rank: number): number[] {
   return ((node.attributes.get('axes') as number[] | undefined) ?? Array.from({ length: rank }, (_, i) => i)).map((d) => (d + rank) % rank);
@@ -333,26 +281,6 @@ function softmaxOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor
   if (axis === x.rank - 1) return [ops.softmax(x)];
   const { perm, back } = moveAxis(x.rank, axis, 'last');
   return [ops.permute(ops.softmax(ops.permute(x, perm)), back)];
-}
-
-/** Split along an axis into the given sizes (an input from opset 13, an attribute before), or equal parts. */
-function splitOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
-  const x = tensorIn(inputs[0], node, env, 0);
-  const axis = (attr(node, 'axis', 0) + x.rank) % x.rank, n = node.outputs.length;
-  const given = env.opset >= 13 ? ints(hostIn(inputs[1] ?? null, node, 1)) : attr<number[]>(node, 'split', []);
-  const sizes = given.length ? given : new Array(n).fill(x.shape[axis] / n);
-  if (sizes.length !== n || sizes.reduce((a, b) => a + b, 0) !== x.shape[axis] || sizes.some((s) => !Number.isInteger(s))) {
-    throw new Error(`Split node '${node.name}': sizes [${sizes.join(', ')}] do not split dimension ${axis} of [${x.shape.join(', ')}] into ${n}`);
-  }
-  if (x.rank > 4) throw new Error(`Split node '${node.name}': rank ${x.rank} is not supported`);
-  const { perm, back } = moveAxis(x.rank, axis, 'first');
-  const front = axis === 0 ? x : ops.permute(x, perm);
-  let start = 0;
-  return sizes.map((s) => {
-    const part = ops.sliceBatch(front, start, start + s);
-    start += s;
-    return axis === 0 ? part : ops.permute(part, back);
-  });
 }
 
 /** ReduceMax over one axis, as torch.max(x, dim) (the gradient to each slice's first maximum); over several, one after another. */
@@ -378,15 +306,6 @@ function layerNorm(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor
   return [y];
 }
 
-/** Gather on axis 0 of a constant table by computed indices: an embedding lookup (Glimpse takes token ids as float32 values). */
-function gatherOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
-  const table = inputs[0], ids = inputs[1];
-  if (!isHost(table) || table.dtype !== 'float32' || attr(node, 'axis', 0) !== 0) {
-    throw new Error(`Gather node '${node.name}': only a lookup in a constant float table along axis 0 (an embedding) runs on the GPU`);
-  }
-  return [ops.gatherRows(env.upload(table), tensorIn(ids, node, env, 1))];
-}
-
 /** Pow by a constant exponent: 2 (LayerNormalization's decomposition squares), 0.5, 1; others are refused. */
 function powOp(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
   const x = tensorIn(inputs[0], node, env, 0), e = hostIn(inputs[1], node, 1);
@@ -404,6 +323,7 @@ const identity: GpuOp = (inputs, node, env) => {
 
 /** GPU ops by ONNX op type. Relu is a module of its own (GuidedBackprop overrides it), see graph.ts. */
 export const GPU_OPS: Record<string, GpuOp> = {
+  ...LAYOUT_OPS,
   Conv: conv,
   BatchNormalization: batchNorm,
   Relu: (inputs, node, env) => [ops.relu(tensorIn(inputs[0], node, env, 0))],
@@ -419,17 +339,11 @@ export const GPU_OPS: Record<string, GpuOp> = {
     return [ops.mean(x, x.shape.map((_, i) => i).slice(2), true)];
   },
   ReduceMean: reduceMean,
-  Flatten: flattenOp,
-  Reshape: reshapeOp,
-  Transpose: transposeOp,
-  Squeeze: squeezeOp,
-  Unsqueeze: unsqueezeOp,
   Gemm: gemm,
   MatMul: matMul,
   MaxPool: maxPool,
   AveragePool: averagePool,
   Pad: pad,
-  Concat: concatOp,
   Identity: identity,
   Dropout: identity,
   Sqrt: (inputs, node, env) => [ops.sqrt(tensorIn(inputs[0], node, env, 0))],
@@ -442,115 +356,7 @@ export const GPU_OPS: Record<string, GpuOp> = {
   Erf: (inputs, node, env) => [ops.erf(tensorIn(inputs[0], node, env, 0))],
   HardSwish: (inputs, node, env) => [ops.hardswish(tensorIn(inputs[0], node, env, 0))],
   Softmax: softmaxOp,
-  Split: splitOp,
   ReduceMax: reduceMax,
   LayerNormalization: layerNorm,
-  Gather: gatherOp,
 };
 
-// ---- CPU folding of constants and shapes ----
-
-function hostBinary(f: (a: number, b: number) => number): HostOp {
-  return ([a, b]) => {
-    const n = Math.max(a!.data.length, b!.data.length);
-    const va = ints(a), vb = ints(b);
-    const out = Array.from({ length: n }, (_, i) => f(va[va.length === 1 ? 0 : i], vb[vb.length === 1 ? 0 : i]));
-    if (a!.dtype === 'float32' || b!.dtype === 'float32') return [{ dtype: 'float32', dims: a!.data.length >= b!.data.length ? a!.dims : b!.dims, data: Float32Array.from(out) }];
-    return [int64(out.map(Math.trunc), a!.data.length >= b!.data.length ? a!.dims : b!.dims)];
-  };
-}
-
-export const HOST_OPS: Record<string, HostOp> = {
-  Identity: ([x]) => [x!],
-  Dropout: ([x]) => [x!],
-  Cast: ([x], node) => {
-    const to = attr(node, 'to', 1);
-    return [to === 1 || to === 10 || to === 11 ? { dtype: 'float32', dims: x!.dims, data: Float32Array.from(x!.data as ArrayLike<number | bigint>, Number) } : int64(ints(x), x!.dims)];
-  },
-  Unsqueeze: ([x, axesIn], node) => {
-    const axes = axesIn ? ints(axesIn) : attr<number[]>(node, 'axes', []);
-    const dims = [...x!.dims];
-    const out = dims.length + axes.length;
-    for (const a of axes.map((d) => (d + out) % out).sort((p, q) => p - q)) dims.splice(a, 0, 1);
-    return [{ ...x!, dims } as OnnxArray];
-  },
-  Squeeze: ([x, axesIn], node) => {
-    const axes = (axesIn ? ints(axesIn) : attr<number[]>(node, 'axes', [])).map((d) => (d + x!.dims.length) % x!.dims.length);
-    return [{ ...x!, dims: x!.dims.filter((d, i) => (axes.length ? !axes.includes(i) : d !== 1)) } as OnnxArray];
-  },
-  Concat: (xs) => {
-    const all = xs.flatMap((x) => ints(x));
-    return [int64(all)];
-  },
-  Gather: ([data, idx], node) => {
-    if (data!.dims.length !== 1 || attr(node, 'axis', 0) !== 0) throw new Error(`Gather node '${node.name}': only 1-D constant gathers are folded`);
-    const v = ints(data), i = ints(idx).map((k) => v[k < 0 ? k + v.length : k]);
-    return [int64(i, idx!.dims)];
-  },
-  Slice: ([data, starts, ends, axesIn, steps]) => {
-    const dims = data!.dims.length ? data!.dims : [data!.data.length];
-    const st = ints(starts), en = ints(ends), axes = axesIn ? ints(axesIn).map((a) => (a + dims.length) % dims.length) : st.map((_, i) => i);
-    const sp = steps ? ints(steps) : st.map(() => 1);
-    // Per dimension, the indices taken (ONNX's clamping: to [0, n] going forward, [-1, n - 1] going back).
-    const picks = dims.map((n, d) => {
-      const k = axes.indexOf(d);
-      if (k < 0) return Array.from({ length: n }, (_, i) => i);
-      const step = sp[k];
-      const clamp = (v: number) => { const w = v < 0 ? v + n : v; return step > 0 ? Math.max(0, Math.min(n, w)) : Math.max(-1, Math.min(n - 1, w)); };
-      const out: number[] = [];
-      for (let i = clamp(st[k]), e = clamp(en[k]); step > 0 ? i < e : i > e; i += step) out.push(i);
-      return out;
-    });
-    return [gatherNd(data!, picks)];
-  },
-  Transpose: ([x], node) => {
-    const dims = x!.dims, perm = attr<number[]>(node, 'perm', dims.map((_, i) => dims.length - 1 - i));
-    const outDims = perm.map((p) => dims[p]), strides = dims.map((_, i) => sizeOf(dims.slice(i + 1)));
-    const src = x!.data as ArrayLike<number | bigint>, out: (number | bigint)[] = [];
-    const idx = new Array(outDims.length).fill(0);
-    for (let n = 0; n < sizeOf(outDims); n++) {
-      out.push(src[idx.reduce((a, v, i) => a + v * strides[perm[i]], 0)]);
-      for (let i = outDims.length - 1; i >= 0 && ++idx[i] === outDims[i]; i--) idx[i] = 0;
-    }
-    return [hostArray(x!.dtype, outDims, out)];
-  },
-  Add: hostBinary((a, b) => a + b),
-  Sub: hostBinary((a, b) => a - b),
-  Mul: hostBinary((a, b) => a * b),
-  Div: hostBinary((a, b) => a / b),
-  Reshape: ([x, shape]) => {
-    const t = ints(shape), known = sizeOf(t.filter((d) => d !== -1));
-    return [{ ...x!, dims: t.map((d, i) => (d === -1 ? x!.data.length / known : d === 0 ? x!.dims[i] : d)) } as OnnxArray];
-  },
-  ConstantOfShape: ([shape], node) => {
-    const dims = ints(shape), value = node.attributes.get('value') as OnnxArray | undefined;
-    const v = value ? Number(value.data[0]) : 0;
-    return [value?.dtype === 'int64' ? int64(new Array(sizeOf(dims)).fill(v), dims) : { dtype: 'float32', dims, data: new Float32Array(sizeOf(dims)).fill(v) }];
-  },
-};
-
-/** Host values (the elements of an int64 or float32 array, in order) as an array of that type. */
-function hostArray(dtype: OnnxArray['dtype'], dims: number[], values: (number | bigint)[]): OnnxArray {
-  return dtype === 'int64' ? { dtype, dims, data: BigInt64Array.from(values as bigint[]) } : { dtype, dims, data: Float32Array.from(values as number[]) };
-}
-
-/** The elements of `a` at the cross product of per-dimension index lists (row-major). */
-function gatherNd(a: OnnxArray, picks: number[][]): OnnxArray {
-  const dims = a.dims.length ? a.dims : [a.data.length];
-  const strides = dims.map((_, i) => sizeOf(dims.slice(i + 1)));
-  const out: (number | bigint)[] = [];
-  const walk = (d: number, base: number) => {
-    if (d === dims.length) { out.push((a.data as ArrayLike<number | bigint>)[base]); return; }
-    for (const i of picks[d]) walk(d + 1, base + i * strides[d]);
-  };
-  walk(0, 0);
-  const outDims = picks.map((p) => p.length);
-  return hostArray(a.dtype, outDims, out);
-}
-
-/** Shape(x) of a GPU tensor: folded on the CPU from its shape at run time (batch included). */
-export function shapeOf(x: Value, node: OnnxNode): OnnxArray {
-  const dims = x instanceof Tensor ? [...x.shape] : x.dims;
-  const start = attr(node, 'start', 0), end = attr(node, 'end', dims.length);
-  return int64(dims.slice(start < 0 ? start + dims.length : start, end < 0 ? end + dims.length : end));
-}

@@ -13,8 +13,8 @@ export function broadcastShapes(a: readonly number[], b: readonly number[]): num
   });
 }
 
-/** x viewed at `shape`'s rank (leading 1s) and expanded to it. */
-function to(x: Tensor, shape: number[]): Tensor {
+/** x viewed at `shape`'s rank (leading 1s) and expanded to it (NumPy's broadcast to `shape`), with its gradient. */
+export function expandTo(x: Tensor, shape: number[]): Tensor {
   const v = x.rank === shape.length ? x : reshape(x, [...new Array(shape.length - x.rank).fill(1), ...x.shape]);
   return expand(v, shape);
 }
@@ -24,5 +24,5 @@ const OPS = { add, sub, mul, div };
 /** An elementwise binary op with NumPy broadcasting (squeeze-excite's [N, C, 1, 1] * [N, C, H, W]); gradients sum over the broadcast dimensions. */
 export function broadcastBinary(op: keyof typeof OPS, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShapes(a.shape, b.shape);
-  return OPS[op](to(a, shape), to(b, shape));
+  return OPS[op](expandTo(a, shape), expandTo(b, shape));
 }

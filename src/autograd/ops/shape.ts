@@ -11,8 +11,6 @@ export function broadcastTo(x: Tensor, shape: readonly number[], alpha = 1): Ten
     throw new Error(`cannot broadcast [${x.shape.join(', ')}] to [${shape.join(', ')}]`);
   }
   const st = stridesOf(x.shape).map((s, i) => (x.shape[i] === 1 ? 0 : s));
-  // Merge into at most 4 dimensions: [outer..., last] keeps the common NCHW cases within the kernel's rank.
-  if (shape.length > 4) throw new Error(`broadcast of rank ${shape.length} is not supported (at most 4)`);
   return stridedGather(x, shape, st, alpha);
 }
 
