@@ -4,7 +4,7 @@ import { suite } from 'uvu';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fromArray, noGrad, tidy } from '../src/autograd/index.ts';
+import { type Tensor, fromArray, noGrad, tidy } from '../src/autograd/index.ts';
 import * as A from '../src/attr/index.ts';
 import { argmax } from '../src/attr/common.ts';
 import { readOnnx } from '../src/io/onnx.ts';
@@ -197,6 +197,29 @@ test('Conv -> BatchNormalization (-> Relu) run as one kernel, decided on the gra
     });
     const fused = await run('auto'), apart = await run('off');
     if (fused.y.some((v, i) => !Object.is(v, apart.y[i])) || fused.g.some((v, i) => !Object.is(v, apart.g[i]))) throw new Error(`${file}: the fused chain changes the bits`);
+    m.release();
+  }
+});
+
+test('Occlusion through the graph\'s receptive-field forward gives the full forward\'s bits (MaxPool ceil_mode, Concat, AveragePool, depthwise, residual Add, squeeze-excite), also for windows over some channels and a baseline tensor', async () => {
+  for (const [file, ref] of [['squeezenet1_1_seed0.onnx', 'squeezenet1_1_chelsea_64'], ['densenet_small_seed0.onnx', 'densenet_small_chelsea_64'],
+    ['mobilenet_v2_seed0.onnx', 'mobilenet_v2_chelsea_64'], ['efficientnet_b0_seed0.onnx', 'efficientnet_b0_chelsea_64']]) {
+    const m = await load(file);
+    const r = refs(ref);
+    let boxedCalls = 0;
+    const boxedForward = m.boxedForward.bind(m);
+    m.boxedForward = (X, bases) => { boxedCalls++; return boxedForward(X, bases); };
+    await tidy(async () => {
+      const x = fromArray(m.ctx, r.get('input').data as Float32Array, r.get('input').shape);
+      const baselines = fromArray(x.ctx, Float32Array.from({ length: x.size }, (_, i) => (i % 7) / 10 - 0.3), x.shape);
+      for (const o of [{ slidingWindowShapes: [3, 8, 8], strides: [3, 4, 4] }, { slidingWindowShapes: [1, 9, 13], strides: [2, 10, 6], baselines }]) {
+        const boxed = await (await new A.Occlusion(m).attribute(x, { target: 3, ...o })).data();
+        const full = await (await new A.Occlusion((t: Tensor) => m.call(t)).attribute(x, { target: 3, ...o })).data();
+        const differ = boxed.filter((v, i) => !Object.is(v, full[i])).length;
+        if (differ) throw new Error(`${file} ${JSON.stringify(o.slidingWindowShapes)}: ${differ} of ${full.length} values differ from the full forward's`);
+      }
+    });
+    if (!boxedCalls) throw new Error(`${file}: Occlusion did not take the receptive-field forward`);
     m.release();
   }
 });

@@ -4,8 +4,7 @@ import * as ops from '../autograd/ops/index.ts';
 import { grid } from '../autograd/ops/launch.ts';
 import { type ForwardFunc, type ProgressCallback, type Target, asFunction, rowsPerPass, checkImageBatch, repeatTargets, resolveTargets, scores } from './common.ts';
 import { type Baseline, baselineTensor } from './integrated-gradients.ts';
-import { BaseMaps, boxedForward, canBox } from '../nn/boxed.ts';
-import type { ResNet } from '../nn/resnet.ts';
+import { BaseMaps, type Boxed, boxedForwardOf } from '../nn/boxed.ts';
 
 const kernel = (perturb: boolean, mask: boolean, box = false): Kernel => ({
   name: `${mask ? 'feature_ablation' : 'occlusion'}_${perturb ? (box ? 'perturb_box' : 'perturb') : 'finalize'}`,
@@ -34,7 +33,7 @@ const uniforms = (geometry: number[], first: number, count: number, maskBatched:
 async function perturbationAttribution(
   method: string, forward: (x: Tensor) => Tensor, key: object, inputs: Tensor, targetSpec: Target, baselines: Baseline | undefined,
   perturbations: number, perEval: number | undefined, geometry: number[], mask: Tensor | null, maskBatched: boolean, onProgress?: ProgressCallback,
-  boxed: ResNet | null = null,
+  boxed: ((X: Boxed, bases: BaseMaps) => Tensor) | null = null,
 ): Promise<Tensor> {
   const ctx = inputs.ctx, N = inputs.shape[0], rest = inputs.shape.slice(1);
   const targets = await resolveTargets(forward, inputs, targetSpec, method);
@@ -75,13 +74,13 @@ async function perturbationAttribution(
 }
 
 /**
- * Occlusion's scores through the receptive-field forward (src/nn/boxed.ts): each window's spatial
+ * Occlusion's scores through a receptive-field forward (src/nn/boxed.ts, graph-boxed.ts): each window's spatial
  * box, over all channels, is cut from its perturbed input (`patch` [count, C, W1, W2], built by the
  * perturbation kernel's BOX form, which places the boxes as here), and the network recomputes only
  * what the box reaches in its early layers, from base maps computed with the first batch. The same
  * bits as the full forward, at a fraction of its work.
  */
-function boxedScores(net: ResNet, inputs: Tensor, patch: Tensor, bases: BaseMaps, geometry: number[], first: number, count: number, targets: number[]): Tensor {
+function boxedScores(net: (X: Boxed, bases: BaseMaps) => Tensor, inputs: Tensor, patch: Tensor, bases: BaseMaps, geometry: number[], first: number, count: number, targets: number[]): Tensor {
   const [, , D1, D2, , W1, W2, , S1, S2, K0, K1] = geometry;
   const boxes = new Int32Array(2 * count);
   for (let q = 0; q < count; q++) {
@@ -89,7 +88,7 @@ function boxedScores(net: ResNet, inputs: Tensor, patch: Tensor, bases: BaseMaps
     boxes[2 * q] = Math.min(k1 * S1, D1 - W1); // the last window is cropped at the border: its box stays inside
     boxes[2 * q + 1] = Math.min(k2 * S2, D2 - W2);
   }
-  return noGrad(() => ops.selectTargets(boxedForward(net, { base: inputs, patch, boxes }, bases), repeatTargets(targets, count)));
+  return noGrad(() => ops.selectTargets(net({ base: inputs, patch, boxes }, bases), repeatTargets(targets, count)));
 }
 
 export interface OcclusionOptions {
@@ -133,8 +132,9 @@ export class Occlusion {
     const W = pad(win, 1), S = pad(strides, 1), K = pad(counts, 1);
     const total = counts.reduce((a, b) => a * b, 1);
     const geometry = [inputs.shape[0], ...d, ...W, ...S, ...K];
-    // One image [1, C, H, W] through a plain ResNet: recompute only the windows' receptive fields.
-    const boxed = inputs.shape[0] === 1 && inputs.rank === 4 && canBox(this.forwardFunc) ? this.forwardFunc : null;
+    // One image [1, C, H, W] through a network with a receptive-field forward (a ResNet, a graph model):
+    // recompute only what the windows reach.
+    const boxed = inputs.shape[0] === 1 && inputs.rank === 4 ? boxedForwardOf(this.forwardFunc) : null;
     return perturbationAttribution('Occlusion', this.forward, this.forwardFunc, inputs, opts.target, opts.baselines, total, opts.perturbationsPerEval, geometry, null, false, opts.onProgress, boxed);
   }
 }

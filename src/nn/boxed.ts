@@ -31,6 +31,17 @@ export function canBox(net: unknown): net is ResNet {
   return isPlainResNet(net) && winograd.forwardTile !== 4;
 }
 
+/** A network with a receptive-field forward of its own (GraphModel, graph-boxed.ts). */
+interface BoxingNetwork { canBox(): boolean; boxedForward(X: Boxed, bases: BaseMaps): Tensor }
+
+/** The receptive-field forward of `net` when it has one that computes what its call() would, else null. */
+export function boxedForwardOf(net: unknown): ((X: Boxed, bases: BaseMaps) => Tensor) | null {
+  if (canBox(net)) return (X, bases) => boxedForward(net, X, bases);
+  const b = net as BoxingNetwork | null;
+  if (b && typeof b.canBox === 'function' && typeof b.boxedForward === 'function' && b.canBox()) return (X, bases) => b.boxedForward(X, bases);
+  return null;
+}
+
 /**
  * The base input's map at each layer, kept across batches (outside their tidy scopes) by the layer
  * that makes it; `release` frees them. Without one, each batch computes its own.
@@ -68,34 +79,48 @@ export function materialize(X: Boxed): Tensor {
   return boxWindows(X, new Int32Array(X.boxes.length), H, W);
 }
 
+/** A sliding layer's geometry per axis (rows, columns): kernel, stride, dilation, leading padding. */
+export interface SlideGeometry { k: [number, number]; s: [number, number]; d: [number, number]; lead: [number, number] }
+
 /**
- * Where a sliding layer (kernel k, stride s, padding p, dilation d) must recompute: per item, the box
- * of outputs whose receptive field meets the input box (one size for all items, moved inside the
- * map at its borders), and the input window those outputs read. With `align` 2, boxes start at even
- * outputs (Winograd's tile grid): one more row and column, and a length that keeps O - length even.
+ * Where a sliding layer with `out` [OH, OW] outputs must recompute: per item, the box of outputs whose
+ * receptive field meets the input box (one size for all items, moved inside the map at its borders),
+ * and the input window those outputs read (it may reach past the map: the caller fills it). With
+ * `align` 2, boxes start at even outputs (Winograd's tile grid): one more row and column, and a length
+ * that keeps O - length even.
  */
-function slide(X: Boxed, k: number, s: number, p: number, d: number, align = 1) {
-  const [B, , PH, PW] = X.patch.shape, [, , H, W] = X.base.shape;
-  const OH = Math.floor((H + 2 * p - d * (k - 1) - 1) / s) + 1, OW = Math.floor((W + 2 * p - d * (k - 1) - 1) / s) + 1;
-  const length = (need: number, O: number) => {
-    if (align === 1) return Math.min(O, need);
-    let len = Math.min(O, Math.ceil((need + 1) / 2) * 2);
-    if ((O - len) % 2) len = Math.min(O, len + 1);
-    return len;
+export function slideBox(X: Boxed, g: SlideGeometry, out: [number, number], align = 1) {
+  const [B, , PH, PW] = X.patch.shape;
+  const axis = (a: 0 | 1, P: number) => {
+    const k = g.k[a], s = g.s[a], d = g.d[a], p = g.lead[a], O = out[a];
+    const need = Math.floor((P - 1 + (k - 1) * d) / s) + 1;
+    let len = Math.min(O, need);
+    if (align !== 1) {
+      len = Math.min(O, Math.ceil((need + 1) / 2) * 2);
+      if ((O - len) % 2) len = Math.min(O, len + 1);
+    }
+    const start = (lo: number) => {
+      const first = Math.max(Math.ceil((lo + p - (k - 1) * d) / s), 0);
+      return Math.max(0, Math.min(first - (first % align), O - len));
+    };
+    return { len, start, origin: (box: number) => box * s - p, window: (len - 1) * s + (k - 1) * d + 1 };
   };
-  const oph = length(Math.floor((PH - 1 + (k - 1) * d) / s) + 1, OH), opw = length(Math.floor((PW - 1 + (k - 1) * d) / s) + 1, OW);
+  const rows = axis(0, PH), cols = axis(1, PW);
   const boxes = new Int32Array(2 * B), origins = new Int32Array(2 * B);
-  const start = (lo: number, len: number, O: number) => {
-    const first = Math.max(Math.ceil((lo + p - (k - 1) * d) / s), 0);
-    return Math.min(first - (first % align), O - len);
-  };
   for (let b = 0; b < B; b++) {
-    boxes[2 * b] = start(X.boxes[2 * b], oph, OH);
-    boxes[2 * b + 1] = start(X.boxes[2 * b + 1], opw, OW);
-    origins[2 * b] = boxes[2 * b] * s - p;
-    origins[2 * b + 1] = boxes[2 * b + 1] * s - p;
+    boxes[2 * b] = rows.start(X.boxes[2 * b]);
+    boxes[2 * b + 1] = cols.start(X.boxes[2 * b + 1]);
+    origins[2 * b] = rows.origin(boxes[2 * b]);
+    origins[2 * b + 1] = cols.origin(boxes[2 * b + 1]);
   }
-  return { boxes, origins, CH: (oph - 1) * s + (k - 1) * d + 1, CW: (opw - 1) * s + (k - 1) * d + 1 };
+  return { boxes, origins, CH: rows.window, CW: cols.window, OPH: rows.len, OPW: cols.len };
+}
+
+/** slideBox for a square layer with symmetric padding p, its output size from the input's. */
+function slide(X: Boxed, k: number, s: number, p: number, d: number, align = 1) {
+  const [, , H, W] = X.base.shape;
+  const O = (n: number) => Math.floor((n + 2 * p - d * (k - 1) - 1) / s) + 1;
+  return slideBox(X, { k: [k, k], s: [s, s], d: [d, d], lead: [p, p] }, [O(H), O(W)], align);
 }
 
 /**
@@ -106,8 +131,7 @@ function convBn(c: Conv2d, bn: BatchNorm2d, X: Boxed, bases: BaseMaps, relu: boo
   const k = c.kernelSize, s = c.options.stride ?? 1, d = c.options.dilation ?? 1;
   const tiled = winogradApplies({ KH: k, KW: k, SH: s, SW: s, DH: d, DW: d }, c.inChannels, c.outChannels, winograd.forwardTile);
   const g = slide(X, k, s, c.options.padding ?? 0, d, tiled ? 2 : 1);
-  const OPH = (g.CH - (k - 1) * d - 1) / s + 1, OPW = (g.CW - (k - 1) * d - 1) / s + 1;
-  const r = residual ? boxWindows(residual, g.boxes, OPH, OPW) : null;
+  const r = residual ? boxWindows(residual, g.boxes, g.OPH, g.OPW) : null;
   return {
     base: bases.get(bn, () => c.forwardWithBatchNorm(X.base, bn, relu, residual?.base ?? null)),
     patch: c.forwardWithBatchNorm(boxWindows(X, g.origins, g.CH, g.CW), bn, relu, r, true),

@@ -13,6 +13,9 @@ import { Module } from './module.ts';
 import { ReLU } from './layers.ts';
 import { GPU_OPS, HOST_OPS, type OpEnv, type Value, convEpilogue, shapeOf } from './onnx-ops.ts';
 import { convSettings } from '../autograd/ops/conv.ts';
+import { winograd } from '../autograd/ops/winograd.ts';
+import type { BaseMaps, Boxed } from './boxed.ts';
+import { boxedGraphForward } from './graph-boxed.ts';
 
 /** A node that computes on the GPU: its module runs the op, with the node's other inputs alongside. */
 class NodeModule extends Module {
@@ -250,6 +253,19 @@ export class GraphModel extends Module {
     values.set((act ?? f.bn)!.node.outputs[0], y);
     for (const s of [f.bn, act]) if (s) done.add(s.node);
     return true;
+  }
+
+  /**
+   * Whether the receptive-field forward (graph-boxed.ts, for Occlusion) computes what call() would: no
+   * hook watches a node, and no F(4x4) Winograd forward (whose outputs depend on their whole tile).
+   */
+  canBox(): boolean {
+    return winograd.forwardTile !== 4 && convSettings.epilogue !== 'off' && ![...this.children.values()].some((m) => m.hooked);
+  }
+
+  /** Logits of items that differ from `X.base` only inside their boxes (Occlusion's windows); call under noGrad. */
+  boxedForward(X: Boxed, bases: BaseMaps): Tensor {
+    return boxedGraphForward({ steps: this.steps, fusions: this.fusions, constants: this.constants, env: this.env, inputName: this.inputName, outputName: this.outputName }, X, bases);
   }
 
   /** A layer by module path, raw node name or output name; an unknown name suggests the three nearest. */

@@ -13,7 +13,7 @@ export { HOST_OPS, shapeOf } from './onnx-host.ts';
 export type { OpEnv, Value } from './onnx-values.ts';
 
 /** ONNX pads of rank 2 ([top, left, bottom, right]) for a kernel, with auto_pad resolved against the input size. */
-function pads2d(node: OnnxNode, H: number, W: number, k: number[], s: number[], d: number[]): [number, number, number, number] {
+export function pads2d(node: OnnxNode, H: number, W: number, k: number[], s: number[], d: number[]): [number, number, number, number] {
   const auto = attr(node, 'auto_pad', 'NOTSET');
   if (auto === 'NOTSET') {
     const p = attr<number[]>(node, 'pads', [0, 0, 0, 0]);
