@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeFloats } from '../src/insights/present.ts';
 import { getGpu, relMaxError } from './helpers.ts';
-import { insightsFixture } from './insights-fixture.ts';
+import { insightsFixture, onnxInsightsFixture } from './insights-fixture.ts';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
@@ -70,6 +70,37 @@ test('insights page: fetch, overlays, re-attribution, in-browser WebGPU agrees w
 
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'insights.png'), fullPage: true });
+    assert.equal(errors, [], `console errors: ${errors.join('\n')}`);
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+});
+
+test('insights page with an ONNX model (SqueezeNet 1.1): the page loads the .onnx file and its in-browser Occlusion and IG match the server\'s', async () => {
+  const { chromium } = await import('playwright-core');
+  const { vis } = await onnxInsightsFixture(await getGpu());
+  const server = await vis.serve({ port: 0 });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'] });
+  const errors: string[] = [];
+  try {
+    const page = await browser.newPage();
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(server.url);
+    await page.waitForSelector('body[data-ready=true]', { timeout: 60_000 });
+    assert.not.ok(await page.isDisabled('#compute-browser'), 'the in-browser mode is offered for an ONNX model read from one file');
+    for (const req of [{ example: 1, target: 3, method: 'IntegratedGradients', arguments: { nSteps: 4 } },
+      { example: 2, target: 3, method: 'Occlusion', arguments: { slidingWindowShapes: [3, 16, 16], strides: [3, 16, 16] } }]) {
+      const inBrowser = await page.evaluate((r) => (window as unknown as { glimpseInsights: { attributeInBrowser(r: unknown): Promise<{ data: number[] }> } }).glimpseInsights.attributeInBrowser(r), req);
+      const res = await fetch(`${server.url}api/attribute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...req, raw: true }) });
+      const body = await res.json();
+      if (!res.ok) throw new Error(`server: ${body.error}`);
+      const onServer = decodeFloats(body.attribution.data);
+      assert.is(inBrowser.data.length, onServer.length);
+      const err = relMaxError(inBrowser.data, onServer);
+      assert.ok(err <= 1e-3, `${req.method}: browser vs server, relative max error ${err}`);
+    }
     assert.equal(errors, [], `console errors: ${errors.join('\n')}`);
   } finally {
     await browser.close();

@@ -8,6 +8,7 @@ import { encodePng, readImage } from '../src/io/image-decode.ts';
 import { preprocessImage } from '../src/io/image.ts';
 import { AttributionVisualizer, ImageFeature, normalizeTransform, zeroBaseline } from '../src/insights/visualizer.ts';
 import { REF_DIR, resnet18Seed0 } from './refdata.ts';
+import { loadOnnxClassifier } from '../src/io/models.ts';
 
 export const SIZE = 64;
 
@@ -44,4 +45,21 @@ export async function insightsFixture(ctx: GpuContext) {
     encodeImage: (img) => `data:image/png;base64,${encodePng(img).toString('base64')}`,
   });
   return { vis, model, labels, normalize, imgs };
+}
+
+/** The same four views explained by an ONNX model (SqueezeNet 1.1 of ../shared/ref/models), for the in-browser ONNX path. */
+export async function onnxInsightsFixture(ctx: GpuContext) {
+  const model = loadOnnxClassifier(ctx, join(REF_DIR, 'models', 'squeezenet1_1_seed0.onnx'), { size: SIZE });
+  const p = model.card.preprocessing;
+  const normalize = normalizeTransform(p.mean, p.std);
+  const imgs = views();
+  const data = new Float32Array(4 * 3 * SIZE * SIZE);
+  imgs.forEach((v, i) => data.set(v, i * v.length));
+  const vis = new AttributionVisualizer({
+    ctx, models: [model.net], classes: model.classes,
+    features: [new ImageFeature('Photo', { inputTransforms: [normalize], baselineTransforms: [zeroBaseline] })],
+    dataset: [{ inputs: { data, shape: [4, 3, SIZE, SIZE] }, labels: [0, 1, 2, null] }],
+    encodeImage: (img) => `data:image/png;base64,${encodePng(img).toString('base64')}`,
+  });
+  return { vis, model };
 }

@@ -55,7 +55,7 @@ test('init lists classes, models, features and every method with typed arguments
   assert.is(body.classes.length, 1000);
   assert.is(body.classes[285], 'Egyptian cat');
   assert.is(body.examples, 4);
-  assert.equal(body.models, [{ index: 0, name: 'resnet18', browserCompute: true }]);
+  assert.equal(body.models, [{ index: 0, name: 'resnet18', kind: 'resnet', browserCompute: true }]);
   assert.equal(body.methods.map((m: { name: string }) => m.name), ['IntegratedGradients', 'Saliency', 'InputXGradient', 'GuidedBackprop', 'Deconvolution', 'Occlusion', 'FeatureAblation', 'LayerGradCam']);
   const ig = body.methods[0].arguments;
   assert.equal(ig[0], { name: 'nSteps', type: 'integer', default: 25, min: 2, max: 1000, help: ig[0].help });

@@ -8,6 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ROOT } from '../io/models.ts';
+import { GraphModel } from '../nn/graph.ts';
 import { serializeSafetensors } from '../io/safetensors.ts';
 import { RequestError } from './methods.ts';
 import { AbortedError } from './queue.ts';
@@ -127,6 +128,7 @@ async function route(vis: AttributionVisualizer, req: IncomingMessage, res: Serv
   if (m) {
     only('GET');
     const net = vis.modelForBrowser(Number(m[1]));
+    if (net instanceof GraphModel) return send(res, 200, Buffer.from(net.sourceBytes!), 'application/octet-stream');
     return send(res, 200, serializeSafetensors(net.stateDict(), { arch: net.arch, variant: net.variant, numClasses: String(net.numClasses) }), 'application/octet-stream');
   }
   m = /^\/api\/examples\/(\d{1,9})\/tensors$/.exec(path);

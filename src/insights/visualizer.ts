@@ -184,7 +184,10 @@ export class AttributionVisualizer {
     const examples = await this.loadExamples();
     return {
       classes: this.o.classes,
-      models: this.o.modelNames.map((name, i) => ({ index: i, name, browserCompute: this.o.models[i] instanceof ResNet })),
+      models: this.o.modelNames.map((name, i) => {
+        const m = this.o.models[i];
+        return { index: i, name, kind: m instanceof GraphModel ? 'onnx' : 'resnet', browserCompute: m instanceof ResNet || (m instanceof GraphModel && !!m.sourceBytes) };
+      }),
       features: this.o.features.map((f) => ({ name: f.name, type: 'image' })),
       methods: describeMethods(await this.layers()),
       examples: examples.length,
@@ -294,10 +297,11 @@ export class AttributionVisualizer {
     return { input: e.input, baseline: e.baseline, display: e.display };
   }
 
-  /** The model's weights and architecture, for the page's in-browser mode. */
-  modelForBrowser(m: unknown): ResNet {
+  /** The model, for the page's in-browser mode: a ResNet (its weights go as safetensors) or an ONNX graph read from one file. */
+  modelForBrowser(m: unknown): ResNet | GraphModel {
     const net = this.o.models[this.checkModel(m)];
-    if (!(net instanceof ResNet)) throw new RequestError('this model is not a Glimpse ResNet: it can run on the server only');
+    if (net instanceof GraphModel && !net.sourceBytes) throw new RequestError('this ONNX model keeps its tensors in external files: it can run on the server only');
+    if (!(net instanceof ResNet) && !(net instanceof GraphModel)) throw new RequestError('this model is neither a Glimpse ResNet nor an ONNX graph: it can run on the server only');
     return net;
   }
 

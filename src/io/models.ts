@@ -5,8 +5,7 @@ import type { GpuContext } from '../gpu/device.ts';
 import { buildClassifier, type Classifier, IMAGENET_PREPROCESSING, type ModelCard, type Preprocessing } from '../nn/model.ts';
 import type { ResNetArch, ResNetVariant } from '../nn/resnet.ts';
 import { readStateDict } from './weights.ts';
-import { readOnnx } from './onnx.ts';
-import { GraphModel } from '../nn/graph.ts';
+import { type GraphModel, loadOnnx } from '../nn/graph.ts';
 import { normalizeData, preprocessImage, type RgbImage } from './image.ts';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -50,8 +49,8 @@ export function loadOnnxClassifier(ctx: GpuContext, file: string, spec: ModelSpe
   } catch (e) {
     throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
-  const onnx = readOnnx(bytes, { what: file, externalData: (location) => new Uint8Array(readFileSync(join(dirname(file), location))) });
-  const net = new GraphModel(ctx, onnx, file);
+  const net = loadOnnx(ctx, bytes, { what: file, externalData: (location) => new Uint8Array(readFileSync(join(dirname(file), location))) });
+  const onnx = net.onnx;
   const dims = onnx.inputs[0].shape ?? [];
   const fixed = typeof dims[2] === 'number' && dims[2] === dims[3] ? dims[2] : null;
   const crop = spec.size ?? fixed ?? 224;

@@ -100,6 +100,8 @@ export class GraphModel extends Module {
   private uploads = new Map<OnnxArray, Tensor>();
   private env: OpEnv;
   private fusions = new Map<OnnxNode, Fusion>();
+  /** The file's bytes when they hold the whole model (no external data): what the explorer's in-browser mode loads. */
+  sourceBytes: Uint8Array | null = null;
 
   constructor(readonly ctx: GpuContext, readonly onnx: OnnxModel, readonly source = 'model.onnx') {
     super();
@@ -316,5 +318,9 @@ function constantValue(node: OnnxNode): OnnxArray {
 
 /** The model of an ONNX file's bytes: `loadOnnx(ctx, bytes)`, in a browser as in Node (external data through `opts.externalData`). */
 export function loadOnnx(ctx: GpuContext, bytes: Uint8Array, opts: ReadOnnxOptions = {}): GraphModel {
-  return new GraphModel(ctx, readOnnx(bytes, opts), opts.what ?? 'model.onnx');
+  let external = false;
+  const read = opts.externalData;
+  const model = new GraphModel(ctx, readOnnx(bytes, { ...opts, externalData: read && ((location) => { external = true; return read(location); }) }), opts.what ?? 'model.onnx');
+  if (!external) model.sourceBytes = bytes;
+  return model;
 }

@@ -9,12 +9,13 @@ import { GpuContext } from '../../gpu/device.ts';
 import type { RgbImage } from '../../io/image.ts';
 import { parseSafetensors } from '../../io/safetensors.ts';
 import { ResNet, type ResNetArch, type ResNetVariant } from '../../nn/resnet.ts';
+import { type GraphModel, loadOnnx } from '../../nn/graph.ts';
 import { type ArgumentSpec, type ArgumentValues, findMethod, validateArguments } from '../methods.ts';
 import { type Prediction, attributionPictures } from '../present.ts';
 
 interface Init {
   classes: string[];
-  models: { index: number; name: string; browserCompute: boolean }[];
+  models: { index: number; name: string; kind: 'resnet' | 'onnx'; browserCompute: boolean }[];
   features: { name: string }[];
   methods: { name: string; label: string; arguments: ArgumentSpec[] }[];
   examples: number;
@@ -270,8 +271,8 @@ async function reattribute(card: HTMLElement, e: Example, target: number): Promi
 }
 
 // ---- the in-browser engine
-let engine: Promise<{ ctx: GpuContext; net: ResNet }> | null = null;
-function browserEngine(): Promise<{ ctx: GpuContext; net: ResNet }> {
+let engine: Promise<{ ctx: GpuContext; net: ResNet | GraphModel }> | null = null;
+function browserEngine(): Promise<{ ctx: GpuContext; net: ResNet | GraphModel }> {
   return (engine ??= (async () => {
     if (!navigator.gpu) throw new Error('this browser has no WebGPU (navigator.gpu); compute on the server instead');
     const kernels = await api<Record<string, string>>('/api/kernels');
@@ -282,6 +283,7 @@ function browserEngine(): Promise<{ ctx: GpuContext; net: ResNet }> {
     } });
     const res = await fetch('/api/models/0/weights');
     if (!res.ok) throw new Error(`the model's weights could not be fetched: ${(await res.json()).error}`);
+    if (init.models[0].kind === 'onnx') return { ctx, net: loadOnnx(ctx, new Uint8Array(await res.arrayBuffer()), { what: init.models[0].name }) };
     const { tensors, metadata } = parseSafetensors(new Uint8Array(await res.arrayBuffer()), 'the model weights');
     const net = new ResNet(metadata.arch as ResNetArch, metadata.variant as ResNetVariant, Number(metadata.numClasses));
     net.loadStateDict(ctx, tensors);
