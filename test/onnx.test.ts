@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Tensor, fromArray, noGrad, tidy } from '../src/autograd/index.ts';
+import * as ops from '../src/autograd/ops/index.ts';
 import * as A from '../src/attr/index.ts';
 import { argmax } from '../src/attr/common.ts';
 import { readOnnx } from '../src/io/onnx.ts';
@@ -222,6 +223,19 @@ test('Occlusion through the graph\'s receptive-field forward gives the full forw
     if (!boxedCalls) throw new Error(`${file}: Occlusion did not take the receptive-field forward`);
     m.release();
   }
+});
+
+test('pooling forms only ONNX writes: MaxPool with uneven pads and auto_pad SAME_UPPER, AveragePool with ceil_mode (pads counted or not) and uneven pads, against PyTorch in float64, forward and gradient', async () => {
+  const { tensors } = parseSafetensors(new Uint8Array(readFileSync(join(FIXTURES, 'pools2_ref.safetensors'))));
+  const m = await load('pools2.onnx', FIXTURES);
+  await tidy(async () => {
+    const x = tensors.get('input')!;
+    const input = fromArray(m.ctx, x.data as Float32Array, x.shape);
+    assertClose(await noGrad(() => m.call(input)).data(), tensors.get('output')!.data as Float32Array, 1e-5, 'pools2 output');
+    const meanOfOutputs = (t: Tensor) => ops.mean(m.call(t), [1], true);
+    assertClose(await (await new A.Saliency(meanOfOutputs).attribute(input, { target: 0, abs: false })).data(), tensors.get('grad')!.data as Float32Array, 1e-4, 'pools2 gradient');
+  });
+  m.release();
 });
 
 test('bad files: unknown operators listed with a node each and the opset, an old opset, a truncated file', async () => {

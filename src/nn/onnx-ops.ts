@@ -219,26 +219,41 @@ function maxPool(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[]
   if (node.outputs.length > 1 && node.outputs[1]) throw new Error(`MaxPool node '${node.name}': the Indices output is not supported`);
   const k = attr<number[]>(node, 'kernel_shape', []), s = attr<number[]>(node, 'strides', [1, 1]), d = attr<number[]>(node, 'dilations', [1, 1]);
   const pads = pads2d(node, x.shape[2], x.shape[3], k, s, d);
-  if (pads[0] !== pads[2] || pads[1] !== pads[3]) throw new Error(`MaxPool node '${node.name}': asymmetric pads [${pads.join(', ')}] are not supported`);
-  return [ops.maxPool2d(x, { kernelSize: [k[0], k[1]], stride: [s[0], s[1]], padding: [pads[0], pads[1]], dilation: [d[0], d[1]], ceilMode: !!attr(node, 'ceil_mode', 0) })];
+  return [ops.maxPool2d(x, { kernelSize: [k[0], k[1]], stride: [s[0], s[1]], pads, dilation: [d[0], d[1]], ceilMode: !!attr(node, 'ceil_mode', 0) })];
 }
 
-/** AveragePool as a depthwise convolution with weights 1 / (kh kw): for 2x2 windows the same bits as summing, then dividing. */
+/**
+ * AveragePool as a depthwise convolution with weights 1 / (kh kw): for 2x2 windows the same bits as
+ * summing, then dividing. Where windows cover fewer values than kh kw (padding left out of the mean,
+ * ceil_mode's windows past the end), the window sums divided by PyTorch's divisor: the real inputs
+ * covered, or with count_include_pad the inputs and pads, never the overhang.
+ */
 function averagePool(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
   const x = tensorIn(inputs[0], node, env, 0);
   require4d(x, node);
+  const [, C, H, W] = x.shape;
   const k = attr<number[]>(node, 'kernel_shape', []), s = attr<number[]>(node, 'strides', [1, 1]);
-  const pads = pads2d(node, x.shape[2], x.shape[3], k, s, [1, 1]);
-  if (attr(node, 'ceil_mode', 0)) throw new Error(`AveragePool node '${node.name}': ceil_mode is not supported`);
-  const C = x.shape[1];
-  const opts = { stride: [s[0], s[1]] as [number, number], pads };
-  if (pads.every((p) => p === 0) || attr(node, 'count_include_pad', 0)) {
+  const pads = pads2d(node, H, W, k, s, [1, 1]), ceil = !!attr(node, 'ceil_mode', 0), countPads = !!attr(node, 'count_include_pad', 0);
+  // Output size as PyTorch's: rounded up with ceil_mode, the last window starting inside the input or its leading pad.
+  const out = (n: number, lead: number, trail: number, kk: number, ss: number) => {
+    let o = (ceil ? Math.ceil((n + lead + trail - kk) / ss) : Math.floor((n + lead + trail - kk) / ss)) + 1;
+    if (ceil && (o - 1) * ss >= n + lead) o--;
+    return o;
+  };
+  const OH = out(H, pads[0], pads[2], k[0], s[0]), OW = out(W, pads[1], pads[3], k[1], s[1]);
+  const overH = Math.max(0, (OH - 1) * s[0] + k[0] - (H + pads[0] + pads[2])), overW = Math.max(0, (OW - 1) * s[1] + k[1] - (W + pads[1] + pads[3]));
+  const stride = [s[0], s[1]] as [number, number];
+  const all: [number, number, number, number] = [pads[0], pads[1], pads[2] + overH, pads[3] + overW];
+  if (!overH && !overW && (pads.every((p) => p === 0) || countPads)) {
     const w = env.derived(node, `mean ${C}`, () => filled([C, 1, k[0], k[1]], 1 / (k[0] * k[1])));
-    return [ops.groupedConv2d(x, w, null, { ...opts, groups: C })];
+    return [ops.groupedConv2d(x, w, null, { stride, pads, groups: C })];
   }
-  // Padding left out of the mean: the window sums, divided by how many real inputs each window covers.
-  const sums = ops.groupedConv2d(x, env.derived(node, `ones ${C}`, () => filled([C, 1, k[0], k[1]], 1)), null, { ...opts, groups: C });
-  const counts = ops.groupedConv2d(ops.fill(env.ctx, [1, 1, x.shape[2], x.shape[3]], 1), env.derived(node, 'ones 1', () => filled([1, 1, k[0], k[1]], 1)), null, opts);
+  const sums = ops.groupedConv2d(x, env.derived(node, `ones ${C}`, () => filled([C, 1, k[0], k[1]], 1)), null, { stride, pads: all, groups: C });
+  // The divisor of each window: ones over what it may count (the input, or the input and its pads), summed by the same window.
+  const ones = env.derived(node, 'ones 1', () => filled([1, 1, k[0], k[1]], 1));
+  const counts = countPads
+    ? ops.groupedConv2d(ops.fill(env.ctx, [1, 1, H + pads[0] + pads[2], W + pads[1] + pads[3]], 1), ones, null, { stride, pads: [0, 0, overH, overW], groups: 1 })
+    : ops.groupedConv2d(ops.fill(env.ctx, [1, 1, H, W], 1), ones, null, { stride, pads: all, groups: 1 });
   return [ops.broadcastBinary('div', sums, counts)];
 }
 

@@ -14,6 +14,8 @@ export interface MaxPoolOptions {
   dilation?: Pair;
   /** Output size rounded up (ONNX ceil_mode, torch's ceil_mode=True); the last window still starts inside the input or its left padding. */
   ceilMode?: boolean;
+  /** ONNX's pads [top, left, bottom, right] in place of `padding`, for windows padded unevenly (auto_pad SAME_UPPER, converted models). */
+  pads?: [number, number, number, number];
 }
 
 /** torch.nn.functional.max_pool2d; the gradient goes to the first maximum of each window. */
@@ -22,16 +24,18 @@ export function maxPool2d(x: Tensor, opts: MaxPoolOptions): Tensor {
   const [N, C, H, W] = x.shape;
   const [KH, KW] = pair(opts.kernelSize, 1), [SH, SW] = pair(opts.stride ?? opts.kernelSize, 1);
   const [PH, PW] = pair(opts.padding, 0), [DH, DW] = pair(opts.dilation, 1);
-  if (PH > KH / 2 || PW > KW / 2) throw new Error(`maxPool2d: padding ${PH},${PW} must be at most half the kernel ${KH}x${KW} (as in PyTorch)`);
-  const size = (n: number, p: number, d: number, k: number, s: number) => {
-    const span = n + 2 * p - d * (k - 1) - 1;
+  const [PT, PL, PB, PR] = opts.pads ?? [PH, PW, PH, PW];
+  // A window wholly in the padding would have no maximum to send its gradient to.
+  if (Math.max(PT, PB) > KH / 2 || Math.max(PL, PR) > KW / 2) throw new Error(`maxPool2d: padding ${[PT, PL, PB, PR].join(',')} must be at most half the kernel ${KH}x${KW} (as in PyTorch)`);
+  const size = (n: number, lead: number, trail: number, d: number, k: number, s: number) => {
+    const span = n + lead + trail - d * (k - 1) - 1;
     let o = (opts.ceilMode ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
-    if (opts.ceilMode && (o - 1) * s >= n + p) o--; // PyTorch's rule
+    if (opts.ceilMode && (o - 1) * s >= n + lead) o--; // PyTorch's rule
     return o;
   };
-  const OH = size(H, PH, DH, KH, SH), OW = size(W, PW, DW, KW, SW);
+  const OH = size(H, PT, PB, DH, KH, SH), OW = size(W, PL, PR, DW, KW, SW);
   if (OH <= 0 || OW <= 0) throw new Error(`maxPool2d: input ${H}x${W} is too small for the window`);
-  const ints = [N * C, H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW];
+  const ints = [N * C, H, W, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW];
   const y = new Tensor(x.ctx, [N, C, OH, OW]);
   const argmax = new Tensor(x.ctx, [N, C, OH, OW]); // int32 bits
   x.ctx.dispatch({ name: 'max_pool2d', file: 'pool', inputs: 1, outputs: 2, defines: { FORWARD: true } },
