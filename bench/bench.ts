@@ -194,7 +194,7 @@ for (const m of MODELS) {
   }
   const graph = m.model === 'mobilenet_v2' ? loadOnnxClassifier(ctx, MOBILENET_ONNX).net : null;
   const net: Module = graph ?? (m.model === 'resnet18' ? (await resnet18Seed0(ctx)).net : (await loadClassifier(ctx, { model: 'resnet50' })).net as ResNet);
-  if (!graph) await tune(m.model, (l) => tuneModel(ctx, net as ResNet, [16, 3, 224, 224], { log: l }));
+  await tune(m.model, (l) => tuneModel(ctx, net, [16, 3, 224, 224], { log: l }));
   const input = ref(m.file, 'input');
   const x = fromArray(ctx, input.data, input.shape);
   const layers = graph ? graphLayerFlops(graph as GraphModel, 224) : layerFlops(ctx, net as ResNet, 224);

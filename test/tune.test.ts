@@ -7,7 +7,8 @@ import { conv2dForwardRaw, conv2dGradInput, conv2dGradWeight, convGeometry, conv
 import { loadTuning, saveTuning } from '../src/io/tuning-cache.ts';
 import { convGeometries } from '../src/nn/tune.ts';
 import { assertClose, getGpu, gpuTensor, randoms } from './helpers.ts';
-import { resnet18Seed0 } from './refdata.ts';
+import { REF_DIR, resnet18Seed0 } from './refdata.ts';
+import { loadOnnx } from '../src/nn/graph.ts';
 
 const test = suite('autotune');
 const dir = mkdtempSync(join(tmpdir(), 'glimpse-tune-'));
@@ -69,6 +70,18 @@ test('the model tuner finds each distinct convolution of ResNet-18 once', async 
   assert.is(found.length, 11);
   assert.equal(found[0], convGeometry([1, 3, 64, 64], [64, 3, 7, 7], { stride: 2, padding: 3 }));
   assert.is(found.filter((x) => x.KH === 1).length, 3);
+});
+
+test('the model tuner finds the dense convolutions of a graph model (MobileNetV2 from ONNX), not its depthwise ones', async () => {
+  const ctx = await getGpu();
+  const m = loadOnnx(ctx, new Uint8Array(readFileSync(join(REF_DIR, 'models', 'mobilenet_v2_seed0.onnx'))), { what: 'mobilenet_v2_seed0.onnx' });
+  const found = convGeometries(ctx, m, [1, 3, 64, 64]);
+  assert.equal(found[0], convGeometry([1, 3, 64, 64], [32, 3, 3, 3], { stride: 2, padding: 1 }));
+  assert.ok(found.slice(1).every((x) => x.KH === 1 && x.KW === 1), 'the stem, then 1x1 convolutions only');
+  // features.1's projection 32 -> 16 at 32x32, the final 320 -> 1280 at 2x2.
+  assert.ok(found.some((x) => x.C === 32 && x.K === 16 && x.H === 32), JSON.stringify(found.slice(0, 3)));
+  assert.ok(found.some((x) => x.C === 320 && x.K === 1280 && x.H === 2));
+  m.release();
 });
 
 test('the tuning cache keeps choices per adapter; a corrupt file is reported and ignored', async () => {

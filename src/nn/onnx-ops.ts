@@ -47,7 +47,7 @@ function conv(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
 }
 
 /** A 2-D Conv node's geometry, and its options for the dense kernels (conv2d, conv2dAffine) where they apply: one group, symmetric pads. */
-function convAttributes(node: OnnxNode, x: Tensor, w: Tensor) {
+export function convAttributes(node: OnnxNode, x: { shape: readonly number[] }, w: { shape: readonly number[] }) {
   const s = attr<number[]>(node, 'strides', [1, 1]), d = attr<number[]>(node, 'dilations', [1, 1]);
   const stride: [number, number] = [s[0], s[1]], dilation: [number, number] = [d[0], d[1]];
   const pads = pads2d(node, x.shape[2], x.shape[3], [w.shape[2], w.shape[3]], s, d), group = attr(node, 'group', 1);
