@@ -8,7 +8,8 @@
 // into straight register arithmetic and the input gradient's divisibility tests fold away; sizes
 // stay uniforms. Each value sums its taps in (kh, kw) order as kernels/grouped.wgsl does; taps
 // outside the input add w * 0. Lanes are flat over (plane, tile row, tile column), so a 7x7 plane
-// of 960 channels keeps them as busy as a 112x112 one.
+// of 960 channels keeps them as busy as a 112x112 one. The input gradient can take the fused
+// BatchNorm and activation's backward as it loads (PROLOGUE), when no weight gradient needs it apart.
 struct Params { planes: i32, C: i32, H: i32, W: i32, OH: i32, OW: i32, tilesH: i32, tilesW: i32 }
 @group(0) @binding(0) var<uniform> p: Params;
 const KH = ${KH};
@@ -107,7 +108,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 #else
 @group(0) @binding(1) var<storage, read> gy: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
+#if ${PROLOGUE}
+// The layer's fused BatchNorm and activation, backward, applied as the patch loads: gy is the
+// gradient at the activation's output y, and the taps sum activationGrad(gy, y) * scale, the same
+// bits the BatchNorm backward pass would have stored (kernels/channel.wgsl), without its pass.
+@group(0) @binding(3) var<storage, read> yOut: array<f32>;
+@group(0) @binding(4) var<storage, read> scale: array<f32>;
+@group(0) @binding(5) var<storage, read_write> gx: array<f32>;
+alias ActT = f32;
+#include "activation"
+#else
 @group(0) @binding(3) var<storage, read_write> gx: array<f32>;
+#endif
 
 // gx[ih, iw] sums w[kh, kw] gy[(ih + PT - kh DH) / SH, (iw + PL - kw DW) / SW] where both divide
 // exactly and land inside gy. A tile starts at a multiple of the stride (TR % SH == 0, TC % SW == 0),
@@ -129,6 +141,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let r0 = t.y / SH + RMIN;
   let c0 = t.z / SW + CMIN;
   let base = plane * p.OH * p.OW;
+#if ${PROLOGUE}
+  let sc = scale[c];
+#endif
   var gp: array<f32, PH * PW>;
   for (var a = 0; a < PH; a++) {
     let r = r0 + a;
@@ -136,7 +151,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let row = base + clamp(r, 0, p.OH - 1) * p.OW;
     for (var b = 0; b < PW; b++) {
       let col = c0 + b;
-      gp[a * PW + b] = select(0.0, gy[row + clamp(col, 0, p.OW - 1)], rowIn && col >= 0 && col < p.OW);
+      let at = row + clamp(col, 0, p.OW - 1);
+#if ${PROLOGUE}
+      let g = activationGrad(gy[at], yOut[at]) * sc;
+#else
+      let g = gy[at];
+#endif
+      gp[a * PW + b] = select(0.0, g, rowIn && col >= 0 && col < p.OW);
     }
   }
   for (var i = 0; i < TR; i++) {

@@ -38,7 +38,7 @@ function depthwiseLaunch(ctx: Tensor['ctx'], ints: number[], forward: boolean) {
   const [rows, cols] = forward ? [OH, OW] : [H, W];
   const tilesH = Math.ceil(rows / TR), tilesW = Math.ceil(cols / TC);
   const defines = {
-    KH, KW, SH, SW, DH, DW, PT, PL, TR, TC, FORWARD: forward,
+    KH, KW, SH, SW, DH, DW, PT, PL, TR, TC, FORWARD: forward, PROLOGUE: false,
     RMIN: floorDiv(PT - (KH - 1) * DH, SH), RMAX: floorDiv(TR - 1 + PT, SH), CMIN: floorDiv(PL - (KW - 1) * DW, SW), CMAX: floorDiv(TC - 1 + PL, SW),
   };
   return { defines, ints: [N * C, C, H, W, OH, OW, tilesH, tilesW], workgroups: grid(ctx, N * C * tilesH * tilesW) };
@@ -88,14 +88,19 @@ function groupedForward(x: Tensor, w: Tensor, bias: Tensor | null, opts: Grouped
   }
   const inputs = bias ? [x, w, bias] : [x, w];
   return record(y, epilogue ? `depthwise_conv2d_bn${activationSuffix(epilogue.activation)}` : 'grouped_conv2d', inputs, (gyOut, needs) => {
-    const gy = epilogue ? channelAffineBackward(gyOut, epilogue.scale, y, epilogue.activation, false, false)[0] : gyOut;
+    // Only the input gradient wanted (attributions): the depthwise kernel takes the BatchNorm and
+    // activation backward as it loads, sparing their pass over the layer's output.
+    const prologue = !!epilogue && depthwise && needs[0] && !needs[1] && !(bias && needs[2]);
+    const gy = epilogue && !prologue ? channelAffineBackward(gyOut, epilogue.scale, y, epilogue.activation, false, false)[0] : gyOut;
     let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
     if (needs[0]) {
       gx = new Tensor(ctx, x.shape);
       if (depthwise) {
         const d = depthwiseLaunch(ctx, ints, false);
-        ctx.dispatch({ name: 'depthwise_conv2d_grad_input', file: 'depthwise', inputs: 2, outputs: 1, defines: { ...d.defines, BIAS: false, AFFINE: false, SCALE_AT: 0, SHIFT_AT: 0, OUTPUT_AT: 3, ...activationDefines(null) } },
-          { inputs: [gy.buffer, w.buffer], outputs: [gx.buffer], ints: d.ints, workgroups: d.workgroups });
+        const extra = prologue ? [y, epilogue!.scale] : [];
+        ctx.dispatch({ name: `depthwise_conv2d_grad_input${prologue ? `_bn${activationSuffix(epilogue!.activation)}` : ''}`, file: 'depthwise', inputs: 2 + extra.length, outputs: 1,
+          defines: { ...d.defines, BIAS: false, AFFINE: false, SCALE_AT: 0, SHIFT_AT: 0, OUTPUT_AT: 3, PROLOGUE: prologue, ...activationDefines(prologue ? epilogue!.activation : null) } },
+        { inputs: [gy.buffer, w.buffer, ...extra.map((t) => t.buffer)], outputs: [gx.buffer], ints: d.ints, workgroups: d.workgroups });
       } else {
         ctx.dispatch({ name: 'grouped_conv2d_grad_input', file: 'grouped', inputs: 2, outputs: 1, defines: { FORWARD: false, GRAD_INPUT: true, BIAS: false } },
           { inputs: [gy.buffer, w.buffer], outputs: [gx.buffer], ints, workgroups: planeGrid(ctx, x.shape[3], x.shape[2], x.shape[0] * x.shape[1]) });
@@ -112,7 +117,7 @@ function groupedForward(x: Tensor, w: Tensor, bias: Tensor | null, opts: Grouped
       gb = sumAxisRaw(perImage, 1, N, K, 1, [K]);
       perImage.release();
     }
-    if (epilogue) gy.release();
+    if (gy !== gyOut) gy.release();
     return bias ? [gx, gw, gb] : [gx, gw];
   });
 }
