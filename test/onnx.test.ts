@@ -13,6 +13,7 @@ import { GraphModel, loadOnnx } from '../src/nn/graph.ts';
 import { parseSafetensors } from '../src/io/safetensors.ts';
 import { assertClose, getGpu } from './helpers.ts';
 import { convSettings } from '../src/autograd/ops/conv.ts';
+import { linearStem } from '../src/nn/stem.ts';
 import { REF_DIR } from './refdata.ts';
 
 const test = suite('onnx');
@@ -236,6 +237,28 @@ test('pooling forms only ONNX writes: MaxPool with uneven pads and auto_pad SAME
     assertClose(await (await new A.Saliency(meanOfOutputs).attribute(input, { target: 0, abs: false })).data(), tensors.get('grad')!.data as Float32Array, 1e-4, 'pools2 gradient');
   });
   m.release();
+});
+
+test('IG on a graph model sums its steps\' gradients at the first Conv\'s output (the linear stem, decided on the graph): the plain path\'s values; a hook turns it off', async () => {
+  for (const [file, ref] of [['mobilenet_v2_seed0.onnx', 'mobilenet_v2_chelsea_64'], ['densenet_small_seed0.onnx', 'densenet_small_chelsea_64']]) {
+    const m = await load(file);
+    if (!linearStem(m)) throw new Error(`${file}: no linear stem found`);
+    const off = [...m.children.values()][0].registerForwardHook(() => undefined);
+    const hooked = linearStem(m);
+    off();
+    if (hooked) throw new Error(`${file}: a hooked graph must keep the plain path`);
+    const r = refs(ref);
+    await tidy(async () => {
+      const x = fromArray(m.ctx, r.get('input').data as Float32Array, r.get('input').shape);
+      const baselines = fromArray(x.ctx, Float32Array.from({ length: x.size }, (_, i) => (i % 5) / 10 - 0.2), x.shape);
+      const opts = { target: 3, nSteps: 6, baselines, internalBatchSize: 4 }; // two batches, the last one short
+      const viaStem = await (await new A.IntegratedGradients(m).attribute(x, opts)).data();
+      const plain = await (await new A.IntegratedGradients((t: Tensor) => m.call(t)).attribute(x, opts)).data();
+      assertClose(viaStem, plain, 1e-5, `${file}: IG through the linear stem vs the plain path`);
+      if (viaStem.every((v, i) => v === plain[i])) throw new Error(`${file}: the same bits: the linear stem was not taken`);
+    });
+    m.release();
+  }
 });
 
 test('bad files: unknown operators listed with a node each and the opset, an old opset, a truncated file', async () => {

@@ -5,7 +5,8 @@
  * from the actual input's shape: a model exported with batch 1 still runs batches.
  */
 import { Tensor, keep } from '../autograd/tensor.ts';
-import { noGrad } from '../autograd/grad.ts';
+import { grad, noGrad } from '../autograd/grad.ts';
+import type { LinearStem } from './stem.ts';
 import * as ops from '../autograd/ops/index.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import { type OnnxArray, type OnnxModel, type OnnxNode, type ReadOnnxOptions, readOnnx } from '../io/onnx.ts';
@@ -205,15 +206,23 @@ export class GraphModel extends Module {
 
   /** Runs the graph on a batch; returns its first output (the scores, [N, classes] for a classifier). */
   forward(x: Tensor): Tensor {
+    return this.run(x, null);
+  }
+
+  /**
+   * The graph from its input, or (`stem` set) from the stem Conv's output `x` on: the stem is skipped
+   * and its BatchNorm and activation, otherwise fused with it, run as steps of their own.
+   */
+  private run(x: Tensor, stem: OnnxNode | null): Tensor {
     const values = new Map<string, Value>(this.constants);
-    values.set(this.inputName, x);
+    values.set(stem ? stem.outputs[0] : this.inputName, x);
     const get = (n: string, node: OnnxNode): Value | null => {
       if (n === '') return null;
       const v = values.get(n);
       if (v === undefined) throw new Error(`${node.opType} node '${node.name}' reads '${n}', which nothing computes`);
       return v;
     };
-    const done = new Set<OnnxNode>();
+    const done = new Set<OnnxNode>(stem ? [stem] : []);
     for (const step of this.steps) {
       const { node } = step;
       if (done.has(node)) continue;
@@ -255,6 +264,28 @@ export class GraphModel extends Module {
     values.set((act ?? f.bn)!.node.outputs[0], y);
     for (const s of [f.bn, act]) if (s) done.add(s.node);
     return true;
+  }
+
+  /**
+   * IG's linear stem (src/nn/stem.ts) where the graph has one: a Conv that is the input's only reader,
+   * with a constant weight, and no hook on any node (a hook could see or change the stem's parts).
+   */
+  linearStem(): LinearStem | null {
+    const readers = this.onnx.nodes.filter((n) => n.inputs.includes(this.inputName));
+    const conv = readers.length === 1 && readers[0].opType === 'Conv' ? readers[0] : null;
+    const w = conv && this.constants.get(conv.inputs[1]);
+    if (!conv || !w || w.dims.length !== 4 || this.onnx.outputs.some((o) => o.name === this.inputName) || [...this.children.values()].some((m) => m.hooked)) return null;
+    const convOf = (x: Tensor, bias: boolean) => GPU_OPS.Conv([x, w, bias && conv.inputs[2] ? this.constants.get(conv.inputs[2]) ?? null : null], conv, this.env)[0];
+    return {
+      stem: (x) => noGrad(() => convOf(x, true)),
+      afterStem: (c) => this.run(c, conv),
+      // The gradient of an affine map is its linear part's: the convolution without its bias.
+      toInput: (g, inputShape) => {
+        const x = ops.fill(this.ctx, inputShape, 0);
+        x.requiresGrad = true;
+        return grad(convOf(x, false), [x], g)[0];
+      },
+    };
   }
 
   /**

@@ -19,8 +19,12 @@ export interface LinearStem {
   toInput(g: Tensor, inputShape: readonly number[]): Tensor;
 }
 
-/** The linear stem of `net` when it is a ResNet that no hook watches (hooks could see or change conv1's input), else null. */
+/** A network that finds its own linear stem (GraphModel: a first Conv, decided on the graph). */
+interface StemmedNetwork { linearStem(): LinearStem | null }
+
+/** The linear stem of `net`: a ResNet's conv1, or a graph model's first Conv, when no hook watches them; else null. */
 export function linearStem(net: unknown): LinearStem | null {
+  if (net && typeof (net as StemmedNetwork).linearStem === 'function') return (net as StemmedNetwork).linearStem();
   if (!isPlainResNet(net)) return null;
   const conv = net.conv1;
   return {
