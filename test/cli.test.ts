@@ -211,4 +211,63 @@ test('an ONNX model from the command line: predict from the image, attribute wit
   }
 });
 
+test('a text from the command line: --text with --vocab gives Captum\'s LayerIntegratedGradients at the embedding (pad baseline by default) and --html its visualize_text; bad texts are one line', () => {
+  const M = join(REF_DIR, 'models'), onnx = join(M, 'sentiment_cnn.onnx'), vocab = join(M, 'sentiment_vocab.json');
+  const { tensors, metadata } = parseSafetensors(new Uint8Array(readFileSync(join(M, 'sentiment_ref.safetensors'))));
+  const sentence = (JSON.parse(metadata.sentences) as string[])[2];
+  const save = join(tmp, 'lig.safetensors'), html = join(tmp, 'lig.html');
+  const r = glimpse('attribute', '--model', onnx, '--vocab', vocab, '--text', sentence, '--method', 'layer-integrated-gradients', '--layer', 'embedding', '--target', '1', '--save', save, '--html', html);
+  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.err}`);
+  const want = tensors.get('lig_embedding_gl50')!, per = want.data.length / want.shape[0];
+  assertClose(parseSafetensors(new Uint8Array(readFileSync(save))).tensors.get('attributions')!.data as Float32Array, (want.data as Float32Array).subarray(2 * per, 3 * per), 1e-3, 'LIG from --text');
+  // "loved" pushes towards positive (green), "mess" away from it (red), as their AFINN scores say.
+  const page = readFileSync(html, 'utf8');
+  const colourOf = (w: string) => new RegExp(`background-color: (hsl\\(\\d+)[^>]*><font color="black"> ${w} `).exec(page)?.[1];
+  if (colourOf('loved') !== 'hsl(120' || colourOf('mess') !== 'hsl(0') throw new Error(`colours: loved ${colourOf('loved')}, mess ${colourOf('mess')}`);
+  const bad = join(tmp, 'novocab.json');
+  writeFileSync(bad, JSON.stringify({ vocab: ['<unk>', 'a'], unk: 0 }));
+  const cases: [string[], string][] = [
+    [['--vocab', vocab, '--text', new Array(30).fill('good').join(' ')], 'the text has 30 tokens; the model reads at most 24'],
+    [['--vocab', vocab, '--text', ' ... '.replace(/\./g, ' ')], 'the text is empty'],
+    [['--vocab', bad, '--text', 'a'], 'has no "pad" index'],
+    [['--text', 'a good film'], '--text needs --vocab'],
+  ];
+  for (const [args, msg] of cases) {
+    const x = glimpse('attribute', '--model', onnx, ...args, '--method', 'layer-integrated-gradients', '--layer', 'embedding', '--html', html);
+    if (x.code !== 2 || !x.err.includes(msg) || x.err.split('\n').filter((l) => l.startsWith('glimpse: error')).length !== 1) throw new Error(`${msg}: exit ${x.code}, stderr: ${x.err}`);
+  }
+});
+
+test('a table row from the command line: --csv --row with --normalize gives Captum\'s IG and FeatureAblation on the wine MLP, and --png its bars; bad tables are one line', () => {
+  const M = join(REF_DIR, 'models'), onnx = join(M, 'wine_mlp.onnx'), csv = join(M, 'wine.csv');
+  const { tensors, metadata } = parseSafetensors(new Uint8Array(readFileSync(join(M, 'wine_ref.safetensors'))));
+  const norm = join(tmp, 'wine_norm.json');
+  writeFileSync(norm, JSON.stringify({ mean: Array.from(tensors.get('mean')!.data as Float32Array), std: Array.from(tensors.get('std')!.data as Float32Array) }));
+  const rows = JSON.parse(metadata.rows) as number[], targets = JSON.parse(metadata.targets) as number[];
+  const save = join(tmp, 'wine.safetensors'), png = join(tmp, 'wine.png');
+  for (const [method, key, extra] of [['integrated-gradients', 'ig_gl50', ['--n-steps', '50']], ['feature-ablation', 'feature_ablation', []]] as const) {
+    const r = glimpse('attribute', '--model', onnx, '--csv', csv, '--row', String(rows[3]), '--normalize', norm, '--method', method, ...extra, '--target', String(targets[3]), '--save', save, '--png', png);
+    if (r.code !== 0) throw new Error(`${method}: exit ${r.code}: ${r.err}`);
+    assertClose(parseSafetensors(new Uint8Array(readFileSync(save))).tensors.get('attributions')!.data as Float32Array, (tensors.get(key)!.data as Float32Array).subarray(3 * 13, 4 * 13), 1e-3, `${method} from --csv`);
+  }
+  const bars = PNG.sync.read(readFileSync(png));
+  if (bars.width < 300 || bars.height < 13 * 20) throw new Error(`bar chart ${bars.width}x${bars.height}`);
+  const broken = join(tmp, 'broken.csv');
+  writeFileSync(broken, 'a,b\n1,x\n');
+  const cases: [string[], string][] = [
+    [['--csv', csv, '--row', '500'], '--row must be 0..177'],
+    [['--csv', csv], '--csv needs --row'],
+    [['--csv', broken, '--row', '0'], "has 2 feature columns (a, b); the model takes 13"],
+    [['--csv', csv, '--row', '0', '--label-column', 'nope'], "has no column 'nope'"],
+    [['--csv', csv, '--row', '0', '--normalize', csv], 'is not JSON'],
+  ];
+  for (const [args, msg] of cases) {
+    const x = glimpse('attribute', '--model', onnx, ...args, '--method', 'saliency', '--save', save);
+    if (x.code !== 2 || !x.err.includes(msg) || x.err.split('\n').filter((l) => l.startsWith('glimpse: error')).length !== 1) throw new Error(`${msg}: exit ${x.code}, stderr: ${x.err}`);
+  }
+  writeFileSync(broken, 'a,b,c,d,e,f,g,h,i,j,k,l,m\n' + '1,2,3,4,5,6,,8,9,10,11,12,13\n');
+  const x = glimpse('attribute', '--model', onnx, '--csv', broken, '--row', '0', '--method', 'saliency', '--save', save);
+  if (x.code !== 2 || !x.err.includes("row 1, column 'g': '' is not a number (missing value)")) throw new Error(`missing value: exit ${x.code}, stderr: ${x.err}`);
+});
+
 test.run();

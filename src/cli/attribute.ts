@@ -5,7 +5,8 @@ import { UsageError, int, parseArgs, type FlagSpec, type Parsed } from './args.t
 import { MODEL_FLAGS, checkOutputFolder, readInput, withModel, writeTensors } from './common.ts';
 import { progressBar } from './progress.ts';
 import { writeFileSync } from 'node:fs';
-import { VISUALIZE_METHODS, VISUALIZE_SIGNS, type VisualizeMethod, type VisualizeSign, visualizeImageAttr } from '../io/visualize.ts';
+import { tableInput, textInput, textReport, textTensor } from './text-table.ts';
+import { VISUALIZE_METHODS, VISUALIZE_SIGNS, type VisualizeMethod, type VisualizeSign, visualizeFeatureBars, visualizeImageAttr } from '../io/visualize.ts';
 import { encodePng, readImage } from '../io/image-decode.ts';
 import { preprocessImage } from '../io/image.ts';
 
@@ -106,12 +107,15 @@ const ALL_FLAGS: FlagSpec = {
   layer: 'string', 'relu-attributions': 'boolean', 'attribute-to-layer-input': 'boolean', interpolate: 'numbers', 'interpolate-mode': 'string',
   'no-abs': 'boolean', 'n-samples': 'number', stdevs: 'number', seed: 'number',
   'nt-method': 'string', 'nt-type': 'string', 'nt-samples': 'number', 'nt-samples-batch-size': 'number',
-  png: 'string', viz: 'string', sign: 'string', 'outlier-perc': 'number',
+  png: 'string', viz: 'string', sign: 'string', 'outlier-perc': 'number', text: 'string', vocab: 'string', html: 'string',
+  csv: 'string', row: 'number', 'label-column': 'string', normalize: 'string',
 };
-const COMMON = new Set([...Object.keys(MODEL_FLAGS), 'method', 'target', 'save', 'png', 'viz', 'sign', 'outlier-perc']);
+const COMMON = new Set([...Object.keys(MODEL_FLAGS), 'method', 'target', 'save', 'png', 'viz', 'sign', 'outlier-perc', 'text', 'vocab', 'html', 'csv', 'row', 'label-column', 'normalize']);
 
 export const ATTRIBUTE_HELP = `glimpse attribute (--model resnet50 | --weights FILE --arch A) (--image FILE | --input FILE.safetensors:KEY)
                   --method M [--target N] [options] --save OUT.safetensors
+       glimpse attribute --model M.onnx --vocab V.json --text "a sentence" --method layer-integrated-gradients
+                  --layer embedding [--target N] --html OUT.html [--save OUT.safetensors]
   Attributes the model's score for class N (default: its top-1 prediction) to the input or a layer,
   and writes 'attributions' (and 'delta' with --return-convergence-delta) to OUT.safetensors.
   Methods (Captum's, in kebab-case) and their options:
@@ -123,7 +127,12 @@ ${Object.entries(METHODS).map(([m, d]) => `    ${m.padEnd(28)} ${d.flags.map((f)
   --interpolate-mode nearest|bilinear. A negative number is a value: --baselines -0.5.
   Pictures (Captum's visualize_image_attr): --png OUT.png [--viz heat_map|blended_heat_map|original_image|
   masked_image|alpha_scaling] [--sign all|positive|negative|absolute_value] [--outlier-perc 2]. Methods
-  other than heat_map draw over the --image; layer maps need --interpolate to the image size.`;
+  other than heat_map draw over the --image; layer maps need --interpolate to the image size.
+  Text (a model of token ids): --vocab V.json (tokens in index order, "unk", "pad", "length") and --text;
+  --baselines defaults to the pad index (Captum's TokenReferenceBase); --html writes Captum's
+  visualize_text table (attributions summed per token, divided by their L2 norm).
+  Tables (a model of [N, C] features): --csv FILE --row I (0 = the first data row) [--label-column NAME]
+  [--normalize FILE.json with "mean" and "std" per feature]; --png draws one bar per feature.`;
 
 /** The largest side --interpolate makes: beyond it a map is no picture, only memory. */
 const MAX_SIDE = 8192;
@@ -142,8 +151,18 @@ export async function attribute(argv: string[]): Promise<void> {
   for (const flag of Object.keys(a)) {
     if (!allowed.has(flag)) throw new UsageError(`--${flag} is not an option of ${name}${tunnel ? ` with --nt-method ${inner}` : ''} (see glimpse attribute --help)`);
   }
-  if (!a.save) throw new UsageError('give --save OUT.safetensors');
-  for (const flag of ['save', 'png']) if (a[flag]) checkOutputFolder(a[flag] as string, flag);
+  if (!a.save && !a.html) throw new UsageError('give --save OUT.safetensors (or, with --text, --html OUT.html)');
+  if ((a.vocab || a.html) && !a.text) throw new UsageError('--vocab and --html go with --text "..."');
+  if (a.text && !a.vocab) throw new UsageError('--text needs --vocab V.json (the model\'s tokens in index order, with its "unk" and "pad" indices)');
+  if ([a.text, a.image, a.input, a.csv].filter(Boolean).length > 1) throw new UsageError('give one input: --image, --input, --text or --csv');
+  if ((a.row !== undefined || a['label-column'] || a.normalize) && !a.csv) throw new UsageError('--row, --label-column and --normalize go with --csv FILE');
+  if (a.csv && a.row === undefined) throw new UsageError('--csv needs --row I (0 = the first data row)');
+  if (a.html && !(a.html as string).endsWith('.html')) throw new UsageError(`--html must name a .html file, got ${a.html}`);
+  if (a.text && a.png) throw new UsageError('--png draws images; for a text, --html draws its words');
+  for (const flag of ['save', 'png', 'html']) if (a[flag]) checkOutputFolder(a[flag] as string, flag);
+  const text = a.text ? textInput(a) : null;
+  // Captum's TokenReferenceBase: every token the pad index.
+  if (text && a.baselines === undefined) a.baselines = text.vocab.pad;
   if (a['outlier-perc'] !== undefined && !((a['outlier-perc'] as number) >= 0 && (a['outlier-perc'] as number) < 100)) throw new UsageError(`--outlier-perc must be at least 0 and below 100, got ${a['outlier-perc']}`);
   if (def.flags.includes('n-steps')) path(a); // the path options' checks, before any work
   const size = a.interpolate as number[] | undefined;
@@ -158,9 +177,11 @@ export async function attribute(argv: string[]): Promise<void> {
   if (!VISUALIZE_METHODS.includes(vizMethod)) throw new UsageError(`--viz must be one of ${VISUALIZE_METHODS.join(', ')}`);
   if (!VISUALIZE_SIGNS.includes(sign)) throw new UsageError(`--sign must be one of ${VISUALIZE_SIGNS.join(', ')}`);
   if (a.png && vizMethod !== 'heat_map' && !a.image) throw new UsageError(`--viz ${vizMethod} draws over the image: give --image rather than --input`);
+  if (a.csv && (a.viz || a.sign || a['outlier-perc'] !== undefined)) throw new UsageError('--viz, --sign and --outlier-perc describe image pictures; a table row draws as bars');
 
   await withModel(a, async (ctx, model) => {
-    const input = readInput(a, model);
+    const table = a.csv ? tableInput(a, model) : null;
+    const input = text ? textTensor(text, model) : table ? table.input : readInput(a, model);
     const targets = a.target as number[] | undefined;
     if (targets) {
       if (targets.length !== 1 && targets.length !== input.shape[0]) throw new UsageError(`--target gives ${targets.length} classes for ${input.shape[0]} examples`);
@@ -189,13 +210,20 @@ export async function attribute(argv: string[]): Promise<void> {
       const out: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = { attributions: { dtype: 'F32', shape: [...attr.shape], data } };
       if (delta) out.delta = { dtype: 'F32', shape: [...delta.shape], data: await delta.data() };
       const seconds = (performance.now() - t0) / 1000;
-      writeTensors(a.save as string, out, { method: name, options: JSON.stringify(Object.fromEntries(Object.entries(a).filter(([k]) => !['save', 'image', 'input', 'weights', 'model'].includes(k)))), seconds: seconds.toFixed(3) });
+      if (a.save) writeTensors(a.save as string, out, { method: name, options: JSON.stringify(Object.fromEntries(Object.entries(a).filter(([k]) => !['save', 'image', 'input', 'weights', 'model'].includes(k)))), seconds: seconds.toFixed(3) });
       let lo = Infinity, hi = -Infinity, sum = 0;
       for (const v of data) { lo = Math.min(lo, v); hi = Math.max(hi, v); sum += v; }
       console.log(`${name}: attributions [${attr.shape.join(', ')}] in ${seconds.toFixed(2)} s; min ${lo.toPrecision(4)}, max ${hi.toPrecision(4)}, sum ${sum.toPrecision(5)}`);
       if (delta) console.log(`convergence delta: ${[...out.delta.data].map((v) => v.toPrecision(4)).join(', ')}`);
-      console.log(`wrote ${a.save}`);
-      if (a.png) {
+      if (a.save) console.log(`wrote ${a.save}`);
+      if (text && a.html) {
+        writeFileSync(a.html as string, await textReport(text, model, x, attr, data, target?.[0], name));
+        console.log(`wrote ${a.html}`);
+      }
+      if (table && a.png) {
+        writeFileSync(a.png as string, encodePng(visualizeFeatureBars(data, table.features, { title: `${name}${target ? ` (class ${target[0]})` : ''}, row ${a.row}` })));
+        console.log(`wrote ${a.png}`);
+      } else if (a.png) {
         if (attr.shape[0] !== 1) throw new UsageError('--png draws one example; the input holds several');
         const original = vizMethod === 'heat_map' ? null : a.image ? { data: preprocessImage(readImage(a.image as string), model.card.preprocessing), shape: [3, model.card.preprocessing.crop, model.card.preprocessing.crop] } : null;
         writeFileSync(a.png as string, encodePng(visualizeImageAttr({ data, shape: attr.shape }, original, {

@@ -228,3 +228,29 @@ export function renderImageAttr(attr: HostArray | null, original: HostArray | nu
   const p = renderPanel(attr, original, opts);
   return { width: p.W, height: p.H, data: Uint8Array.from(p.rgb, (v) => Math.round(Math.max(0, Math.min(1, v)) * 255)) };
 }
+
+/**
+ * One horizontal bar per feature (a tabular input's attributions, as Captum Insights' GeneralFeature
+ * shows them): names on the left, bars from a zero line scaled by the largest magnitude, positive
+ * green and negative red, each value printed at its bar's end.
+ */
+export function visualizeFeatureBars(values: ArrayLike<number>, names: string[], opts: { title?: string } = {}): RgbImage {
+  if (names.length !== values.length) throw new Error(`visualizeFeatureBars: ${values.length} values for ${names.length} names`);
+  const scale = 2, rowH = 12 * scale, nameW = Math.max(...names.map((n) => textWidth(n, scale))) + 6 * scale;
+  const barW = 200 * scale, pad = 8 * scale, top = opts.title ? 14 * scale : pad;
+  const c = new Canvas(pad + nameW + barW + 60 * scale, top + names.length * rowH + pad);
+  if (opts.title) c.text(opts.title, pad, pad / 2, scale);
+  let max = 0;
+  for (let i = 0; i < values.length; i++) max = Math.max(max, Math.abs(values[i]));
+  const zero = pad + nameW + barW / 2;
+  names.forEach((name, i) => {
+    const y = top + i * rowH, v = values[i], len = max > 0 ? Math.round((Math.abs(v) / max) * (barW / 2)) : 0;
+    c.text(name, pad + nameW - textWidth(name, scale) - 4 * scale, y + (rowH - GLYPH_HEIGHT * scale) / 2, scale);
+    const color = v >= 0 ? [0.17, 0.63, 0.17] : [0.84, 0.15, 0.16];
+    for (let dy = 2 * scale; dy < rowH - 2 * scale; dy++) for (let dx = 0; dx < len; dx++) c.set(v >= 0 ? zero + dx : zero - 1 - dx, y + dy, color);
+    const label = v.toPrecision(3);
+    c.text(label, v >= 0 ? zero + len + 3 * scale : zero - len - 3 * scale - textWidth(label, scale), y + (rowH - GLYPH_HEIGHT * scale) / 2, scale, [0.3, 0.3, 0.3]);
+  });
+  for (let y = top; y < top + names.length * rowH; y++) c.set(zero, y, [0, 0, 0]);
+  return c.toImage();
+}
