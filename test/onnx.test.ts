@@ -166,6 +166,24 @@ test('text and tabular models: the sentiment CNN\'s LayerIntegratedGradients on 
   wine.release();
 });
 
+test('Occlusion over tokens with the pad token as baseline (Captum\'s TokenReferenceBase): each token\'s attribution is the target logit\'s drop when it alone becomes pad', async () => {
+  const text = await load('sentiment_cnn.onnx');
+  const t = refs('sentiment_ref');
+  const pad = 1, tok = t.get('tokens'), L = tok.shape[1];
+  const ids = Float32Array.from((tok.data as BigInt64Array).subarray(0, L), Number);
+  await tidy(async () => {
+    const x = fromArray(text.ctx, ids, [1, L]);
+    const occ = await (await new A.Occlusion(text).attribute(x, { target: 1, slidingWindowShapes: [1], strides: [1], baselines: pad })).data();
+    const rows = new Float32Array((L + 1) * L);
+    for (let i = 0; i <= L; i++) { rows.set(ids, i * L); if (i < L) rows[i * L + i] = pad; }
+    const logits = await noGrad(() => text.call(fromArray(text.ctx, rows, [L + 1, L]))).data();
+    const drops = Float32Array.from({ length: L }, (_, i) => logits[L * 2 + 1] - logits[i * 2 + 1]);
+    assertClose(occ, drops, 1e-5, 'token occlusion against the logit drops');
+    if (!drops.some((d) => Math.abs(d) > 0.1)) throw new Error('no token matters: the check cannot fail');
+  });
+  text.release();
+});
+
 test('repeated forwards and attributions of a graph model leave the pool\'s live bytes flat (derived constants are made once)', async () => {
   const m = await load('densenet_small_seed0.onnx');
   const r = refs('densenet_small_chelsea_64');
