@@ -1,11 +1,13 @@
 // Text helpers (src/insights/text.ts): the vocabulary format, the tokenizer, Captum's token reference
-// and visualize_text, against the shared sentiment vocabulary and Captum's formulas.
+// and visualize_text, against the shared sentiment vocabulary and Captum's formulas; Captum Insights'
+// text and general features (src/insights/features.ts).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TokenReferenceBase, VisualizationDataRecord, attributionColor, encodeText, parseVocabulary, summarizeTokenAttributions, tokenize, visualizeText } from '../src/insights/text.ts';
 import { parseSafetensors } from '../src/io/safetensors.ts';
+import { GeneralFeature, TextFeature, netContributions } from '../src/insights/features.ts';
 import { REF_DIR } from './refdata.ts';
 
 const test = suite('text');
@@ -62,6 +64,25 @@ test("visualize_text: Captum's colour scale, its table and legend, words in orde
   assert.not.ok(visualizeText([], false).includes('Legend'));
   // The tutorial's summary: summed over the embedding, divided by the L2 norm over tokens.
   assert.equal(Array.from(summarizeTokenAttributions([1, 2, -3, -1, 0, 0], 3, 2)), [3 / 5, -4 / 5, 0]);
+});
+
+test('Captum Insights\' features: TextFeature sums over the embedding and scales by the largest magnitude, GeneralFeature by the L2 norm, contributions by the L1 norm of the sums; zero norms leave zeros', () => {
+  const text = new TextFeature('Review', { visualizationTransform: (ids) => ids.map((i) => ['<pad>', 'good', 'bad'][i]) });
+  const t = text.visualize([1, 1, -4, 0, 0.5, 0.5], 3, [1, 2, 0], 0.25); // [L 3, D 2]
+  assert.equal(t.base, ['good', 'bad', '<pad>']);
+  assert.equal(t.modified, [50, -100, 25]);
+  assert.is(t.type, 'text');
+  assert.is(t.contribution, 0.25);
+  const wine = new GeneralFeature('Wine', ['alcohol', 'ash']);
+  const g = wine.visualize([3, -4], [13.2, 2.456], -0.75);
+  assert.equal(g.modified.map((v) => Math.round(v * 1e6) / 1e6), [60, -80]);
+  assert.equal(g.base, ['alcohol: 13.20', 'ash: 2.46']);
+  assert.equal(wine.visualize([0, 0], [1, 2], 0).modified, [0, 0]);
+  assert.equal(netContributions([[1, 2], [-1], [0, 0]]), [0.75, -0.25, 0]);
+  assert.equal(netContributions([[0], [0]]), [0, 0]);
+  let msg = '';
+  try { wine.visualize([1, 2, 3], [1, 2, 3], 0); } catch (e) { msg = (e as Error).message; }
+  assert.ok(msg.includes('2 categories, 3 attributions'), msg);
 });
 
 test.run();

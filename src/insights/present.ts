@@ -5,6 +5,7 @@
  */
 import type { RgbImage } from '../io/image.ts';
 import { type HostArray, renderImageAttr } from '../io/visualize.ts';
+import { netContributions } from './features.ts';
 
 export interface Prediction {
   index: number;
@@ -31,7 +32,7 @@ export function topPredictions(scores: ArrayLike<number>, classes: string[], k: 
 export function attributionPictures(attr: HostArray, original: HostArray, featureName: string): AttributionPictures {
   let sum = 0;
   for (let i = 0; i < attr.data.length; i++) sum += attr.data[i];
-  const contributions = [{ name: featureName, value: sum === 0 ? 0 : sum / Math.abs(sum), sum }];
+  const contributions = [{ name: featureName, value: netContributions([attr.data])[0], sum }];
   let allZero = true;
   for (let i = 0; i < attr.data.length && allZero; i++) allZero = attr.data[i] === 0;
   if (allZero) {
