@@ -236,6 +236,8 @@ test('a text from the command line: --text with --vocab gives Captum\'s LayerInt
     const x = glimpse('attribute', '--model', onnx, ...args, '--method', 'layer-integrated-gradients', '--layer', 'embedding', '--html', html);
     if (x.code !== 2 || !x.err.includes(msg) || x.err.split('\n').filter((l) => l.startsWith('glimpse: error')).length !== 1) throw new Error(`${msg}: exit ${x.code}, stderr: ${x.err}`);
   }
+  const s = glimpse('attribute', '--model', onnx, '--vocab', vocab, '--text', sentence, '--method', 'saliency', '--html', html);
+  if (s.code !== 2 || !s.err.includes('token ids have no gradient: attribute to the embedding')) throw new Error(`saliency on token ids: exit ${s.code}, stderr: ${s.err}`);
 });
 
 test('a table row from the command line: --csv --row with --normalize gives Captum\'s IG and FeatureAblation on the wine MLP, and --png its bars; bad tables are one line', () => {

@@ -160,6 +160,9 @@ export async function attribute(argv: string[]): Promise<void> {
   if (a.html && !(a.html as string).endsWith('.html')) throw new UsageError(`--html must name a .html file, got ${a.html}`);
   if (a.text && a.png) throw new UsageError('--png draws images; for a text, --html draws its words');
   for (const flag of ['save', 'png', 'html']) if (a[flag]) checkOutputFolder(a[flag] as string, flag);
+  // Token ids are indices: nothing differentiates through them (the embedding lookup has no gradient to them).
+  const toInput = ['integrated-gradients', 'saliency', 'input-x-gradient', 'guided-backprop', 'deconvolution', 'gradient-shap', 'guided-gradcam'];
+  if (a.text && toInput.includes(inner!)) throw new UsageError(`${inner} differentiates the input, and token ids have no gradient: attribute to the embedding (--method layer-integrated-gradients or layer-gradient-x-activation --layer NAME), or use occlusion or feature-ablation`);
   const text = a.text ? textInput(a) : null;
   // Captum's TokenReferenceBase: every token the pad index.
   if (text && a.baselines === undefined) a.baselines = text.vocab.pad;
