@@ -234,13 +234,7 @@ function averagePool(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tens
   const [, C, H, W] = x.shape;
   const k = attr<number[]>(node, 'kernel_shape', []), s = attr<number[]>(node, 'strides', [1, 1]);
   const pads = pads2d(node, H, W, k, s, [1, 1]), ceil = !!attr(node, 'ceil_mode', 0), countPads = !!attr(node, 'count_include_pad', 0);
-  // Output size as PyTorch's: rounded up with ceil_mode, the last window starting inside the input or its leading pad.
-  const out = (n: number, lead: number, trail: number, kk: number, ss: number) => {
-    let o = (ceil ? Math.ceil((n + lead + trail - kk) / ss) : Math.floor((n + lead + trail - kk) / ss)) + 1;
-    if (ceil && (o - 1) * ss >= n + lead) o--;
-    return o;
-  };
-  const OH = out(H, pads[0], pads[2], k[0], s[0]), OW = out(W, pads[1], pads[3], k[1], s[1]);
+  const OH = ops.poolOutputSize(H, pads[0], pads[2], 1, k[0], s[0], ceil), OW = ops.poolOutputSize(W, pads[1], pads[3], 1, k[1], s[1], ceil);
   const overH = Math.max(0, (OH - 1) * s[0] + k[0] - (H + pads[0] + pads[2])), overW = Math.max(0, (OW - 1) * s[1] + k[1] - (W + pads[1] + pads[3]));
   const stride = [s[0], s[1]] as [number, number];
   const all: [number, number, number, number] = [pads[0], pads[1], pads[2] + overH, pads[3] + overW];

@@ -18,6 +18,18 @@ export interface MaxPoolOptions {
   pads?: [number, number, number, number];
 }
 
+/**
+ * A pooling window's output count along one axis (size n, pads lead and trail, dilation d, kernel k,
+ * stride s), as PyTorch's: rounded up with ceil_mode, the last window still starting inside the input
+ * or its leading pad.
+ */
+export function poolOutputSize(n: number, lead: number, trail: number, d: number, k: number, s: number, ceilMode = false): number {
+  const span = n + lead + trail - d * (k - 1) - 1;
+  let o = (ceilMode ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
+  if (ceilMode && (o - 1) * s >= n + lead) o--;
+  return o;
+}
+
 /** torch.nn.functional.max_pool2d; the gradient goes to the first maximum of each window. */
 export function maxPool2d(x: Tensor, opts: MaxPoolOptions): Tensor {
   if (x.rank !== 4) throw new Error(`maxPool2d: input must be [N, C, H, W], got [${x.shape.join(', ')}]`);
@@ -27,13 +39,7 @@ export function maxPool2d(x: Tensor, opts: MaxPoolOptions): Tensor {
   const [PT, PL, PB, PR] = opts.pads ?? [PH, PW, PH, PW];
   // A window wholly in the padding would have no maximum to send its gradient to.
   if (Math.max(PT, PB) > KH / 2 || Math.max(PL, PR) > KW / 2) throw new Error(`maxPool2d: padding ${[PT, PL, PB, PR].join(',')} must be at most half the kernel ${KH}x${KW} (as in PyTorch)`);
-  const size = (n: number, lead: number, trail: number, d: number, k: number, s: number) => {
-    const span = n + lead + trail - d * (k - 1) - 1;
-    let o = (opts.ceilMode ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
-    if (opts.ceilMode && (o - 1) * s >= n + lead) o--; // PyTorch's rule
-    return o;
-  };
-  const OH = size(H, PT, PB, DH, KH, SH), OW = size(W, PL, PR, DW, KW, SW);
+  const OH = poolOutputSize(H, PT, PB, DH, KH, SH, opts.ceilMode), OW = poolOutputSize(W, PL, PR, DW, KW, SW, opts.ceilMode);
   if (OH <= 0 || OW <= 0) throw new Error(`maxPool2d: input ${H}x${W} is too small for the window`);
   const ints = [N * C, H, W, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW];
   const y = new Tensor(x.ctx, [N, C, OH, OW]);
