@@ -1,7 +1,11 @@
 // The explorer as tests run it: the seeded ResNet-18 of ../shared/ref on four 64x64 views of
 // chelsea.png (as is, mirrored, a corner crop, grayscale), example 0 labelled with its own top
 // prediction so that the correct / incorrect filters both have members.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tableData, textData } from '../src/cli/insights-data.ts';
+import { parseSafetensors } from '../src/io/safetensors.ts';
 import { fromArray, noGrad, tidy } from '../src/autograd/index.ts';
 import type { GpuContext } from '../src/gpu/device.ts';
 import { encodePng, readImage } from '../src/io/image-decode.ts';
@@ -62,4 +66,44 @@ export async function onnxInsightsFixture(ctx: GpuContext) {
     encodeImage: (img) => `data:image/png;base64,${encodePng(img).toString('base64')}`,
   });
   return { vis, model };
+}
+
+/** Where the text and table fixtures write their inputs (the reference files stay as they are). */
+const FIXTURE_TMP = join(tmpdir(), `glimpse-insights-${process.pid}`);
+
+/**
+ * The sentiment CNN of ../shared/ref/models over its four reference sentences, the first two labelled
+ * with the reference's predicted class, the third with the other one (an incorrect example), the
+ * fourth not at all.
+ */
+export async function textInsightsFixture(ctx: GpuContext) {
+  const M = join(REF_DIR, 'models');
+  const model = loadOnnxClassifier(ctx, join(M, 'sentiment_cnn.onnx'));
+  const { tensors, metadata } = parseSafetensors(new Uint8Array(readFileSync(join(M, 'sentiment_ref.safetensors'))));
+  const sentences: string[] = JSON.parse(metadata.sentences);
+  const logits = tensors.get('logits')!.data as Float32Array;
+  const predicted = sentences.map((_, i) => (logits[2 * i + 1] > logits[2 * i] ? 1 : 0));
+  const labels = [predicted[0], predicted[1], 1 - predicted[2], null];
+  mkdirSync(FIXTURE_TMP, { recursive: true });
+  const file = join(FIXTURE_TMP, 'sentences.txt');
+  writeFileSync(file, sentences.map((s, i) => `${labels[i] === null ? '' : ['negative', 'positive'][labels[i]!]}\t${s}`).join('\n') + '\n');
+  const data = textData({ textFile: file, vocab: join(M, 'sentiment_vocab.json'), model });
+  const vis = new AttributionVisualizer({ ctx, models: [model.net], classes: data.classes, features: [data.feature], dataset: data.dataset, encodeImage: () => '' });
+  return { vis, model, sentences };
+}
+
+/** The wine MLP over the eight reference rows of wine.csv, standardized with the reference's mean and std. */
+export async function tableInsightsFixture(ctx: GpuContext) {
+  const M = join(REF_DIR, 'models');
+  const model = loadOnnxClassifier(ctx, join(M, 'wine_mlp.onnx'));
+  const { tensors, metadata } = parseSafetensors(new Uint8Array(readFileSync(join(M, 'wine_ref.safetensors'))));
+  const rows: number[] = JSON.parse(metadata.rows);
+  const lines = readFileSync(join(M, 'wine.csv'), 'utf8').trim().split('\n');
+  mkdirSync(FIXTURE_TMP, { recursive: true });
+  const csv = join(FIXTURE_TMP, 'wine8.csv'), norm = join(FIXTURE_TMP, 'wine_norm.json');
+  writeFileSync(csv, [lines[0], ...rows.map((r) => lines[r + 1])].join('\n') + '\n');
+  writeFileSync(norm, JSON.stringify({ mean: Array.from(tensors.get('mean')!.data as Float32Array), std: Array.from(tensors.get('std')!.data as Float32Array) }));
+  const data = tableData({ csv, model, normalize: norm, classes: JSON.parse(metadata.classes) });
+  const vis = new AttributionVisualizer({ ctx, models: [model.net], classes: data.classes, features: [data.feature], dataset: data.dataset, encodeImage: () => '' });
+  return { vis, model, ref: tensors, targets: JSON.parse(metadata.targets) as number[] };
 }

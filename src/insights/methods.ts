@@ -1,11 +1,13 @@
 /**
  * The attribution methods Glimpse Insights offers, as data: Captum's class names, typed arguments with
- * Captum Insights' defaults and limits, one validator, and how each runs on an image batch. The server
+ * Captum Insights' defaults and limits, one validator, and how each runs on one example of each kind
+ * of feature (image, text, table row). The server
  * and the in-browser mode share this file, so both accept the same requests and compute the same thing.
  */
 import { type Tensor, tidy } from '../autograd/index.ts';
 import * as A from '../attr/index.ts';
 import type { Module } from '../nn/module.ts';
+import type { FeatureKind } from './features.ts';
 
 /** A request the caller got wrong: the server answers it with 400 and this message. */
 export class RequestError extends Error {
@@ -24,7 +26,7 @@ export interface RunContext {
   net: Module;
   /** The names of the model's modules, for layer methods. */
   layers: string[];
-  /** The first baseline of the image feature (Captum Insights uses baselines[0]); zeros when none. */
+  /** The first baseline of the feature (Captum Insights uses baselines[0]); zeros when none. */
   baseline: Tensor | undefined;
   onProgress: (done: number, total: number) => void;
 }
@@ -34,7 +36,7 @@ export interface MethodSpec {
   name: string;
   label: string;
   arguments: ArgumentSpec[];
-  /** Attributions [1, C, H, W] for one example [1, 3, H, W], at the input's size. */
+  /** Attributions for one example [1, ...]: at the input's shape, or a per-token layer's [1, L, D]. */
   run(x: Tensor, target: number, args: ArgumentValues, rc: RunContext): Promise<Tensor>;
 }
 
@@ -52,7 +54,7 @@ const groupMask = (H: number, W: number, C: number, size: number): Int32Array =>
 const toInputSize = (attr: Tensor, x: Tensor, mode: string): Tensor =>
   A.LayerAttribution.interpolate(attr, [x.shape[2], x.shape[3]], mode as 'nearest' | 'bilinear');
 
-export const METHODS: MethodSpec[] = [
+const IMAGE_METHODS: MethodSpec[] = [
   {
     name: 'IntegratedGradients', label: 'Integrated Gradients',
     arguments: [
@@ -110,27 +112,90 @@ export const METHODS: MethodSpec[] = [
   },
 ];
 
+const integratedGradients = IMAGE_METHODS[0], saliency = IMAGE_METHODS[1], inputXGradient = IMAGE_METHODS[2];
+
+const layerArgument = (help: string): ArgumentSpec => ({ name: 'layer', type: 'enum', default: '', options: [], help });
+const stepsArguments = integratedGradients.arguments;
+const perEval: ArgumentSpec = { name: 'perturbationsPerEval', type: 'integer', default: null, min: 1, max: 4096, help: 'perturbed inputs per forward pass (empty: as many as fit)' };
+
+/**
+ * Token ids have no gradient: gradient methods attribute to a layer whose output is per token (the
+ * embedding, typically); perturbation methods replace tokens by the baseline's (the pad token).
+ */
+const TEXT_METHODS: MethodSpec[] = [
+  {
+    name: 'LayerIntegratedGradients', label: 'Layer Integrated Gradients',
+    arguments: [layerArgument('the per-token layer attributed to (the embedding)'), ...stepsArguments],
+    run: (x, target, a, rc) => new A.LayerIntegratedGradients(rc.net, a.layer as string).attribute(x, {
+      target, baselines: rc.baseline, nSteps: a.nSteps as number, method: a.method as A.IntegrationMethod, onProgress: rc.onProgress,
+    }),
+  },
+  {
+    name: 'LayerGradientXActivation', label: 'Layer Gradient x Activation',
+    arguments: [layerArgument('the per-token layer attributed to (the embedding)'), { name: 'multiplyByInputs', type: 'boolean', default: true, help: 'multiply the gradient by the activation (off: the gradient alone, saliency at the layer)' }],
+    run: (x, target, a, rc) => new A.LayerGradientXActivation(rc.net, a.layer as string, a.multiplyByInputs as boolean).attribute(x, { target }),
+  },
+  {
+    name: 'Occlusion', label: 'Occlusion',
+    arguments: [
+      { name: 'slidingWindowShapes', type: 'integers', default: [1], length: 1, min: 1, max: 4096, help: 'window of tokens set to the baseline (the pad token)' },
+      { name: 'strides', type: 'integers', default: [1], length: 1, min: 1, max: 4096, help: 'step of the window in tokens' },
+      perEval,
+    ],
+    run: (x, target, a, rc) => {
+      const win = a.slidingWindowShapes as number[];
+      if (win[0] > x.shape[1]) throw new RequestError(`Occlusion.slidingWindowShapes [${win[0]}] is longer than the text's ${x.shape[1]} tokens`);
+      return new A.Occlusion(rc.net).attribute(x, {
+        target, baselines: rc.baseline, slidingWindowShapes: win, strides: a.strides as number[],
+        perturbationsPerEval: (a.perturbationsPerEval as number | null) ?? undefined, onProgress: rc.onProgress,
+      });
+    },
+  },
+  {
+    name: 'FeatureAblation', label: 'Feature Ablation', arguments: [perEval],
+    run: (x, target, a, rc) => new A.FeatureAblation(rc.net).attribute(x, {
+      target, baselines: rc.baseline, perturbationsPerEval: (a.perturbationsPerEval as number | null) ?? undefined, onProgress: rc.onProgress,
+    }),
+  },
+];
+
+/** A table row [1, C]: every method on the input itself; FeatureAblation takes one column at a time. */
+const GENERAL_METHODS: MethodSpec[] = [integratedGradients, saliency, inputXGradient, TEXT_METHODS[3]];
+
+const CATALOGUE: Record<FeatureKind, MethodSpec[]> = { image: IMAGE_METHODS, text: TEXT_METHODS, general: GENERAL_METHODS };
+
+/** The methods that fit a kind of feature. */
+export const methodsFor = (kind: FeatureKind): MethodSpec[] => CATALOGUE[kind];
+
 /** The catalogue as /api/init sends it: the layer picker lists the model's own layers. */
-export function describeMethods(layers: string[]): { name: string; label: string; arguments: ArgumentSpec[] }[] {
-  return METHODS.map((m) => ({
-    name: m.name, label: m.label,
-    arguments: m.arguments.map((s) => (s.type === 'enum' && s.name === 'layer' ? { ...s, options: layers, default: layers.includes(s.default) ? s.default : layers[layers.length - 1] } : s)),
-  }));
+export function describeMethods(layers: string[], kind: FeatureKind = 'image'): { name: string; label: string; arguments: ArgumentSpec[] }[] {
+  return methodsFor(kind).map((m) => ({ name: m.name, label: m.label, arguments: withLayers(m, layers, kind) }));
 }
 
-export function findMethod(name: unknown): MethodSpec {
-  if (name === undefined) throw new RequestError(`the request has no "method"; give one of ${METHODS.map((x) => x.name).join(', ')}`);
-  const m = METHODS.find((x) => x.name === name);
-  if (!m) throw new RequestError(`unknown method ${JSON.stringify(name)}; methods: ${METHODS.map((x) => x.name).join(', ')}`);
+/** A text's layers start at the embedding, which its methods default to; an image's Grad-CAM defaults to layer4 or the last. */
+function withLayers(m: MethodSpec, layers: string[], kind: FeatureKind): ArgumentSpec[] {
+  return m.arguments.map((s) => (s.type === 'enum' && s.name === 'layer'
+    ? { ...s, options: layers, default: layers.includes(s.default) ? s.default : kind === 'text' ? layers[0] : layers[layers.length - 1] }
+    : s));
+}
+
+export function findMethod(name: unknown, kind: FeatureKind = 'image'): MethodSpec {
+  const list = methodsFor(kind);
+  if (name === undefined) throw new RequestError(`the request has no "method"; give one of ${list.map((x) => x.name).join(', ')}`);
+  const m = list.find((x) => x.name === name);
+  if (!m) {
+    const other = (Object.keys(CATALOGUE) as FeatureKind[]).find((k) => k !== kind && CATALOGUE[k].some((x) => x.name === name));
+    throw new RequestError(`${other ? `${name} does not fit a${kind === 'image' ? 'n' : ''} ${kind} input` : `unknown method ${JSON.stringify(name)}`}; methods: ${list.map((x) => x.name).join(', ')}`);
+  }
   return m;
 }
 
 /** Checks every argument's type and range, fills in the defaults, and refuses names the method does not take. */
-export function validateArguments(method: MethodSpec, raw: unknown, layers: string[]): ArgumentValues {
+export function validateArguments(method: MethodSpec, raw: unknown, layers: string[], kind: FeatureKind = 'image'): ArgumentValues {
   if (raw === undefined || raw === null) raw = {};
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new RequestError(`arguments must be an object of ${method.name}'s options`);
   const given = raw as Record<string, unknown>;
-  const specs = describeMethods(layers).find((m) => m.name === method.name)!.arguments;
+  const specs = withLayers(method, layers, kind);
   for (const k of Object.keys(given)) {
     if (!specs.some((s) => s.name === k)) {
       throw new RequestError(`${method.name} has no argument '${k}'${specs.length ? `; it takes ${specs.map((s) => s.name).join(', ')}` : '; it takes none'}`);

@@ -1,11 +1,12 @@
 /**
  * What a page shows of one attribution, computed the same way on the server and in the browser:
- * Captum Insights' pictures (heat map and blended heat map of absolute values over the original) and
- * its per-feature contribution (each feature's attribution sum, over the L1 norm of all of them).
+ * for an image, Captum Insights' pictures (heat map and blended heat map of absolute values over the
+ * original); for a text or a table row, its FeatureOutput (a value in [-100, 100] per token or column);
+ * and the per-feature contribution (each feature's attribution sum, over the L1 norm of all of them).
  */
 import type { RgbImage } from '../io/image.ts';
 import { type HostArray, renderImageAttr } from '../io/visualize.ts';
-import { netContributions } from './features.ts';
+import { type Feature, type FeatureOutput, netContributions } from './features.ts';
 
 export interface Prediction {
   index: number;
@@ -26,6 +27,27 @@ export interface AttributionPictures {
 export function topPredictions(scores: ArrayLike<number>, classes: string[], k: number): Prediction[] {
   const order = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[b] - scores[a]);
   return order.slice(0, k).map((i) => ({ index: i, name: classes[i] ?? String(i), score: scores[i] }));
+}
+
+/** What a card shows of a text or table attribution: its words or columns scaled, and the note for all zeros. */
+export interface FeatureView {
+  output: FeatureOutput;
+  contributions: AttributionPictures['contributions'];
+  note?: string;
+}
+
+/**
+ * A text's attributions ([1, L] over the tokens, or [1, L, D] at a per-token layer) or a table row's
+ * ([1, C]); `shown` is what the example holds: the token ids, or the row's values before transforms.
+ */
+export function featureView(feature: Exclude<Feature, { kind: 'image' }>, attr: HostArray, shown: ArrayLike<number>): FeatureView {
+  let sum = 0, allZero = true;
+  for (let i = 0; i < attr.data.length; i++) { sum += attr.data[i]; if (attr.data[i] !== 0) allZero = false; }
+  const value = netContributions([attr.data])[0];
+  const output = feature.kind === 'text'
+    ? feature.visualize(attr.data, shown.length, Array.from(shown), value)
+    : feature.visualize(attr.data, shown, value);
+  return { output, contributions: [{ name: feature.name, value, sum }], ...(allZero ? { note: 'the attributions are all zero' } : {}) };
 }
 
 /** attr [1, C, H, W] or [C, H, W] at the image's size; original [3, H, W] in [0, 1]. */

@@ -1,8 +1,9 @@
 /**
- * Captum Insights' AttributionVisualizer on Glimpse: a dataset of image batches, one or more models,
- * and the requests the explorer page makes (init, fetch a page of examples with their attributions,
- * re-attribute one example to another target). Requests are validated here, whatever transport
- * carries them; GPU work goes through one queue. `serve()` starts the HTTP server (server.ts).
+ * Captum Insights' AttributionVisualizer on Glimpse: a dataset of batches (images, token ids or table
+ * rows, by the feature), one or more models, and the requests the explorer page makes (init, fetch a
+ * page of examples with their attributions, re-attribute one example, or a new text or row, to a
+ * target). Requests are validated here, whatever transport carries them; GPU work goes through one
+ * queue. `serve()` starts the HTTP server (server.ts).
  */
 import { type Tensor, fromArray, noGrad, softmax, tidy } from '../autograd/index.ts';
 import type { GpuContext } from '../gpu/device.ts';
@@ -11,41 +12,15 @@ import { type HostArray, renderImageAttr } from '../io/visualize.ts';
 import type { Module } from '../nn/module.ts';
 import { ResNet } from '../nn/resnet.ts';
 import { GraphModel } from '../nn/graph.ts';
+import { type Feature, ImageFeature, TextFeature, GeneralFeature } from './features.ts';
+import { type Example, batchRank, makeExample, requestExample } from './examples.ts';
 import { type ArgumentValues, type MethodSpec, RequestError, describeMethods, findMethod, validateArguments } from './methods.ts';
-import { type Prediction, attributionPictures, encodeFloats, topPredictions } from './present.ts';
+import { type Prediction, attributionPictures, encodeFloats, featureView, topPredictions } from './present.ts';
 import { WorkQueue } from './queue.ts';
 
-/** A transform of one example [3, H, W] (Captum applies its transforms to batches; ours are per image). */
-export type ImageTransform = (x: HostArray) => HostArray;
+export { ImageFeature, TextFeature, GeneralFeature, normalizeTransform, zeroBaseline, tokenReferenceBaseline } from './features.ts';
 
-export interface ImageFeatureOptions {
-  /** Each makes a baseline from the transformed input; Captum Insights uses the first. Default: zeros. */
-  baselineTransforms?: ImageTransform[];
-  /** Applied in order to the dataset's image before the model sees it (normalization, typically). */
-  inputTransforms?: ImageTransform[];
-  /** What the page shows of the image (default: the dataset's image as is, which must be in [0, 1]). */
-  visualizationTransform?: ImageTransform;
-}
-
-export class ImageFeature {
-  constructor(readonly name: string, readonly options: ImageFeatureOptions = {}) {
-    if (typeof name !== 'string' || !name) throw new Error('ImageFeature needs a name');
-  }
-}
-
-/** torchvision's Normalize(mean, std) as an input transform. */
-export function normalizeTransform(mean: readonly number[], std: readonly number[]): ImageTransform {
-  return (x) => {
-    const [C, H, W] = x.shape, out = new Float32Array(C * H * W);
-    for (let c = 0; c < C; c++) for (let i = 0; i < H * W; i++) out[c * H * W + i] = (x.data[c * H * W + i] - mean[c]) / std[c];
-    return { data: out, shape: x.shape };
-  };
-}
-
-/** The usual baseline: zeros of the transformed input's shape. */
-export const zeroBaseline: ImageTransform = (x) => ({ data: new Float32Array(x.data.length), shape: x.shape });
-
-/** A batch of the dataset: images [N, 3, H, W] in display space, and their class indices if known. */
+/** A batch of the dataset: images [N, 3, H, W] in display space, token ids [N, L] or table rows [N, C]; their class indices if known. */
 export interface Batch {
   inputs: HostArray;
   labels?: ArrayLike<number | null> | null;
@@ -58,7 +33,8 @@ export interface AttributionVisualizerOptions {
   /** Names shown for the models (default: their architecture, or "model 0", ...). */
   modelNames?: string[];
   classes: string[];
-  features: ImageFeature[];
+  /** One feature per model input, in order (Captum's rule); the models here take one input. */
+  features: Feature[];
   dataset: Iterable<Batch> | AsyncIterable<Batch>;
   /** Applied to the model's output before the top predictions are read (default: softmax). */
   scoreFunc?: (logits: Tensor) => Tensor;
@@ -78,20 +54,7 @@ export interface Filter {
   prediction?: 'all' | 'correct' | 'incorrect';
 }
 
-interface Example {
-  index: number;
-  display: HostArray;
-  input: HostArray;
-  baseline: HostArray;
-  label: number | null;
-}
-
 const MAX_PAGE = 32;
-
-function chwShape(shape: readonly number[], what: string): [number, number, number] {
-  if (shape.length !== 3) throw new Error(`${what} must be [C, H, W], got [${shape.join(', ')}]`);
-  return shape as [number, number, number];
-}
 
 export class AttributionVisualizer {
   // After each job the pool's idle buffers go back: a 224x224 IG batch's would otherwise stay allocated.
@@ -104,8 +67,9 @@ export class AttributionVisualizer {
   constructor(opts: AttributionVisualizerOptions) {
     if (!opts.models?.length) throw new Error('AttributionVisualizer needs at least one model');
     if (!opts.classes?.length) throw new Error('AttributionVisualizer needs the class names');
-    if (opts.features?.length !== 1 || !(opts.features[0] instanceof ImageFeature)) {
-      throw new Error('AttributionVisualizer takes exactly one ImageFeature: the models here take one image input');
+    const f = opts.features?.[0];
+    if (opts.features?.length !== 1 || !(f instanceof ImageFeature || f instanceof TextFeature || f instanceof GeneralFeature)) {
+      throw new Error('AttributionVisualizer takes one feature (an ImageFeature, TextFeature or GeneralFeature): the models here take one input');
     }
     const modelNames = opts.modelNames ?? opts.models.map((m, i) => (m instanceof ResNet ? m.arch : m instanceof GraphModel ? m.source.split('/').pop()! : `model ${i}`));
     if (modelNames.length !== opts.models.length) throw new Error(`modelNames has ${modelNames.length} names for ${opts.models.length} models`);
@@ -124,10 +88,16 @@ export class AttributionVisualizer {
     return this.o.classes;
   }
 
+  get feature(): Feature {
+    return this.o.features[0];
+  }
+
   private layerLists = new Map<number, Promise<string[]>>();
   /**
-   * The model's modules that Grad-CAM can take (leaves and blocks alike): those whose output is
-   * [N, C, H, W], found once by a forward pass of the first example with a hook on every module.
+   * The model's modules that its feature's layer methods can take (leaves and blocks alike), found
+   * once by a forward pass of the first example with a hook on every module: for an image, those whose
+   * output is [N, C, H, W] (Grad-CAM); for a text, those whose output is per token, [N, L, ...] (the
+   * embedding and what follows it before the tokens mix); none for a table row.
    */
   layers(model = 0): Promise<string[]> {
     let list = this.layerLists.get(model);
@@ -136,9 +106,13 @@ export class AttributionVisualizer {
   }
 
   private async spatialLayers(model: number): Promise<string[]> {
+    const kind = this.feature.kind;
+    if (kind === 'general') return [];
     const e = (await this.loadExamples())[0], net = this.o.models[model];
+    const L = e.input.shape[0];
+    const fits = (y: Tensor) => (kind === 'image' ? y.rank === 4 : y.rank >= 3 && y.shape[1] === L);
     const spatial = new Set<string>();
-    const unhook = [...net.namedModules()].filter(([n]) => n !== '').map(([n, m]) => m.registerForwardHook((_m, _x, y) => { if (y.rank === 4) spatial.add(n); }));
+    const unhook = [...net.namedModules()].filter(([n]) => n !== '').map(([n, m]) => m.registerForwardHook((_m, _x, y) => { if (fits(y)) spatial.add(n); }));
     try {
       await this.queue.run('finding the layers', () => tidy(async () => {
         noGrad(() => net.call(fromArray(this.o.ctx, e.input.data, [1, ...e.input.shape])));
@@ -153,27 +127,25 @@ export class AttributionVisualizer {
   async loadExamples(): Promise<Example[]> {
     if (this.examples) return this.examples;
     this.loading ??= (async () => {
-      const f = this.o.features[0].options, out: Example[] = [];
+      const feature = this.feature, rank = batchRank(feature), out: Example[] = [];
+      const want = ({ image: '[N, C, H, W] images', text: '[N, L] token ids', general: '[N, C] rows' } as const)[feature.kind];
       for await (const batch of this.o.dataset as AsyncIterable<Batch>) {
         const { inputs, labels } = batch;
-        if (inputs?.shape?.length !== 4) throw new Error(`a dataset batch's inputs must be [N, C, H, W], got [${inputs?.shape?.join(', ')}]`);
-        const [N, C, H, W] = inputs.shape, per = C * H * W;
+        if (inputs?.shape?.length !== rank) throw new Error(`a dataset batch's inputs must be ${want} for ${feature.constructor.name} ${feature.name}, got [${inputs?.shape?.join(', ')}]`);
+        const [N, ...dims] = inputs.shape, per = dims.reduce((p, d) => p * d, 1);
         if (labels && labels.length !== N) throw new Error(`a dataset batch has ${N} inputs but ${labels.length} labels`);
         for (let n = 0; n < N && out.length < this.o.maxExamples; n++) {
-          const raw: HostArray = { data: Float32Array.from({ length: per }, (_, i) => inputs.data[n * per + i]), shape: [C, H, W] };
-          let input = raw;
-          for (const t of f.inputTransforms ?? []) input = t(input);
-          chwShape(input.shape, 'an input transform\'s output');
-          if (!Array.prototype.every.call(input.data, Number.isFinite)) throw new Error(`example ${out.length}'s input holds NaN or infinity (after the feature's transforms); the explorer takes finite inputs only`);
-          const baseline = (f.baselineTransforms?.[0] ?? zeroBaseline)(input);
-          const display = f.visualizationTransform ? f.visualizationTransform(raw) : raw;
+          const raw: HostArray = { data: Float32Array.from({ length: per }, (_, i) => inputs.data[n * per + i]), shape: dims };
           const label = labels && labels[n] !== null ? Number(labels[n]) : null;
           if (label !== null && !(Number.isInteger(label) && label >= 0 && label < this.o.classes.length)) throw new Error(`example ${out.length} has label ${labels![n]}, not a class index 0..${this.o.classes.length - 1}`);
-          out.push({ index: out.length, display, input, baseline, label });
+          out.push(makeExample(feature, raw, out.length, label, `example ${out.length}`));
         }
         if (out.length >= this.o.maxExamples) break;
       }
       if (!out.length) throw new Error('the dataset is empty');
+      const first = out[0].input.shape.join(', ');
+      const odd = out.find((e) => e.input.shape.join(', ') !== first);
+      if (odd) throw new Error(`example ${odd.index}'s input is [${odd.input.shape.join(', ')}], example 0's [${first}]: the explorer batches examples of one shape`);
       return (this.examples = out);
     })();
     return this.loading;
@@ -188,10 +160,12 @@ export class AttributionVisualizer {
         const m = this.o.models[i];
         return { index: i, name, kind: m instanceof GraphModel ? 'onnx' : 'resnet', browserCompute: m instanceof ResNet || (m instanceof GraphModel && !!m.sourceBytes) };
       }),
-      features: this.o.features.map((f) => ({ name: f.name, type: 'image' })),
-      methods: describeMethods(await this.layers()),
+      features: this.o.features.map((f) => ({ name: f.name, type: f.kind, ...(f.kind === 'general' ? { categories: f.categories } : {}) })),
+      methods: describeMethods(await this.layers(), this.feature.kind),
       examples: examples.length,
       inputShape: examples[0].input.shape,
+      // A new text (with the feature's vocabulary) or table row can be sent to /api/attribute as "input".
+      acceptsInput: this.feature.kind === 'general' || (this.feature.kind === 'text' && !!this.feature.options.vocabulary),
     };
   }
 
@@ -207,15 +181,9 @@ export class AttributionVisualizer {
     if (!p) {
       p = this.loadExamples().then((examples) => this.queue.run('predicting', async (progress) => {
         const all: Prediction[][] = [];
-        const B = 8, [C, H, W] = examples[0].input.shape;
-        for (let first = 0; first < examples.length; first += B) {
-          const group = examples.slice(first, first + B);
-          const data = new Float32Array(group.length * C * H * W);
-          group.forEach((e, i) => data.set(e.input.data, i * C * H * W));
-          const scores = await tidy(() => noGrad(() => this.o.scoreFunc(this.o.models[model].call(fromArray(this.o.ctx, data, [group.length, C, H, W])))).data());
-          const K = scores.length / group.length;
-          group.forEach((_, i) => all.push(topPredictions(scores.subarray(i * K, (i + 1) * K), this.o.classes, this.o.topK)));
-          progress(Math.min(first + B, examples.length), examples.length);
+        for (let first = 0; first < examples.length; first += 8) {
+          all.push(...await this.predict(model, examples.slice(first, first + 8)));
+          progress(Math.min(first + 8, examples.length), examples.length);
         }
         return all;
       }));
@@ -223,6 +191,16 @@ export class AttributionVisualizer {
       this.predictions.set(model, p);
     }
     return p;
+  }
+
+  /** Top predictions of examples of one shape, in one batch (call inside a queued job). */
+  private async predict(model: number, group: Example[]): Promise<Prediction[][]> {
+    const shape = group[0].input.shape, per = group[0].input.data.length;
+    const data = new Float32Array(group.length * per);
+    group.forEach((e, i) => data.set(e.input.data, i * per));
+    const scores = await tidy(() => noGrad(() => this.o.scoreFunc(this.o.models[model].call(fromArray(this.o.ctx, data, [group.length, ...shape])))).data());
+    const K = scores.length / group.length;
+    return group.map((_, i) => topPredictions(scores.subarray(i * K, (i + 1) * K), this.o.classes, this.o.topK));
   }
 
   private parseFilter(f: unknown): (e: Example, p: Prediction[]) => boolean {
@@ -262,8 +240,9 @@ export class AttributionVisualizer {
     const model = this.checkModel(m);
     if (!Number.isInteger(offset) || (offset as number) < 0) throw new RequestError(`offset must be a non-negative integer, got ${JSON.stringify(offset)}`);
     if (!Number.isInteger(count) || (count as number) < 1 || (count as number) > MAX_PAGE) throw new RequestError(`count must be an integer 1..${MAX_PAGE}, got ${JSON.stringify(count)}`);
-    const spec = method === null ? null : findMethod(method);
-    const values = spec ? validateArguments(spec, args, await this.layers(model)) : null;
+    const kind = this.feature.kind;
+    const spec = method === null ? null : findMethod(method, kind);
+    const values = spec ? validateArguments(spec, args, await this.layers(model), kind) : null;
     const keep = this.parseFilter(filter);
     const examples = await this.loadExamples();
     const preds = await this.predictAll(model);
@@ -278,23 +257,35 @@ export class AttributionVisualizer {
     return { examples: out, total: matched.length, offset, next: next < matched.length ? next : null };
   }
 
-  /** POST /api/attribute: one example, one target. */
+  /**
+   * POST /api/attribute: one example of the dataset, or a new input (a text, a table row), to one
+   * target (for a new input, its top prediction when none is given).
+   */
   async attribute(req: Record<string, unknown>, signal?: AbortSignal) {
-    const { example, target, method, arguments: args, model: m, raw, ...rest } = req;
-    if (Object.keys(rest).length) throw new RequestError(`unknown field '${Object.keys(rest)[0]}'; attribute takes example, target, method, arguments, model, raw`);
+    const { example, input, target, method, arguments: args, model: m, raw, ...rest } = req;
+    if (Object.keys(rest).length) throw new RequestError(`unknown field '${Object.keys(rest)[0]}'; attribute takes example (or input), target, method, arguments, model, raw`);
+    if ((example === undefined) === (input === undefined)) throw new RequestError('give one of example (an index into the dataset) or input (a new text or table row)');
     const model = this.checkModel(m);
+    const kind = this.feature.kind;
+    if (target !== undefined || input === undefined) {
+      if (!Number.isInteger(target) || (target as number) < 0 || (target as number) >= this.o.classes.length) throw new RequestError(`target must be a class index 0..${this.o.classes.length - 1}, got ${JSON.stringify(target)}`);
+    }
+    const spec = findMethod(method, kind);
+    const values = validateArguments(spec, args, await this.layers(model), kind);
+    if (input !== undefined) {
+      const e = requestExample(this.feature, input, (await this.loadExamples())[0].input.shape);
+      const [preds] = await this.queue.run('predicting', () => this.predict(model, [e]), signal);
+      return this.describe(e, preds, model, (target as number | undefined) ?? preds[0].index, { spec, values }, !!raw, signal);
+    }
     const e = await this.exampleAt(example);
-    if (!Number.isInteger(target) || (target as number) < 0 || (target as number) >= this.o.classes.length) throw new RequestError(`target must be a class index 0..${this.o.classes.length - 1}, got ${JSON.stringify(target)}`);
-    const spec = findMethod(method);
-    const values = validateArguments(spec, args, await this.layers(model));
     const preds = await this.predictAll(model);
     return this.describe(e, preds[e.index], model, target as number, { spec, values }, !!raw, signal);
   }
 
-  /** The example's model input and baseline, for the page's in-browser mode. */
+  /** The example's model input and baseline, and what its card shows, for the page's in-browser mode. */
   async tensors(i: unknown): Promise<{ input: HostArray; baseline: HostArray; display: HostArray }> {
     const e = await this.exampleAt(i);
-    return { input: e.input, baseline: e.baseline, display: e.display };
+    return { input: e.input, baseline: e.baseline, display: e.shown };
   }
 
   /** The model, for the page's in-browser mode: a ResNet (its weights go as safetensors) or an ONNX graph read from one file. */
@@ -305,26 +296,40 @@ export class AttributionVisualizer {
     return net;
   }
 
+  /** What a card shows of an example before attribution: the image, the words, or the row's values. */
+  private shown(e: Example) {
+    const f = this.feature;
+    if (f.kind === 'image') return { original: this.o.encodeImage(renderImageAttr(null, e.shown, { method: 'original_image' })) };
+    if (f.kind === 'text') return { tokens: f.words(Array.from(e.shown.data)) };
+    return { values: f.categories.map((name, i) => ({ name, value: e.shown.data[i] })) };
+  }
+
   private async describe(e: Example, preds: Prediction[], model: number, target: number, job: { spec: MethodSpec; values: ArgumentValues } | null, raw: boolean, signal?: AbortSignal) {
     const cls = (i: number) => ({ index: i, name: this.o.classes[i] });
-    const base = { index: e.index, label: e.label === null ? null : cls(e.label), predictions: preds, target: cls(target), model, original: this.o.encodeImage(renderImageAttr(null, e.display, { method: 'original_image' })) };
+    const base = { index: e.index, label: e.label === null ? null : cls(e.label), predictions: preds, target: cls(target), model, ...this.shown(e) };
     if (!job) return { ...base, attribution: null };
     const { spec } = job;
     const layers = await this.layers(model); // before the job: finding them is a job of its own
-    const { data, shape, seconds } = await this.queue.run(`${spec.label}, example ${e.index}`, (progress) => tidy(async () => {
+    const { data, shape, seconds } = await this.queue.run(`${spec.label}, ${e.index < 0 ? 'the input' : `example ${e.index}`}`, (progress) => tidy(async () => {
       const t0 = performance.now();
-      const ctx = this.o.ctx, [C, H, W] = e.input.shape;
-      const x = fromArray(ctx, e.input.data, [1, C, H, W]);
-      const baseline = fromArray(ctx, e.baseline.data, [1, C, H, W]);
+      const ctx = this.o.ctx, dims = e.input.shape;
+      const x = fromArray(ctx, e.input.data, [1, ...dims]);
+      const baseline = fromArray(ctx, e.baseline.data, [1, ...dims]);
       const attr = await spec.run(x, target, job.values, { net: this.o.models[model], layers, baseline, onProgress: progress });
       return { data: await attr.data(), shape: [...attr.shape], seconds: (performance.now() - t0) / 1000 };
     }), signal);
-    const pics = attributionPictures({ data, shape }, e.display, this.o.features[0].name);
+    const f = this.feature;
+    const shown = f.kind === 'image' ? (() => {
+      const pics = attributionPictures({ data, shape }, e.shown, f.name);
+      return { heatMap: this.o.encodeImage(pics.heatMap), blended: this.o.encodeImage(pics.blended), contributions: pics.contributions, note: pics.note };
+    })() : (() => {
+      const view = featureView(f, { data, shape }, e.shown.data);
+      return { feature: view.output, contributions: view.contributions, note: view.note };
+    })();
     return {
       ...base,
       attribution: {
-        method: spec.name, arguments: job.values, seconds, computedOn: 'server',
-        heatMap: this.o.encodeImage(pics.heatMap), blended: this.o.encodeImage(pics.blended), contributions: pics.contributions, note: pics.note,
+        method: spec.name, arguments: job.values, seconds, computedOn: 'server', ...shown,
         ...(raw ? { shape, data: encodeFloats(data) } : {}),
       },
     };
