@@ -187,6 +187,71 @@ test('insights serves a folder with labels until SIGINT; a bad folder or labels 
   if (missing.code !== 1 || !missing.err.includes('is not a folder')) throw new Error(`exit ${missing.code}: ${missing.err}`);
 });
 
+/** Runs `glimpse insights ARGS` until it prints its URL, calls `use(url)`, then stops it with SIGINT and expects exit 0. */
+async function withInsights(args: string[], use: (url: string) => Promise<void>): Promise<void> {
+  const child = spawn(process.execPath, [BIN, 'insights', ...args, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '', err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  try {
+    const t0 = Date.now();
+    while (!/http:\/\/127\.0\.0\.1:\d+\//.test(out)) {
+      if (Date.now() - t0 > 120_000 || child.exitCode !== null) throw new Error(`no URL printed: ${out} ${err}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await use(/http:\/\/127\.0\.0\.1:\d+\//.exec(out)![0]);
+  } finally {
+    child.kill('SIGINT');
+  }
+  const code = await exited;
+  if (code !== 0) throw new Error(`insights exited ${code} after SIGINT: ${err}`);
+}
+
+test('insights over texts (--text-file, --vocab) and table rows (--csv, --normalize); bad files are one clear line each', async () => {
+  const M = join(REF_DIR, 'models'), textModel = join(M, 'sentiment_cnn.onnx'), vocab = join(M, 'sentiment_vocab.json'), wine = join(M, 'wine_mlp.onnx');
+  const texts = join(tmp, 'texts.txt');
+  writeFileSync(texts, 'positive\ta superb film\n\nthe plot was a mess\n');
+  await withInsights(['--model', textModel, '--text-file', texts, '--vocab', vocab], async (url) => {
+    const init = await (await fetch(`${url}api/init`)).json();
+    if (init.examples !== 2 || init.features[0].type !== 'text' || init.classes.join() !== 'negative,positive') throw new Error(JSON.stringify(init).slice(0, 300));
+    const res = await (await fetch(`${url}api/fetch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ method: 'Occlusion' }) })).json();
+    const [a, b] = res.examples;
+    if (a.label?.name !== 'positive' || b.label !== null || a.tokens.slice(0, 3).join(' ') !== 'a superb film' || a.attribution.feature.modified.length !== 24) throw new Error(JSON.stringify(res).slice(0, 400));
+  });
+  const norm = join(tmp, 'wine_norm_insights.json');
+  const wr = parseSafetensors(new Uint8Array(readFileSync(join(M, 'wine_ref.safetensors')))).tensors;
+  writeFileSync(norm, JSON.stringify({ mean: Array.from(wr.get('mean')!.data as Float32Array), std: Array.from(wr.get('std')!.data as Float32Array) }));
+  await withInsights(['--model', wine, '--csv', join(M, 'wine.csv'), '--normalize', norm, '--classes', 'barolo,grignolino,barbera', '--max-examples', '20'], async (url) => {
+    const init = await (await fetch(`${url}api/init`)).json();
+    if (init.examples !== 20 || init.features[0].categories.length !== 13 || init.classes[2] !== 'barbera') throw new Error(JSON.stringify(init).slice(0, 300));
+    const r = await (await fetch(`${url}api/attribute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ example: 0, target: 0, method: 'IntegratedGradients' }) })).json();
+    if (r.label.name !== 'barolo' || Math.abs(r.values[0].value - 14.23) > 1e-5 || r.attribution.feature.modified.length !== 13) throw new Error(JSON.stringify(r).slice(0, 300));
+  });
+
+  const file = (name: string, text: string) => { writeFileSync(join(tmp, name), text); return join(tmp, name); };
+  const noPad = file('nopad.json', JSON.stringify({ vocab: ['<unk>', 'good'], unk: 0, length: 4 }));
+  const cases: [string[], string][] = [
+    [['--model', textModel, '--text-file', file('long.txt', 'word '.repeat(30)), '--vocab', vocab], 'long.txt line 1: the text has 30 tokens; the model reads at most 24'],
+    [['--model', textModel, '--text-file', file('empty.txt', '\n \n'), '--vocab', vocab], 'empty.txt holds no text'],
+    [['--model', textModel, '--text-file', file('labelonly.txt', 'good\npositive\t \n'), '--vocab', vocab], "line 2: the text is empty"],
+    [['--model', textModel, '--text-file', texts, '--vocab', noPad], 'has no "pad" index'],
+    [['--model', textModel, '--text-file', file('badlabel.txt', 'great\ta fine film\n'), '--vocab', vocab], "label \"great\" is neither a class index 0..1 nor a class name (negative, positive)"],
+    [['--model', textModel, '--text-file', texts], '--text-file needs --vocab'],
+    [['--model', wine, '--csv', file('gap.csv', 'a,b,c,d,e,f,g,h,i,j,k,l,m,target\n1,2,3,4,5,6,7,8,9,10,11,12,,0\n')], "row 1, column 'm': '' is not a number (missing value)"],
+    [['--model', wine, '--csv', file('word.csv', 'a,b,c,d,e,f,g,h,i,j,k,l,m,target\n1,2,3,4,5,6,7,8,9,10,11,12,lots,0\n')], "column 'm': 'lots' is not a number"],
+    [['--model', wine, '--csv', file('narrow.csv', 'a,b,target\n1,2,0\n')], 'has 3 feature columns (a, b, target); the model takes 13'],
+    [['--model', wine, '--csv', join(M, 'wine.csv'), '--text-file', texts], 'give one dataset, not --text-file and --csv'],
+    [['--model', textModel, '--csv', join(M, 'wine.csv')], '--csv needs a model of numeric features; this one takes integers (token ids: use --text with --vocab) [batch, 24]'],
+    [['--model', wine, '--text-file', texts, '--vocab', vocab], '--text-file needs a model of token ids; this one takes floats (features: use --csv) [batch, 13]'],
+  ];
+  for (const [args, message] of cases) {
+    const r = glimpse('insights', ...args, '--port', '0');
+    const errors = r.err.split('\n').filter((l) => l.startsWith('glimpse: error:'));
+    if (r.code !== 2 || errors.length !== 1 || !errors[0].includes(message)) throw new Error(`${args.join(' ')}: exit ${r.code}: ${r.err}`);
+  }
+});
+
 test('an ONNX model from the command line: predict from the image, attribute with a layer named as in PyTorch, layers; bad names and inputs are one line', () => {
   const M = join(REF_DIR, 'models'), onnx = join(M, 'mobilenet_v2_seed0.onnx'), refs = join(M, 'mobilenet_v2_chelsea_64.safetensors');
   const logits = join(tmp, 'mnv2_logits.safetensors');

@@ -9,10 +9,43 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeFloats } from '../src/insights/present.ts';
 import { getGpu, relMaxError } from './helpers.ts';
-import { insightsFixture, onnxInsightsFixture } from './insights-fixture.ts';
+import { insightsFixture, onnxInsightsFixture, tableInsightsFixture, textInsightsFixture } from './insights-fixture.ts';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
+// The machine's network is closed: background networking would only fill the log with refusals.
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+
+type Page = import('playwright-core').Page;
+const inBrowser = (page: Page, req: unknown) => page.evaluate((r) => (window as unknown as { glimpseInsights: { attributeInBrowser(r: unknown): Promise<{ data: number[] }> } }).glimpseInsights.attributeInBrowser(r), req);
+async function onServer(url: string, req: object): Promise<Float32Array> {
+  const res = await fetch(`${url}api/attribute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...req, raw: true }) });
+  const body = await res.json();
+  if (!res.ok) throw new Error(`server: ${body.error}`);
+  return decodeFloats(body.attribution.data);
+}
+
+/** Opens the explorer of `vis` in headless Chromium, runs `drive`, and checks that nothing was logged as an error. */
+async function withPage(vis: { serve(o: { port: number }): Promise<{ url: string; close(): Promise<void> }> }, drive: (page: Page, url: string) => Promise<void>): Promise<void> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium; .ci/run does) or set CHROMIUM`);
+  const { chromium } = await import('playwright-core');
+  const server = await vis.serve({ port: 0 });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  const errors: string[] = [];
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    page.on('console', (m) => { if (m.type() === 'error' && !/status of 400/.test(m.text())) errors.push(m.text()); });
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(server.url);
+    await page.waitForSelector('body[data-ready=true]', { timeout: 60_000 });
+    await drive(page, server.url);
+    assert.equal(errors, [], `console errors: ${errors.join('\n')}`);
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
 
 test('insights page: fetch, overlays, re-attribution, in-browser WebGPU agrees with the server', async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium; .ci/run does) or set CHROMIUM`);
@@ -106,6 +139,82 @@ test('insights page with an ONNX model (SqueezeNet 1.1): the page loads the .onn
     await browser.close();
     await server.close();
   }
+});
+
+test('insights page over a text model (the sentiment CNN): coloured words, a method change re-attributes, a typed sentence, a bad one\'s message, in-browser LIG equals the server\'s', async () => {
+  const { vis } = await textInsightsFixture(await getGpu());
+  await withPage(vis, async (page, url) => {
+    assert.equal(await page.$$eval('#method option', (o) => o.map((x) => (x as HTMLOptionElement).value)), ['LayerIntegratedGradients', 'LayerGradientXActivation', 'Occlusion', 'FeatureAblation']);
+    await page.selectOption('#method', 'Occlusion');
+    await page.click('#fetch');
+    await page.waitForFunction(() => document.querySelectorAll('.example .tokens').length === 4 && !!document.querySelector('.example .meta')?.textContent?.includes('Occlusion'), null, { timeout: 60_000 });
+    const colours = () => page.$$eval('.example[data-index="0"] .tokens mark', (m) => m.map((x) => (x as HTMLElement).style.background));
+    const occlusion = await colours();
+    assert.is(occlusion.length, 24);
+    assert.ok(occlusion.some((c) => c.includes('rgb') && c !== 'rgb(255, 255, 255)'), `the words are coloured: ${occlusion.slice(0, 5)}`);
+    assert.is(await page.textContent('.example[data-index="0"] .tokens mark'), 'the');
+
+    // Another method re-attributes: the meta line and the colours change.
+    await page.selectOption('#method', 'LayerIntegratedGradients');
+    await page.fill('input[name=nSteps]', '8');
+    await page.click('#fetch');
+    await page.waitForFunction(() => document.querySelector('.example[data-index="0"] .meta')?.textContent?.includes('LayerIntegratedGradients'), null, { timeout: 120_000 });
+    assert.not.equal(await colours(), occlusion);
+
+    // A typed sentence gets its own card; an empty one, the server's message.
+    await page.fill('#custom-text', 'What a superb and brilliant film');
+    await page.click('#custom-go');
+    await page.waitForSelector('.example[data-index="-1"] .tokens mark', { timeout: 60_000 });
+    assert.match(await page.textContent('.example[data-index="-1"] h3') ?? '', 'Your input');
+    assert.is(await page.textContent('.example[data-index="-1"] .pred.target'), 'positive');
+    await page.fill('#custom-text', '   ');
+    await page.click('#custom-go');
+    await page.waitForSelector('#error:not([hidden])');
+    assert.match(await page.textContent('#error') ?? '', 'the text is empty');
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'insights-text.png'), fullPage: true });
+
+    const req = { example: 1, target: 1, method: 'LayerIntegratedGradients', arguments: { nSteps: 8 } };
+    const browser = await inBrowser(page, req), server = await onServer(url, req);
+    const err = relMaxError(browser.data, server);
+    assert.ok(err <= 1e-3, `LIG: browser vs server, relative max error ${err}`);
+  });
+});
+
+test('insights page over a table model (the wine MLP): a bar per column, a method change re-attributes, an edited row, a missing value\'s message, in-browser FeatureAblation equals the server\'s', async () => {
+  const { vis } = await tableInsightsFixture(await getGpu());
+  await withPage(vis, async (page, url) => {
+    assert.equal(await page.$$eval('#method option', (o) => o.map((x) => (x as HTMLOptionElement).value)), ['IntegratedGradients', 'Saliency', 'InputXGradient', 'FeatureAblation']);
+    await page.click('#fetch');
+    await page.waitForFunction(() => document.querySelectorAll('.example .columns').length === 4 && !!document.querySelector('.example .meta')?.textContent?.includes('IntegratedGradients'), null, { timeout: 60_000 });
+    assert.is(await page.$$eval('.example[data-index="0"] .column', (c) => c.length), 13);
+    const bars = () => page.$$eval('.example[data-index="0"] .column .fill', (f) => f.map((x) => (x as HTMLElement).style.width));
+    const ig = await bars();
+    assert.ok(ig.some((w) => parseFloat(w) > 5), `bars drawn: ${ig}`);
+
+    await page.selectOption('#method', 'FeatureAblation');
+    await page.click('#fetch');
+    await page.waitForFunction(() => document.querySelector('.example[data-index="0"] .meta')?.textContent?.includes('FeatureAblation'), null, { timeout: 60_000 });
+    assert.not.equal(await bars(), ig);
+
+    // The row fields start from example 0; an edited row gets its card, an emptied field the server's message.
+    assert.ok(Number(await page.inputValue('#custom-fields input[name=alcohol]')) > 10);
+    await page.fill('#custom-fields input[name=alcohol]', '11');
+    await page.click('#custom-go');
+    await page.waitForSelector('.example[data-index="-1"] .columns', { timeout: 60_000 });
+    assert.match(await page.textContent('.example[data-index="-1"] .column') ?? '', 'alcohol11');
+    await page.fill('#custom-fields input[name=proline]', '');
+    await page.click('#custom-go');
+    await page.waitForSelector('#error:not([hidden])');
+    assert.match(await page.textContent('#error') ?? '', 'input.proline must be a finite number');
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'insights-table.png'), fullPage: true });
+
+    const req = { example: 2, target: 0, method: 'FeatureAblation', arguments: {} };
+    const browser = await inBrowser(page, req), server = await onServer(url, req);
+    const err = relMaxError(browser.data, server);
+    assert.ok(err <= 1e-3, `FeatureAblation: browser vs server, relative max error ${err}`);
+  });
 });
 
 test.run();

@@ -6,9 +6,9 @@ import { parseCsv, parseNormalization } from '../io/csv.ts';
 import { GeneralFeature, TextFeature, normalizeTransform, tokenReferenceBaseline } from '../insights/features.ts';
 import { encodeText, parseVocabulary } from '../insights/text.ts';
 import type { Batch } from '../insights/visualizer.ts';
-import { GraphModel } from '../nn/graph.ts';
 import type { Classifier } from '../nn/model.ts';
 import { UsageError } from './args.ts';
+import { rowInput } from './text-table.ts';
 
 export interface ExplorerData {
   feature: TextFeature | GeneralFeature;
@@ -19,13 +19,6 @@ export interface ExplorerData {
 function read(file: string, what: string): string {
   if (!existsSync(file)) throw new UsageError(`${what} ${file} does not exist`);
   return readFileSync(file, 'utf8');
-}
-
-/** The model's declared input [N, K]: K, or null when it is not fixed. */
-function rowWidth(model: Classifier, flag: string, what: string): number | null {
-  const want = model.net instanceof GraphModel ? model.net.onnx.inputs[0].shape : null;
-  if (!want || want.length !== 2) throw new UsageError(`${flag} needs a --model FILE.onnx that takes [N, ${what}]${want ? `; this one takes [${want.map((d) => d ?? '?').join(', ')}]` : ''}`);
-  return typeof want[1] === 'number' ? want[1] : null;
 }
 
 /** A class given as a name or an index, as a class index. */
@@ -48,7 +41,7 @@ export function textData(opts: { textFile: string; vocab: string; model: Classif
   } catch (e) {
     throw e instanceof UsageError ? e : new UsageError((e as Error).message);
   }
-  const width = rowWidth(opts.model, '--text-file', 'L token ids');
+  const width = rowInput(opts.model, 'tokens', '--text-file');
   const classes = opts.classes ?? vocab.classes ?? opts.model.classes;
   const ids: number[] = [], labels: (number | null)[] = [];
   let L: number | null = null;
@@ -76,7 +69,7 @@ export function textData(opts: { textFile: string; vocab: string; model: Classif
 
 /** The rows of a CSV with a header; standardized by `normalize` ({"mean": [...], "std": [...]}) when given. */
 export function tableData(opts: { csv: string; model: Classifier; labelColumn?: string; normalize?: string; classes?: string[] }): ExplorerData {
-  const width = rowWidth(opts.model, '--csv', 'C features');
+  const width = rowInput(opts.model, 'features', '--csv');
   const classes = opts.classes ?? opts.model.classes;
   try {
     const t = parseCsv(read(opts.csv, 'CSV file'), { what: opts.csv, labelColumn: opts.labelColumn, width: width ?? undefined });

@@ -11,6 +11,24 @@ import { GraphModel } from '../nn/graph.ts';
 import { UsageError, type Parsed } from './args.ts';
 export interface TextInput { vocab: Vocabulary; ids: number[]; tokens: string[] }
 
+const INTEGER_TYPES = new Set([2, 3, 4, 5, 6, 7, 12, 13]); // ONNX TensorProto's (u)int8..64
+
+/**
+ * The width of the rows an ONNX model takes: token ids [N, L] (an integer input) or features [N, C]
+ * (a float one); null when L is not fixed. `flag` names the option in errors.
+ */
+export function rowInput(model: Classifier, kind: 'tokens' | 'features', flag: string): number | null {
+  const input = model.net instanceof GraphModel ? model.net.onnx.inputs[0] : null;
+  const what = kind === 'tokens' ? 'L token ids' : 'C features';
+  const shape = input ? `[${input.shape?.map((d) => d ?? '?').join(', ')}]` : '';
+  if (!input?.shape || input.shape.length !== 2) throw new UsageError(`${flag} needs a --model FILE.onnx that takes [N, ${what}]${input ? `; this one takes ${shape}` : ''}`);
+  const ints = INTEGER_TYPES.has(input.elemType);
+  if (input.elemType !== 0 && ints !== (kind === 'tokens')) {
+    throw new UsageError(`${flag} needs a model of ${kind === 'tokens' ? 'token ids' : 'numeric features'}; this one takes ${ints ? 'integers (token ids: use --text with --vocab)' : 'floats (features: use --csv)'} ${shape}`);
+  }
+  return typeof input.shape[1] === 'number' ? input.shape[1] : null;
+}
+
 export function textInput(a: Parsed): TextInput {
   const file = a.vocab as string;
   if (!existsSync(file)) throw new UsageError(`vocabulary file ${file} does not exist`);
@@ -24,11 +42,9 @@ export function textInput(a: Parsed): TextInput {
 
 /** The token ids as the model's input [1, L] (exact float32 values), checked against an ONNX model's input. */
 export function textTensor(t: TextInput, model: Classifier): HostTensor {
-  const graph = model.net instanceof GraphModel ? model.net : null;
-  if (!graph) throw new UsageError('--text needs a --model FILE.onnx that takes token ids');
-  const want = graph.onnx.inputs[0].shape;
-  if (want && (want.length !== 2 || (typeof want[1] === 'number' && want[1] !== t.ids.length))) {
-    throw new UsageError(`${graph.source} takes [${want.map((d) => d ?? '?').join(', ')}]; the text gives [1, ${t.ids.length}] token ids (check the vocabulary's "length")`);
+  const L = rowInput(model, 'tokens', '--text');
+  if (L !== null && L !== t.ids.length) {
+    throw new UsageError(`${(model.net as GraphModel).source} takes [N, ${L}]; the text gives [1, ${t.ids.length}] token ids (check the vocabulary's "length")`);
   }
   if (t.ids.some((i) => i >= t.vocab.vocab.length)) throw new UsageError('a token id is past the vocabulary');
   return { dtype: 'F32', shape: [1, t.ids.length], data: Float32Array.from(t.ids) };
@@ -50,12 +66,9 @@ export async function textReport(t: TextInput, model: Classifier, x: Tensor, att
 
 /** One row of a CSV as the model's input [1, C], standardized with --normalize; the feature names for the bars. */
 export function tableInput(a: Parsed, model: Classifier): { input: HostTensor; features: string[] } {
-  const graph = model.net instanceof GraphModel ? model.net : null;
-  const want = graph?.onnx.inputs[0].shape;
-  if (!graph || !want || want.length !== 2 || typeof want[1] !== 'number') {
-    throw new UsageError(`--csv needs a --model FILE.onnx that takes [N, C] features${want ? `; this one takes [${want.map((d) => d ?? '?').join(', ')}]` : ''}`);
-  }
-  const file = a.csv as string, width = want[1];
+  const width = rowInput(model, 'features', '--csv');
+  if (width === null) throw new UsageError('--csv needs a model whose number of features is fixed ([N, C] with C a number)');
+  const file = a.csv as string;
   if (!existsSync(file)) throw new UsageError(`CSV file ${file} does not exist`);
   try {
     const t = parseCsv(readFileSync(file, 'utf8'), { what: file, labelColumn: a['label-column'] as string | undefined, width });

@@ -1,8 +1,10 @@
 /**
- * The explorer page: method picker with typed argument fields, class and correctness filters, a grid of
- * examples with their predictions, attribution overlays and contribution bars. Attributions come from
- * the server's JSON API, or, in the in-browser mode, from the same engine bundled into this script and
- * run on the visitor's WebGPU (weights fetched once; nothing is sent back).
+ * The explorer page: method picker with typed argument fields (the methods that fit the feature),
+ * class and correctness filters, a grid of examples with their predictions, the attribution (overlays
+ * on an image, coloured words of a text, a bar per column of a table row) and contribution bars; a box
+ * for a new text or row. Attributions come from the server's JSON API, or, in the in-browser mode,
+ * from the same engine bundled into this script and run on the visitor's WebGPU (weights fetched
+ * once; nothing is sent back).
  */
 import { fromArray, tidy } from '../../autograd/index.ts';
 import { GpuContext } from '../../gpu/device.ts';
@@ -10,28 +12,38 @@ import type { RgbImage } from '../../io/image.ts';
 import { parseSafetensors } from '../../io/safetensors.ts';
 import { ResNet, type ResNetArch, type ResNetVariant } from '../../nn/resnet.ts';
 import { type GraphModel, loadOnnx } from '../../nn/graph.ts';
+import { type FeatureKind, type FeatureOutput, GeneralFeature, TextFeature } from '../features.ts';
 import { type ArgumentSpec, type ArgumentValues, findMethod, validateArguments } from '../methods.ts';
-import { type Prediction, attributionPictures } from '../present.ts';
+import { type Prediction, attributionPictures, featureView } from '../present.ts';
+import { attributionColor } from '../text.ts';
 
 interface Init {
   classes: string[];
   models: { index: number; name: string; kind: 'resnet' | 'onnx'; browserCompute: boolean }[];
-  features: { name: string }[];
+  features: { name: string; type: FeatureKind; categories?: string[] }[];
   methods: { name: string; label: string; arguments: ArgumentSpec[] }[];
   examples: number;
+  acceptsInput: boolean;
 }
 interface Attribution {
   method: string; arguments: ArgumentValues; seconds: number; computedOn: string;
-  heatMap: string; blended: string; contributions: { name: string; value: number; sum: number }[]; note?: string;
+  contributions: { name: string; value: number; sum: number }[]; note?: string;
+  /** An image's pictures, or a text's or row's scaled values. */
+  heatMap?: string; blended?: string; feature?: FeatureOutput;
   shape?: number[]; data?: string;
 }
 interface Example {
   index: number; label: { index: number; name: string } | null; predictions: Prediction[];
-  target: { index: number; name: string }; original: string; attribution: Attribution | null;
+  target: { index: number; name: string }; attribution: Attribution | null;
+  /** What is shown: an image, a text's tokens, a row's values. */
+  original?: string; tokens?: string[]; values?: { name: string; value: number }[];
+  /** A text or row typed into the page (index -1): what re-attribution sends again. */
+  input?: unknown;
 }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 let init: Init;
+const kind = (): FeatureKind => init.features[0].type;
 const chosenClasses = new Set<string>();
 let lastQuery: { method: string; arguments: ArgumentValues; filter: object } | null = null;
 let nextOffset: number | null = null;
@@ -129,7 +141,7 @@ function readArguments(): { method: string; arguments: ArgumentValues } {
     else values[el.name] = el.value.trim() === '' ? null : Number(el.value);
   }
   try {
-    return { method, arguments: validateArguments(findMethod(method), values, layerNames()) };
+    return { method, arguments: validateArguments(findMethod(method, kind()), values, layerNames(), kind()) };
   } catch (e) {
     const bad = /\.(\w+) /.exec((e as Error).message)?.[1];
     $('arguments').querySelector(`[name="${bad}"]`)?.classList.add('bad');
@@ -164,16 +176,53 @@ function figure(src: string, caption: string): HTMLElement {
   return f;
 }
 
+/** A text's tokens, each marked with Captum's colour for its scaled attribution. */
+function renderTokens(tokens: string[], out: FeatureOutput | undefined): HTMLElement {
+  const p = document.createElement('p');
+  p.className = 'tokens';
+  tokens.forEach((t, i) => {
+    const m = document.createElement('mark');
+    m.textContent = t;
+    if (out) {
+      m.style.background = attributionColor(out.modified[i] / 100);
+      m.title = `${out.modified[i].toFixed(1)}`;
+    }
+    p.append(m, ' ');
+  });
+  return p;
+}
+
+/** A table row: one line per column, its value and a bar of its scaled attribution (green positive, red negative). */
+function renderColumns(values: { name: string; value: number }[], out: FeatureOutput | undefined): HTMLElement {
+  const box = document.createElement('div');
+  box.className = 'columns';
+  values.forEach(({ name, value }, i) => {
+    const line = document.createElement('div');
+    line.className = 'column';
+    const track = document.createElement('div'), fill = document.createElement('div');
+    track.className = 'track'; fill.className = 'fill';
+    const a = out?.modified[i] ?? 0, w = Math.abs(a) / 2;
+    Object.assign(fill.style, a >= 0 ? { left: '50%', width: `${w}%`, background: '#3a9a4a' } : { left: `${50 - w}%`, width: `${w}%`, background: '#c0392b' });
+    track.append(fill);
+    line.append(Object.assign(document.createElement('span'), { textContent: name, title: name }), Object.assign(document.createElement('span'), { textContent: String(Number(value.toPrecision(4))) }), track,
+      Object.assign(document.createElement('span'), { textContent: out ? a.toFixed(1) : '' }));
+    box.append(line);
+  });
+  return box;
+}
+
 function renderExample(e: Example): HTMLElement {
   const card = document.createElement('article');
   card.className = 'example';
   card.dataset.index = String(e.index);
   const h = document.createElement('h3');
-  h.textContent = `Example ${e.index} · label: ${e.label ? `${e.label.name} (${e.label.index})` : 'none'}`;
+  h.textContent = `${e.index < 0 ? 'Your input' : `Example ${e.index}`} · label: ${e.label ? `${e.label.name} (${e.label.index})` : 'none'}`;
   const images = document.createElement('div');
   images.className = 'images';
-  images.append(figure(e.original, 'original'));
-  if (e.attribution) images.append(figure(e.attribution.heatMap, 'heat map'), figure(e.attribution.blended, 'blended'));
+  if (e.original !== undefined) images.append(figure(e.original, 'original'));
+  if (e.attribution?.heatMap && e.attribution.blended) images.append(figure(e.attribution.heatMap, 'heat map'), figure(e.attribution.blended, 'blended'));
+  if (e.tokens) images.append(renderTokens(e.tokens, e.attribution?.feature));
+  if (e.values) images.append(renderColumns(e.values, e.attribution?.feature));
   const row = document.createElement('div');
   row.className = 'row';
   const preds = document.createElement('ul');
@@ -245,6 +294,7 @@ async function runFetch(offset: number): Promise<void> {
     }, !browser);
     if (offset === 0) $('examples').replaceChildren();
     $('examples').append(...res.examples.map(renderExample));
+    prefillCustom(res.examples[0]);
     if (res.total === 0) showError('no example passes the filter');
     nextOffset = res.next;
     $('more').hidden = nextOffset === null;
@@ -259,14 +309,57 @@ async function reattribute(card: HTMLElement, e: Example, target: number): Promi
   try {
     const q = lastQuery ?? readArguments();
     const req = { example: e.index, target, method: q.method, arguments: q.arguments };
-    const browser = computeInBrowser();
+    // A typed input lives on the server only (its tokens come from the server's vocabulary).
+    const browser = computeInBrowser() && e.index >= 0;
     type Updated = Pick<Example, 'target' | 'attribution'>;
     const updated = await whileBusy<Updated>(`attributing to ${init.classes[target]}`,
-      () => (browser ? attributeInBrowser(req) : api<Example>('/api/attribute', req)), !browser);
+      () => (browser ? attributeInBrowser(req) : api<Example>('/api/attribute', e.index < 0 ? { ...req, example: undefined, input: e.input } : req)), !browser);
     card.replaceWith(renderExample({ ...e, target: updated.target, attribution: updated.attribution }));
   } catch (err) {
     showError((err as Error).message);
     card.classList.remove('busy');
+  }
+}
+
+// ---- a new text or table row, attributed on the server
+function renderCustomFields(): void {
+  const box = $('custom-fields');
+  if (kind() === 'text') {
+    box.append(Object.assign(document.createElement('input'), { id: 'custom-text', name: 'text', size: 60, placeholder: 'type a sentence' }));
+  } else {
+    for (const c of init.features[0].categories!) {
+      const label = document.createElement('label');
+      label.append(`${c} `, Object.assign(document.createElement('input'), { type: 'number', step: 'any', name: c }));
+      box.append(label);
+    }
+  }
+}
+
+/** Fills the row fields from an example once, so that a visitor edits a real row. */
+function prefillCustom(e: Example | undefined): void {
+  if (!e?.values) return;
+  for (const { name, value } of e.values) {
+    const el = $('custom-fields').querySelector<HTMLInputElement>(`input[name="${CSS.escape(name)}"]`);
+    if (el && el.value === '') el.value = String(Number(value.toPrecision(6)));
+  }
+}
+
+function customInput(): unknown {
+  if (kind() === 'text') return $<HTMLInputElement>('custom-text').value;
+  // Empty or unreadable fields go as they are: the server names the column that is wrong.
+  return Object.fromEntries([...$('custom-fields').querySelectorAll<HTMLInputElement>('input')].map((el) => [el.name, el.value.trim() === '' || !Number.isFinite(Number(el.value)) ? el.value : Number(el.value)]));
+}
+
+async function runCustom(): Promise<void> {
+  showError(null);
+  try {
+    const q = readArguments();
+    const input = customInput();
+    const e = await whileBusy('attributing your input on the server', () => api<Example>('/api/attribute', { input, ...q }), true);
+    lastQuery ??= { ...q, filter: {} };
+    $('examples').prepend(renderExample({ ...e, input }));
+  } catch (err) {
+    showError((err as Error).message);
   }
 }
 
@@ -308,10 +401,23 @@ function toDataUrl(img: RgbImage): string {
 
 interface AttributeRequest { example: number; target: number; method: string; arguments: ArgumentValues }
 
-/** One attribution on this browser's GPU, with the pictures; `data` is the raw [1, C, H, W] result. */
+/** What the card shows of an attribution: an image's pictures, or a text's or row's scaled values (as the server computes them). */
+function present(data: Float32Array, shape: number[], display: { data: Float32Array; shape: number[] }): Pick<Attribution, 'heatMap' | 'blended' | 'feature' | 'contributions' | 'note'> {
+  const f = init.features[0];
+  if (f.type === 'image') {
+    const pics = attributionPictures({ data, shape }, display, f.name);
+    return { heatMap: toDataUrl(pics.heatMap), blended: toDataUrl(pics.blended), contributions: pics.contributions, note: pics.note };
+  }
+  // The card keeps the words the server sent; the feature only scales the values here.
+  const feature = f.type === 'text' ? new TextFeature(f.name) : new GeneralFeature(f.name, f.categories!);
+  const view = featureView(feature, { data, shape }, display.data);
+  return { feature: view.output, contributions: view.contributions, note: view.note };
+}
+
+/** One attribution on this browser's GPU, with what its card shows; `data` is the raw result. */
 async function attributeInBrowser(req: AttributeRequest): Promise<{ target: { index: number; name: string }; attribution: Attribution; data: Float32Array }> {
-  const spec = findMethod(req.method);
-  const values = validateArguments(spec, req.arguments, layerNames());
+  const spec = findMethod(req.method, kind());
+  const values = validateArguments(spec, req.arguments, layerNames(), kind());
   const { ctx, net } = await browserEngine();
   const res = await fetch(`/api/examples/${req.example}/tensors`);
   if (!res.ok) throw new Error((await res.json()).error);
@@ -325,10 +431,9 @@ async function attributeInBrowser(req: AttributeRequest): Promise<{ target: { in
     return { data: await attr.data(), shape: [...attr.shape] };
   });
   const seconds = (performance.now() - t0) / 1000;
-  const pics = attributionPictures({ data, shape }, { data: display.data as Float32Array, shape: display.shape.slice(1) }, init.features[0].name);
   return {
     target: { index: req.target, name: init.classes[req.target] },
-    attribution: { method: spec.name, arguments: values, seconds, computedOn: 'browser', heatMap: toDataUrl(pics.heatMap), blended: toDataUrl(pics.blended), contributions: pics.contributions, note: pics.note },
+    attribution: { method: spec.name, arguments: values, seconds, computedOn: 'browser', ...present(data, shape, { data: display.data as Float32Array, shape: display.shape.slice(1) }) },
     data,
   };
 }
@@ -350,6 +455,11 @@ async function main(): Promise<void> {
   $<HTMLInputElement>('compute-browser').disabled = !canBrowse;
   $('compute-note').textContent = canBrowse ? 'the in-browser mode downloads the weights once' : navigator.gpu ? 'this model runs on the server only' : 'this browser has no WebGPU';
   $('controls').onsubmit = (ev) => { ev.preventDefault(); void runFetch(0); };
+  if (init.acceptsInput) {
+    renderCustomFields();
+    $('custom').hidden = false;
+    $('custom').onsubmit = (ev) => { ev.preventDefault(); void runCustom(); };
+  }
   $('more').onclick = () => { if (nextOffset !== null) void runFetch(nextOffset); };
   // For scripts and tests: the raw in-browser result, to compare with the server's.
   Object.assign(window, {
