@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeFloats } from '../src/insights/present.ts';
 import { getGpu, relMaxError } from './helpers.ts';
-import { insightsFixture, onnxInsightsFixture, tableInsightsFixture, textInsightsFixture } from './insights-fixture.ts';
+import { insightsFixture, onnxInsightsFixture, tableInsightsFixture, textInsightsFixture, twoModelFixture } from './insights-fixture.ts';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
@@ -214,6 +214,21 @@ test('insights page over a table model (the wine MLP): a bar per column, a metho
     const browser = await inBrowser(page, req), server = await onServer(url, req);
     const err = relMaxError(browser.data, server);
     assert.ok(err <= 1e-3, `FeatureAblation: browser vs server, relative max error ${err}`);
+  });
+});
+
+test('insights page with two models: each example\'s cards side by side, one per model; in-browser Saliency of the second model equals the server\'s', async () => {
+  const { vis } = await twoModelFixture(await getGpu());
+  await withPage(vis, async (page, url) => {
+    await page.selectOption('#method', 'Saliency');
+    await page.click('#fetch');
+    await page.waitForFunction(() => document.querySelectorAll('.models').length === 4 && document.querySelectorAll('.example img[alt=blended]').length === 8, null, { timeout: 120_000 });
+    const heads = await page.$$eval('.models:first-child .example h3', (h) => h.map((x) => x.textContent));
+    assert.equal(heads.map((h) => /· (\S+) ·/.exec(h ?? '')?.[1]), ['resnet18', 'squeezenet1_1_seed0.onnx']);
+    const req = { example: 1, target: 285, method: 'Saliency', arguments: {}, model: 1 };
+    const browser = await inBrowser(page, req), server = await onServer(url, req);
+    const err = relMaxError(browser.data, server);
+    assert.ok(err <= 1e-3, `model 1 Saliency: browser vs server, relative max error ${err}`);
   });
 });
 

@@ -68,6 +68,29 @@ export async function onnxInsightsFixture(ctx: GpuContext) {
   return { vis, model };
 }
 
+/** Two models side by side over the four views: the seeded ResNet-18 and SqueezeNet 1.1 from ONNX. */
+export async function twoModelFixture(ctx: GpuContext) {
+  const resnet = await resnet18Seed0(ctx);
+  const squeeze = loadOnnxClassifier(ctx, join(REF_DIR, 'models', 'squeezenet1_1_seed0.onnx'), { size: SIZE });
+  const p = resnet.card.preprocessing;
+  const normalize = normalizeTransform(p.mean, p.std);
+  const data = new Float32Array(4 * 3 * SIZE * SIZE);
+  views().forEach((v, i) => data.set(v, i * v.length));
+  // Example 0 is labelled with the ResNet's top prediction: right for one model, not (as it happens) for the other.
+  const top0 = await tidy(async () => {
+    const y = await noGrad(() => resnet.net.call(fromArray(ctx, normalize({ data: data.subarray(0, 3 * SIZE * SIZE), shape: [3, SIZE, SIZE] }).data, [1, 3, SIZE, SIZE]))).data();
+    return y.indexOf(Math.max(...y));
+  });
+  const labels = [top0, 285, null, null];
+  const vis = new AttributionVisualizer({
+    ctx, models: [resnet.net, squeeze.net], classes: resnet.classes,
+    features: [new ImageFeature('Photo', { inputTransforms: [normalize], baselineTransforms: [zeroBaseline] })],
+    dataset: [{ inputs: { data, shape: [4, 3, SIZE, SIZE] }, labels }],
+    encodeImage: (img) => `data:image/png;base64,${encodePng(img).toString('base64')}`,
+  });
+  return { vis, nets: [resnet.net, squeeze.net], labels };
+}
+
 /** Where the text and table fixtures write their inputs (the reference files stay as they are). */
 const FIXTURE_TMP = join(tmpdir(), `glimpse-insights-${process.pid}`);
 

@@ -8,7 +8,7 @@ import * as A from '../src/attr/index.ts';
 import { fromArray, tidy } from '../src/autograd/index.ts';
 import { decodeFloats } from '../src/insights/present.ts';
 import { getGpu, relMaxError } from './helpers.ts';
-import { SIZE, insightsFixture } from './insights-fixture.ts';
+import { SIZE, insightsFixture, twoModelFixture } from './insights-fixture.ts';
 
 type Fixture = Awaited<ReturnType<typeof insightsFixture>> & { url: string; close(): Promise<void> };
 let fx: Fixture | null = null;
@@ -94,6 +94,35 @@ test('fetch with Grad-CAM on layer3, upsampled bilinearly, equals LayerGradCam +
   const want = await direct(0, e.target.index, async (x) => A.LayerAttribution.interpolate(await new A.LayerGradCam(fx!.model.net, 'layer3').attribute(x, { target: e.target.index }), [SIZE, SIZE], 'bilinear'));
   assert.ok(relMaxError(decodeFloats(e.attribution.data), want) < 1e-6);
   assert.is(body.next, 1);
+});
+
+test('two models side by side: without a model, fetch shows each example for each model that passes the filter, with that model\'s own attribution', async () => {
+  const ctx = await getGpu();
+  const { vis, nets, labels } = await twoModelFixture(ctx);
+  const init = await vis.init();
+  assert.equal(init.models.map((m) => m.name), ['resnet18', 'squeezenet1_1_seed0.onnx']);
+  const all = await vis.fetch({ method: 'Saliency', raw: true, count: 2 });
+  assert.equal(all.examples.map((e) => [e.index, e.model]), [[0, 0], [0, 1], [1, 0], [1, 1]]);
+  assert.is(all.total, 4);
+  assert.is(all.next, 2);
+  const inputs = (await vis.loadExamples()).map((e) => e.input);
+  for (const e of all.examples) {
+    assert.is(e.target.index, labels[e.index], 'the label, for each model');
+    const want = await tidy(async () => (await new A.Saliency(nets[e.model]).attribute(fromArray(ctx, inputs[e.index].data, [1, 3, SIZE, SIZE]), { target: labels[e.index]! })).data());
+    assert.ok(relMaxError(decodeFloats(e.attribution!.data!), want) < 1e-6, `example ${e.index}, model ${e.model}`);
+  }
+  assert.ok(relMaxError(decodeFloats(all.examples[0].attribution!.data!), decodeFloats(all.examples[1].attribution!.data!)) > 0.1, 'two models, two attributions');
+  // The filter holds per model: an example whose label one model gets right and the other not shows once.
+  const preds = await vis.fetch({ method: null, count: 4 });
+  const right = preds.examples.filter((e) => e.label && e.predictions[0].index === e.label.index).map((e) => [e.index, e.model]);
+  const correct = await vis.fetch({ method: null, filter: { prediction: 'correct' }, count: 4 });
+  assert.ok(right.length === 1 && right[0][0] === 0 && right[0][1] === 0, `the ResNet alone gets example 0 right: ${JSON.stringify(right)}`);
+  assert.equal(correct.examples.map((e) => [e.index, e.model]), right);
+  const one = await vis.fetch({ method: null, model: 1, count: 4 });
+  assert.equal(one.examples.map((e) => e.model), [1, 1, 1, 1]);
+  let message = '';
+  try { await vis.fetch({ method: 'LayerGradCam', arguments: { layer: 'layer3' } }); } catch (e) { message = (e as Error).message; }
+  assert.match(message, 'model 1 (squeezenet1_1_seed0.onnx): LayerGradCam.layer must be one of');
 });
 
 test('attribute re-attributes one example to another target', async () => {

@@ -233,25 +233,43 @@ export class AttributionVisualizer {
     return examples[i as number];
   }
 
-  /** POST /api/fetch: a page of examples that pass the filter, each attributed with the method (none when method is null). */
+  /**
+   * POST /api/fetch: a page of examples that pass the filter, each attributed with the method (none
+   * when method is null), for the model asked or, without one, for every model (one entry each).
+   */
   async fetch(req: Record<string, unknown>, signal?: AbortSignal) {
     const { method, arguments: args, filter, model: m, offset = 0, count = 4, raw, ...rest } = req;
     if (Object.keys(rest).length) throw new RequestError(`unknown field '${Object.keys(rest)[0]}'; fetch takes method, arguments, filter, model, offset, count, raw`);
-    const model = this.checkModel(m);
+    // Without a model, every model: each example is shown for each model it passes the filter for, as Captum Insights does.
+    const models = m === undefined || m === null ? this.o.models.map((_, i) => i) : [this.checkModel(m)];
     if (!Number.isInteger(offset) || (offset as number) < 0) throw new RequestError(`offset must be a non-negative integer, got ${JSON.stringify(offset)}`);
     if (!Number.isInteger(count) || (count as number) < 1 || (count as number) > MAX_PAGE) throw new RequestError(`count must be an integer 1..${MAX_PAGE}, got ${JSON.stringify(count)}`);
     const kind = this.feature.kind;
     const spec = method === null ? null : findMethod(method, kind);
-    const values = spec ? validateArguments(spec, args, await this.layers(model), kind) : null;
+    const values: ArgumentValues[] = [];
+    for (const i of models) {
+      try {
+        if (spec) values.push(validateArguments(spec, args, await this.layers(i), kind));
+      } catch (e) {
+        throw models.length > 1 && e instanceof RequestError ? new RequestError(`model ${i} (${this.o.modelNames[i]}): ${e.message}`) : e;
+      }
+    }
     const keep = this.parseFilter(filter);
     const examples = await this.loadExamples();
-    const preds = await this.predictAll(model);
-    const matched = examples.filter((e) => keep(e, preds[e.index]));
+    const preds: Prediction[][][] = [];
+    for (const i of models) preds.push(await this.predictAll(i));
+    const passes = (e: Example) => models.map((_, k) => keep(e, preds[k][e.index]));
+    const matched = examples.filter((e) => passes(e).some(Boolean));
     const page = matched.slice(offset as number, (offset as number) + (count as number));
     const out = [];
     for (const e of page) {
-      const target = this.o.useLabelForAttr && e.label !== null ? e.label : preds[e.index][0].index;
-      out.push(await this.describe(e, preds[e.index], model, target, spec ? { spec, values: values! } : null, !!raw, signal));
+      const pass = passes(e);
+      for (let k = 0; k < models.length; k++) {
+        if (!pass[k]) continue;
+        const p = preds[k][e.index];
+        const target = this.o.useLabelForAttr && e.label !== null ? e.label : p[0].index;
+        out.push(await this.describe(e, p, models[k], target, spec ? { spec, values: values[k] } : null, !!raw, signal));
+      }
     }
     const next = (offset as number) + page.length;
     return { examples: out, total: matched.length, offset, next: next < matched.length ? next : null };

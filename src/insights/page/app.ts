@@ -33,7 +33,7 @@ interface Attribution {
   shape?: number[]; data?: string;
 }
 interface Example {
-  index: number; label: { index: number; name: string } | null; predictions: Prediction[];
+  index: number; model: number; label: { index: number; name: string } | null; predictions: Prediction[];
   target: { index: number; name: string }; attribution: Attribution | null;
   /** What is shown: an image, a text's tokens, a row's values. */
   original?: string; tokens?: string[]; values?: { name: string; value: number }[];
@@ -215,8 +215,10 @@ function renderExample(e: Example): HTMLElement {
   const card = document.createElement('article');
   card.className = 'example';
   card.dataset.index = String(e.index);
+  card.dataset.model = String(e.model);
   const h = document.createElement('h3');
-  h.textContent = `${e.index < 0 ? 'Your input' : `Example ${e.index}`} · label: ${e.label ? `${e.label.name} (${e.label.index})` : 'none'}`;
+  const model = init.models.length > 1 ? ` · ${init.models[e.model].name}` : '';
+  h.textContent = `${e.index < 0 ? 'Your input' : `Example ${e.index}`}${model} · label: ${e.label ? `${e.label.name} (${e.label.index})` : 'none'}`;
   const images = document.createElement('div');
   images.className = 'images';
   if (e.original !== undefined) images.append(figure(e.original, 'original'));
@@ -272,13 +274,25 @@ function renderExample(e: Example): HTMLElement {
   return card;
 }
 
+/** One row per example: its card for each model side by side (a single model: the card alone). */
+function groupByExample(examples: Example[]): HTMLElement[] {
+  if (init.models.length === 1) return examples.map(renderExample);
+  const rows = new Map<number, HTMLElement>();
+  for (const e of examples) {
+    let row = rows.get(e.index);
+    if (!row) rows.set(e.index, (row = Object.assign(document.createElement('div'), { className: 'models' })));
+    row.append(renderExample(e));
+  }
+  return [...rows.values()];
+}
+
 function computeInBrowser(): boolean {
   return (document.querySelector<HTMLInputElement>('input[name=compute]:checked')?.value ?? 'server') === 'browser';
 }
 
 /** Attributions for examples fetched without them, computed here. */
 async function fillInBrowser(examples: Example[], q: { method: string; arguments: ArgumentValues }): Promise<void> {
-  for (const e of examples) e.attribution = (await attributeInBrowser({ example: e.index, target: e.target.index, ...q })).attribution;
+  for (const e of examples) e.attribution = (await attributeInBrowser({ example: e.index, target: e.target.index, model: e.model, ...q })).attribution;
 }
 
 async function runFetch(offset: number): Promise<void> {
@@ -293,7 +307,7 @@ async function runFetch(offset: number): Promise<void> {
       return r;
     }, !browser);
     if (offset === 0) $('examples').replaceChildren();
-    $('examples').append(...res.examples.map(renderExample));
+    $('examples').append(...groupByExample(res.examples));
     prefillCustom(res.examples[0]);
     if (res.total === 0) showError('no example passes the filter');
     nextOffset = res.next;
@@ -308,7 +322,7 @@ async function reattribute(card: HTMLElement, e: Example, target: number): Promi
   card.classList.add('busy');
   try {
     const q = lastQuery ?? readArguments();
-    const req = { example: e.index, target, method: q.method, arguments: q.arguments };
+    const req = { example: e.index, target, method: q.method, arguments: q.arguments, model: e.model };
     // A typed input lives on the server only (its tokens come from the server's vocabulary).
     const browser = computeInBrowser() && e.index >= 0;
     type Updated = Pick<Example, 'target' | 'attribution'>;
@@ -355,36 +369,52 @@ async function runCustom(): Promise<void> {
   try {
     const q = readArguments();
     const input = customInput();
-    const e = await whileBusy('attributing your input on the server', () => api<Example>('/api/attribute', { input, ...q }), true);
+    const cards = await whileBusy('attributing your input on the server',
+      () => Promise.all(init.models.map((m) => api<Example>('/api/attribute', { input, ...q, model: m.index }))), true);
     lastQuery ??= { ...q, filter: {} };
-    $('examples').prepend(renderExample({ ...e, input }));
+    $('examples').prepend(...groupByExample(cards.map((e) => ({ ...e, input }))));
   } catch (err) {
     showError((err as Error).message);
   }
 }
 
-// ---- the in-browser engine
-let engine: Promise<{ ctx: GpuContext; net: ResNet | GraphModel }> | null = null;
-function browserEngine(): Promise<{ ctx: GpuContext; net: ResNet | GraphModel }> {
-  return (engine ??= (async () => {
+// ---- the in-browser engine: one GPU context, each model loaded on first use
+let gpu: Promise<GpuContext> | null = null;
+const engines = new Map<number, Promise<ResNet | GraphModel>>();
+function browserContext(): Promise<GpuContext> {
+  return (gpu ??= (async () => {
     if (!navigator.gpu) throw new Error('this browser has no WebGPU (navigator.gpu); compute on the server instead');
     const kernels = await api<Record<string, string>>('/api/kernels');
-    const ctx = await GpuContext.create({ gpu: navigator.gpu, source: (file) => {
+    return GpuContext.create({ gpu: navigator.gpu, source: (file) => {
       const text = kernels[file];
       if (text === undefined) throw new Error(`kernel ${file} is missing from /api/kernels`);
       return text;
     } });
-    const res = await fetch('/api/models/0/weights');
-    if (!res.ok) throw new Error(`the model's weights could not be fetched: ${(await res.json()).error}`);
-    if (init.models[0].kind === 'onnx') return { ctx, net: loadOnnx(ctx, new Uint8Array(await res.arrayBuffer()), { what: init.models[0].name }) };
-    const { tensors, metadata } = parseSafetensors(new Uint8Array(await res.arrayBuffer()), 'the model weights');
-    const net = new ResNet(metadata.arch as ResNetArch, metadata.variant as ResNetVariant, Number(metadata.numClasses));
-    net.loadStateDict(ctx, tensors);
-    return { ctx, net };
   })().catch((e) => {
-    engine = null;
+    gpu = null;
     throw e;
   }));
+}
+
+async function browserEngine(model: number): Promise<{ ctx: GpuContext; net: ResNet | GraphModel }> {
+  const ctx = await browserContext();
+  let net = engines.get(model);
+  if (!net) {
+    const info = init.models[model];
+    if (!info?.browserCompute) throw new Error(`model ${model} runs on the server only`);
+    net = (async () => {
+      const res = await fetch(`/api/models/${model}/weights`);
+      if (!res.ok) throw new Error(`the model's weights could not be fetched: ${(await res.json()).error}`);
+      if (info.kind === 'onnx') return loadOnnx(ctx, new Uint8Array(await res.arrayBuffer()), { what: info.name });
+      const { tensors, metadata } = parseSafetensors(new Uint8Array(await res.arrayBuffer()), 'the model weights');
+      const r = new ResNet(metadata.arch as ResNetArch, metadata.variant as ResNetVariant, Number(metadata.numClasses));
+      r.loadStateDict(ctx, tensors);
+      return r;
+    })();
+    net.catch(() => engines.delete(model));
+    engines.set(model, net);
+  }
+  return { ctx, net: await net };
 }
 
 function toDataUrl(img: RgbImage): string {
@@ -399,7 +429,7 @@ function toDataUrl(img: RgbImage): string {
   return canvas.toDataURL('image/png');
 }
 
-interface AttributeRequest { example: number; target: number; method: string; arguments: ArgumentValues }
+interface AttributeRequest { example: number; target: number; method: string; arguments: ArgumentValues; model?: number }
 
 /** What the card shows of an attribution: an image's pictures, or a text's or row's scaled values (as the server computes them). */
 function present(data: Float32Array, shape: number[], display: { data: Float32Array; shape: number[] }): Pick<Attribution, 'heatMap' | 'blended' | 'feature' | 'contributions' | 'note'> {
@@ -418,7 +448,7 @@ function present(data: Float32Array, shape: number[], display: { data: Float32Ar
 async function attributeInBrowser(req: AttributeRequest): Promise<{ target: { index: number; name: string }; attribution: Attribution; data: Float32Array }> {
   const spec = findMethod(req.method, kind());
   const values = validateArguments(spec, req.arguments, layerNames(), kind());
-  const { ctx, net } = await browserEngine();
+  const { ctx, net } = await browserEngine(req.model ?? 0);
   const res = await fetch(`/api/examples/${req.example}/tensors`);
   if (!res.ok) throw new Error((await res.json()).error);
   const { tensors } = parseSafetensors(new Uint8Array(await res.arrayBuffer()), 'the example');
@@ -451,9 +481,9 @@ async function main(): Promise<void> {
   classInput.onchange = () => {
     if (init.classes.includes(classInput.value)) { chosenClasses.add(classInput.value); renderChips(); classInput.value = ''; }
   };
-  const canBrowse = !!navigator.gpu && init.models[0].browserCompute;
+  const canBrowse = !!navigator.gpu && init.models.every((m) => m.browserCompute);
   $<HTMLInputElement>('compute-browser').disabled = !canBrowse;
-  $('compute-note').textContent = canBrowse ? 'the in-browser mode downloads the weights once' : navigator.gpu ? 'this model runs on the server only' : 'this browser has no WebGPU';
+  $('compute-note').textContent = canBrowse ? 'the in-browser mode downloads the weights once' : navigator.gpu ? `${init.models.length > 1 ? 'a model here runs' : 'this model runs'} on the server only` : 'this browser has no WebGPU';
   $('controls').onsubmit = (ev) => { ev.preventDefault(); void runFetch(0); };
   if (init.acceptsInput) {
     renderCustomFields();
