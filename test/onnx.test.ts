@@ -1,6 +1,7 @@
 // ONNX import: the torchvision classifiers of ../shared/ref/models against Captum's outputs, layer
 // names as PyTorch writes them, shape folding and a pinned batch, and every kind of bad file.
 import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +10,7 @@ import * as ops from '../src/autograd/ops/index.ts';
 import * as A from '../src/attr/index.ts';
 import { argmax } from '../src/attr/common.ts';
 import { readOnnx } from '../src/io/onnx.ts';
-import { GraphModel, loadOnnx } from '../src/nn/graph.ts';
+import { GraphModel, loadOnnx, packInputs } from '../src/nn/graph.ts';
 import { parseSafetensors } from '../src/io/safetensors.ts';
 import { assertClose, getGpu } from './helpers.ts';
 import { convSettings } from '../src/autograd/ops/conv.ts';
@@ -291,6 +292,33 @@ test('bad files: unknown operators listed with a node each and the opset, an old
     await rejects(() => noGrad(() => m.call(fromArray(ctx, new Float32Array(4 * 64 * 64), [1, 4, 64, 64]))), "Conv node '/features/features.0/Conv'");
   });
   m.release();
+});
+
+test('a model of two inputs takes them packed [N, 4 + 3]: logits, and IG, Saliency and FeatureAblation over the packed tensor, split per input, equal Captum\'s on the tuple', async () => {
+  const m = await load('two_tables.onnx', FIXTURES);
+  assert.equal(m.inputShapes, [[4], [3]]);
+  const { tensors } = parseSafetensors(new Uint8Array(readFileSync(join(FIXTURES, 'two_tables_ref.safetensors'))));
+  const get = (k: string) => tensors.get(k)!.data as Float32Array;
+  const rows = (a: Float32Array, w: number) => Array.from({ length: a.length / w }, (_, n) => a.subarray(n * w, (n + 1) * w));
+  const packed = packInputs([rows(get('labs'), 4), rows(get('vitals'), 3)]);
+  const target = Array.from(tensors.get('target')!.data as BigInt64Array, Number);
+  const split = (a: Float32Array) => [Float32Array.from(rows(a, 7).flatMap((r) => Array.from(r.subarray(0, 4)))), Float32Array.from(rows(a, 7).flatMap((r) => Array.from(r.subarray(4))))];
+  await tidy(async () => {
+    const x = fromArray(m.ctx, packed.data, packed.shape);
+    assertClose(await noGrad(() => m.call(x)).data(), get('logits'), 1e-5, 'logits');
+    for (const [key, run] of [
+      ['ig', () => new A.IntegratedGradients(m).attribute(x, { target, nSteps: 50 })],
+      ['saliency', () => new A.Saliency(m).attribute(x, { target })],
+      ['fa', () => new A.FeatureAblation(m).attribute(x, { target })],
+    ] as const) {
+      const [labs, vitals] = split(await (await run()).data());
+      assertClose(labs, get(`${key}_labs`), 1e-4, `${key} labs`);
+      assertClose(vitals, get(`${key}_vitals`), 1e-4, `${key} vitals`);
+    }
+  });
+  await rejects(() => tidy(() => m.call(fromArray(m.ctx, new Float32Array(8), [2, 4]))), 'takes its 2 inputs (labs, vitals) packed as [N, 7], each flattened in order; got [2, 4]');
+  assert.is(m.linearStem(), null);
+  assert.not.ok(m.canBox());
 });
 
 test.run();

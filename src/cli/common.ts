@@ -66,6 +66,13 @@ export function readInput(a: Parsed, model: Classifier, anyShape = false): HostT
 
 /** An input for an ONNX model: its rank and fixed sizes (the batch, and an image's height and width, may vary). */
 function graphInput(t: HostTensor, what: string, graph: GraphModel): HostTensor {
+  if (graph.inputShapes) {
+    // Several inputs travel packed, [N, sum of sizes] (GraphModel.inputShapes).
+    const total = graph.inputShapes.reduce((s, d) => s + d.reduce((a, b) => a * b, 1), 0);
+    if (t.shape.length !== 2 || t.shape[1] !== total) throw new UsageError(`${what} has shape [${t.shape.join(', ')}]; ${graph.source} takes its ${graph.inputShapes.length} inputs (${graph.onnx.inputs.map((i) => i.name).join(', ')}) packed as [N, ${total}], each flattened in order`);
+    if (t.dtype !== 'F32') throw new UsageError(`${what} holds int64 values; a packed input is float32 (token ids as exact floats)`);
+    return t;
+  }
   const want = graph.onnx.inputs[0].shape;
   const shown = want ? `[${want.map((d) => d ?? '?').join(', ')}]` : 'its input';
   const takesIds = [6, 7].includes(graph.onnx.inputs[0].elemType); // int32 or int64: token ids, fed as exact floats

@@ -21,7 +21,8 @@ export async function layers(argv: string[]): Promise<void> {
       return;
     }
     const dims = net.onnx.inputs[0].shape ?? [];
-    const shape = given ?? (dims.length === 4 ? [1, 3, p.crop, p.crop] : dims.map((d, i) => (i === 0 ? 1 : typeof d === 'number' ? d : NaN)));
+    const packed = net.inputShapes && [1, net.inputShapes.reduce((t, d) => t + d.reduce((a, b) => a * b, 1), 0)];
+    const shape = given ?? packed ?? (dims.length === 4 ? [1, 3, p.crop, p.crop] : dims.map((d, i) => (i === 0 ? 1 : typeof d === 'number' ? d : NaN)));
     if (shape.some((d) => !Number.isFinite(d))) throw new UsageError(`${net.source}'s input [${dims.join(', ')}] has sizes it does not fix: give --shape`);
     const rows = tidy(() => net.layers(shape));
     const w = Math.max(...rows.map((r) => r.name.length), 4);

@@ -103,11 +103,24 @@ export class GraphModel extends Module {
   private fusions = new Map<OnnxNode, Fusion>();
   /** The file's bytes when they hold the whole model (no external data): what the explorer's in-browser mode loads. */
   sourceBytes: Uint8Array | null = null;
+  /**
+   * With several inputs, their shapes without the batch: call() then takes them packed as one tensor
+   * [N, sum of their sizes], each flattened, in the graph's input order (packInputs). Every attribution
+   * method works on the packed tensor unchanged; its attributions split back the same way.
+   */
+  readonly inputShapes: number[][] | null;
 
   constructor(readonly ctx: GpuContext, readonly onnx: OnnxModel, readonly source = 'model.onnx') {
     super();
-    if (onnx.inputs.length !== 1) throw new Error(`${source} has ${onnx.inputs.length} inputs (${onnx.inputs.map((i) => i.name).join(', ')}); Glimpse explains models of one input`);
+    if (onnx.inputs.length < 1) throw new Error(`${source} has no input`);
     if (onnx.outputs.length < 1) throw new Error(`${source} has no output`);
+    this.inputShapes = onnx.inputs.length > 1 ? onnx.inputs.map((i) => {
+      const dims = i.shape?.slice(1) ?? [];
+      if (!i.shape || dims.some((d) => typeof d !== 'number')) {
+        throw new Error(`${source}'s input '${i.name}' is [${i.shape?.map((d) => d ?? '?').join(', ') ?? '?'}]: a model of several inputs needs each one's size fixed but for the batch (export with fixed shapes)`);
+      }
+      return dims as number[];
+    }) : null;
     this.inputName = onnx.inputs[0].name;
     this.outputName = onnx.outputs[0].name;
     this.env = { ctx, opset: onnx.opset, upload: (v) => this.upload(v), derived: (node, key, make) => this.derivedConstant(node, key, make) };
@@ -215,7 +228,8 @@ export class GraphModel extends Module {
    */
   private run(x: Tensor, stem: OnnxNode | null): Tensor {
     const values = new Map<string, Value>(this.constants);
-    values.set(stem ? stem.outputs[0] : this.inputName, x);
+    if (stem || !this.inputShapes) values.set(stem ? stem.outputs[0] : this.inputName, x);
+    else this.unpack(x).forEach((t, i) => values.set(this.onnx.inputs[i].name, t));
     const get = (n: string, node: OnnxNode): Value | null => {
       if (n === '') return null;
       const v = values.get(n);
@@ -247,6 +261,20 @@ export class GraphModel extends Module {
     return y;
   }
 
+  /** The graph's inputs from a packed batch [N, sum of sizes]: a slice of columns each, reshaped. */
+  private unpack(x: Tensor): Tensor[] {
+    const sizes = this.inputShapes!.map((d) => d.reduce((a, b) => a * b, 1)), total = sizes.reduce((a, b) => a + b, 0);
+    if (x.rank !== 2 || x.shape[1] !== total) {
+      throw new Error(`${this.source} takes its ${sizes.length} inputs (${this.onnx.inputs.map((i) => i.name).join(', ')}) packed as [N, ${total}], each flattened in order; got [${x.shape.join(', ')}]`);
+    }
+    let at = 0;
+    return this.inputShapes!.map((dims, i) => {
+      const part = ops.reshape(ops.slice(x, [0, at], [1, 1], [x.shape[0], sizes[i]]), [x.shape[0], ...dims]);
+      at += sizes[i];
+      return part;
+    });
+  }
+
   /** Runs a planned Conv -> BatchNormalization -> activation chain as one kernel, unless a hook or a ReLU rule must see its parts. */
   private runFused(conv: GpuStep, ins: (Value | null)[], values: Map<string, Value>, get: (n: string, node: OnnxNode) => Value | null, done: Set<OnnxNode>): boolean {
     const f = this.fusions.get(conv.node);
@@ -271,6 +299,7 @@ export class GraphModel extends Module {
    * with a constant weight, and no hook on any node (a hook could see or change the stem's parts).
    */
   linearStem(): LinearStem | null {
+    if (this.inputShapes) return null;
     const readers = this.onnx.nodes.filter((n) => n.inputs.includes(this.inputName));
     const conv = readers.length === 1 && readers[0].opType === 'Conv' ? readers[0] : null;
     const w = conv && this.constants.get(conv.inputs[1]);
@@ -289,11 +318,11 @@ export class GraphModel extends Module {
   }
 
   /**
-   * Whether the receptive-field forward (graph-boxed.ts, for Occlusion) computes what call() would: no
-   * hook watches a node, and no F(4x4) Winograd forward (whose outputs depend on their whole tile).
+   * Whether the receptive-field forward (graph-boxed.ts, for Occlusion) computes what call() would: one
+   * input, no hook watches a node, and no F(4x4) Winograd forward (whose outputs depend on their whole tile).
    */
   canBox(): boolean {
-    return winograd.forwardTile !== 4 && convSettings.epilogue !== 'off' && ![...this.children.values()].some((m) => m.hooked);
+    return !this.inputShapes && winograd.forwardTile !== 4 && convSettings.epilogue !== 'off' && ![...this.children.values()].some((m) => m.hooked);
   }
 
   /** Logits of items that differ from `X.base` only inside their boxes (Occlusion's windows); call under noGrad. */
@@ -333,6 +362,18 @@ export class GraphModel extends Module {
     this.uploads.clear();
     this.derivedTensors.clear();
   }
+}
+
+/** Examples of a model of several inputs as its packed batch [N, sum of sizes]: `parts[k][n]` is input k of example n, flattened. */
+export function packInputs(parts: ArrayLike<number>[][]): { data: Float32Array; shape: [number, number] } {
+  const N = parts[0]?.length ?? 0;
+  if (parts.some((p) => p.length !== N)) throw new Error(`packInputs: the inputs hold ${parts.map((p) => p.length).join(', ')} examples; each needs the same number`);
+  const width = parts.reduce((t, p) => t + (p[0]?.length ?? 0), 0), data = new Float32Array(N * width);
+  for (let n = 0; n < N; n++) {
+    let at = n * width;
+    for (const p of parts) { data.set(p[n], at); at += p[n].length; }
+  }
+  return { data, shape: [N, width] };
 }
 
 /** The value of a Constant node, from whichever attribute it uses. */
