@@ -172,7 +172,7 @@ test('insights serves a folder with labels until SIGINT; a bad folder or labels 
     if (init.examples !== 1 || init.models[0].name !== 'resnet18') throw new Error(JSON.stringify(init).slice(0, 200));
     const res = await (await fetch(`${url}api/fetch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ method: 'Saliency' }) })).json();
     const e = res.examples[0];
-    if (e.label.index !== 285 || e.target.index !== 285 || !e.attribution.heatMap.startsWith('data:image/png')) throw new Error(JSON.stringify(e).slice(0, 300));
+    if (e.label.index !== 285 || e.target.index !== 285 || !e.attribution.features[0].heatMap.startsWith('data:image/png')) throw new Error(JSON.stringify(e).slice(0, 300));
     if (out.includes('0.0.0.0') || !err.includes('with no authentication')) throw new Error(`0.0.0.0: ${out} ${err}`);
     if (!/skipped 2 of .* not readable images: broken\.jpg: .*; folder\.png: not a file/.test(err) && !/skipped 2 of .* folder\.png: not a file; broken\.jpg/.test(err)) throw new Error(`skipped files: ${err}`);
   } finally {
@@ -217,7 +217,7 @@ test('insights over texts (--text-file, --vocab) and table rows (--csv, --normal
     if (init.examples !== 2 || init.features[0].type !== 'text' || init.classes.join() !== 'negative,positive') throw new Error(JSON.stringify(init).slice(0, 300));
     const res = await (await fetch(`${url}api/fetch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ method: 'Occlusion' }) })).json();
     const [a, b] = res.examples;
-    if (a.label?.name !== 'positive' || b.label !== null || a.tokens.slice(0, 3).join(' ') !== 'a superb film' || a.attribution.feature.modified.length !== 24) throw new Error(JSON.stringify(res).slice(0, 400));
+    if (a.label?.name !== 'positive' || b.label !== null || a.inputs[0].tokens.slice(0, 3).join(' ') !== 'a superb film' || a.attribution.features[0].feature.modified.length !== 24) throw new Error(JSON.stringify(res).slice(0, 400));
   });
   const norm = join(tmp, 'wine_norm_insights.json');
   const wr = parseSafetensors(new Uint8Array(readFileSync(join(M, 'wine_ref.safetensors')))).tensors;
@@ -226,7 +226,7 @@ test('insights over texts (--text-file, --vocab) and table rows (--csv, --normal
     const init = await (await fetch(`${url}api/init`)).json();
     if (init.examples !== 20 || init.features[0].categories.length !== 13 || init.classes[2] !== 'barbera') throw new Error(JSON.stringify(init).slice(0, 300));
     const r = await (await fetch(`${url}api/attribute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ example: 0, target: 0, method: 'IntegratedGradients' }) })).json();
-    if (r.label.name !== 'barolo' || Math.abs(r.values[0].value - 14.23) > 1e-5 || r.attribution.feature.modified.length !== 13) throw new Error(JSON.stringify(r).slice(0, 300));
+    if (r.label.name !== 'barolo' || Math.abs(r.inputs[0].values[0].value - 14.23) > 1e-5 || r.attribution.features[0].feature.modified.length !== 13) throw new Error(JSON.stringify(r).slice(0, 300));
   });
 
   const file = (name: string, text: string) => { writeFileSync(join(tmp, name), text); return join(tmp, name); };

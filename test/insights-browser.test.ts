@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeFloats } from '../src/insights/present.ts';
 import { getGpu, relMaxError } from './helpers.ts';
-import { insightsFixture, onnxInsightsFixture, tableInsightsFixture, textInsightsFixture, twoModelFixture } from './insights-fixture.ts';
+import { insightsFixture, onnxInsightsFixture, severalFeaturesFixture, tableInsightsFixture, textInsightsFixture, twoModelFixture } from './insights-fixture.ts';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
@@ -162,12 +162,12 @@ test('insights page over a text model (the sentiment CNN): coloured words, a met
     assert.not.equal(await colours(), occlusion);
 
     // A typed sentence gets its own card; an empty one, the server's message.
-    await page.fill('#custom-text', 'What a superb and brilliant film');
+    await page.fill('#custom-fields .custom-text', 'What a superb and brilliant film');
     await page.click('#custom-go');
     await page.waitForSelector('.example[data-index="-1"] .tokens mark', { timeout: 60_000 });
     assert.match(await page.textContent('.example[data-index="-1"] h3') ?? '', 'Your input');
     assert.is(await page.textContent('.example[data-index="-1"] .pred.target'), 'positive');
-    await page.fill('#custom-text', '   ');
+    await page.fill('#custom-fields .custom-text', '   ');
     await page.click('#custom-go');
     await page.waitForSelector('#error:not([hidden])');
     assert.match(await page.textContent('#error') ?? '', 'the text is empty');
@@ -229,6 +229,25 @@ test('insights page with two models: each example\'s cards side by side, one per
     const browser = await inBrowser(page, req), server = await onServer(url, req);
     const err = relMaxError(browser.data, server);
     assert.ok(err <= 1e-3, `model 1 Saliency: browser vs server, relative max error ${err}`);
+  });
+});
+
+test('insights page over a model of two inputs (token ids and a row): each card shows both features; a typed pair is attributed; in-browser Feature Ablation equals the server\'s', async () => {
+  const { vis } = await severalFeaturesFixture(await getGpu(), 'text_and_table');
+  await withPage(vis, async (page, url) => {
+    await page.click('#fetch');
+    await page.waitForFunction(() => document.querySelectorAll('.example .meta').length === 3 && !!document.querySelector('.example .meta')?.textContent?.includes('FeatureAblation'), null, { timeout: 60_000 });
+    assert.equal(await page.$$eval('.example[data-index="0"] .images', (b) => b.map((x) => (x as HTMLElement).dataset.feature)), ['Words', 'Features']);
+    assert.is(await page.$$eval('.example[data-index="0"] .tokens mark', (m) => m.length), 6);
+    assert.is(await page.$$eval('.example[data-index="0"] .column', (c) => c.length), 3);
+    await page.fill('.custom-feature[data-feature="Words"] .custom-text', 'w3 w4 w9');
+    await page.click('#custom-go');
+    await page.waitForSelector('.example[data-index="-1"] .tokens mark', { timeout: 60_000 });
+    assert.is(await page.textContent('.example[data-index="-1"] .tokens mark'), 'w3');
+    const req = { example: 1, target: 0, method: 'FeatureAblation', arguments: {} };
+    const browser = await inBrowser(page, req), server = await onServer(url, req);
+    const err = relMaxError(browser.data, server);
+    assert.ok(err <= 1e-4, `two inputs, FeatureAblation: browser vs server, relative max error ${err}`);
   });
 });
 

@@ -3,14 +3,15 @@
 // prediction so that the correct / incorrect filters both have members.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { tableData, textData } from '../src/cli/insights-data.ts';
 import { parseSafetensors } from '../src/io/safetensors.ts';
 import { fromArray, noGrad, tidy } from '../src/autograd/index.ts';
 import type { GpuContext } from '../src/gpu/device.ts';
 import { encodePng, readImage } from '../src/io/image-decode.ts';
 import { preprocessImage } from '../src/io/image.ts';
-import { AttributionVisualizer, ImageFeature, normalizeTransform, zeroBaseline } from '../src/insights/visualizer.ts';
+import { AttributionVisualizer, GeneralFeature, ImageFeature, TextFeature, normalizeTransform, tokenReferenceBaseline, zeroBaseline } from '../src/insights/visualizer.ts';
 import { REF_DIR, resnet18Seed0 } from './refdata.ts';
 import { loadOnnxClassifier } from '../src/io/models.ts';
 
@@ -129,4 +130,23 @@ export async function tableInsightsFixture(ctx: GpuContext) {
   const data = tableData({ csv, model, normalize: norm, classes: JSON.parse(metadata.classes) });
   const vis = new AttributionVisualizer({ ctx, models: [model.net], classes: data.classes, features: [data.feature], dataset: data.dataset, encodeImage: () => '' });
   return { vis, model, ref: tensors, targets: JSON.parse(metadata.targets) as number[] };
+}
+
+/**
+ * Models of two inputs (test/fixtures/onnx, make_two_inputs.py): two table groups (labs, vitals), or
+ * token ids and a table row; one feature each, the dataset as one array per feature.
+ */
+export async function severalFeaturesFixture(ctx: GpuContext, which: 'two_tables' | 'text_and_table') {
+  const dir = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'onnx');
+  const model = loadOnnxClassifier(ctx, join(dir, `${which}.onnx`));
+  const { tensors } = parseSafetensors(new Uint8Array(readFileSync(join(dir, `${which}_ref.safetensors`))));
+  const array = (k: string) => { const t = tensors.get(k)!; return { data: Float32Array.from(t.data as ArrayLike<number | bigint>, Number), shape: t.shape }; };
+  const features = which === 'two_tables'
+    ? [new GeneralFeature('Labs', ['a', 'b', 'c', 'd']), new GeneralFeature('Vitals', ['pulse', 'pressure', 'temperature'])]
+    : [new TextFeature('Words', { vocabulary: { vocab: Array.from({ length: 12 }, (_, i) => (i === 0 ? '<unk>' : i === 1 ? '<pad>' : `w${i}`)), unk: 0, pad: 1, length: 6 }, baselineTransforms: [tokenReferenceBaseline(1)] }),
+      new GeneralFeature('Features', ['x', 'y', 'z'])];
+  const inputs = which === 'two_tables' ? [array('labs'), array('vitals')] : [array('tokens'), array('features')];
+  const classes = model.classes;
+  const vis = new AttributionVisualizer({ ctx, models: [model.net], classes, features, dataset: [{ inputs }], encodeImage: () => '', useLabelForAttr: false });
+  return { vis, model, ref: (k: string) => array(k).data, targets: Array.from(tensors.get('target')!.data as BigInt64Array, Number) };
 }

@@ -10,7 +10,8 @@ import { decodeFloats } from '../src/insights/present.ts';
 import { encodeText, parseVocabulary } from '../src/insights/text.ts';
 import { assertClose, getGpu } from './helpers.ts';
 import { REF_DIR, refTensors } from './refdata.ts';
-import { tableInsightsFixture, textInsightsFixture } from './insights-fixture.ts';
+import { severalFeaturesFixture, tableInsightsFixture, textInsightsFixture } from './insights-fixture.ts';
+import { netContributions } from '../src/insights/features.ts';
 
 type Served<T> = T & { url: string; close(): Promise<void> };
 type TextServer = Served<Awaited<ReturnType<typeof textInsightsFixture>>>;
@@ -61,12 +62,12 @@ test('text: init offers the per-token layers and the methods that fit token ids;
     assert.equal(r.body.attribution.shape, [1, 24, 32]);
     assertClose(decodeFloats(r.body.attribution.data), want.subarray(i * 768, (i + 1) * 768), 1e-3, `sentence ${i} LIG`);
     // The card: the sentence's words, then pads; each token's sum over the embedding over the largest magnitude, x100.
-    const f = r.body.attribution.feature;
+    const f = r.body.attribution.features[0].feature;
     assert.equal(f.base, encodeText(s.sentences[i], vocab).tokens);
     assert.is(f.base[23], '<pad>');
     const w = words.subarray(i * 24, (i + 1) * 24), max = Math.max(...Array.from(w, Math.abs));
     assertClose(f.modified, Array.from(w, (v) => (v / max) * 100), 1e-3, `sentence ${i} card`);
-    assert.is(r.body.tokens.length, 24);
+    assert.is(r.body.inputs[0].tokens.length, 24);
   }
 });
 
@@ -126,8 +127,8 @@ test('table: init lists the categories and the methods for rows; IG, Saliency an
       if (i === 0) {
         // The card: each column's attribution over the L2 norm, x100; the row's values before standardization.
         const norm = Math.hypot(...Array.from(exp));
-        assertClose(r.body.attribution.feature.modified, Array.from(exp, (v) => (v / norm) * 100), 1e-3, `${method} card`);
-        assert.is(r.body.values[0].name, 'alcohol');
+        assertClose(r.body.attribution.features[0].feature.modified, Array.from(exp, (v) => (v / norm) * 100), 1e-3, `${method} card`);
+        assert.is(r.body.inputs[0].values[0].name, 'alcohol');
       }
     }
   }
@@ -136,7 +137,7 @@ test('table: init lists the categories and the methods for rows; IG, Saliency an
 test('table: a row sent as an object equals the dataset\'s row; a missing, unknown or non-numeric column is 400', async () => {
   const s = await tableServer();
   const ex = (await call(s.url, 'api/attribute', { example: 3, target: 0, method: 'IntegratedGradients', raw: true })).body;
-  const row = Object.fromEntries(ex.values.map((v: { name: string; value: number }) => [v.name, v.value]));
+  const row = Object.fromEntries(ex.inputs[0].values.map((v: { name: string; value: number }) => [v.name, v.value]));
   const sent = await call(s.url, 'api/attribute', { input: row, target: 0, method: 'IntegratedGradients', raw: true });
   assert.is(sent.status, 200, JSON.stringify(sent.body));
   assert.equal(decodeFloats(sent.body.attribution.data), decodeFloats(ex.attribution.data));
@@ -153,6 +154,57 @@ test('table: a row sent as an object equals the dataset\'s row; a missing, unkno
   }
   const cam = await call(s.url, 'api/attribute', { example: 0, target: 0, method: 'LayerGradCam' });
   assert.match(cam.body.error, 'LayerGradCam does not fit a general input');
+});
+
+test('several features (a model of two inputs): Captum\'s IG, Saliency and FeatureAblation per input, each feature\'s card, the contributions across features; a new pair of rows; bad ones are 400', async () => {
+  const { vis, ref, targets } = await severalFeaturesFixture(await getGpu(), 'two_tables');
+  const init = await vis.init();
+  assert.equal(init.features.map((f) => [f.name, f.type]), [['Labs', 'general'], ['Vitals', 'general']]);
+  assert.equal(init.methods.map((m) => m.name), ['IntegratedGradients', 'Saliency', 'InputXGradient', 'FeatureAblation']);
+  assert.equal(init.inputShapes, [[4], [3]]);
+  for (const [method, args, key] of [['IntegratedGradients', { nSteps: 50 }, 'ig'], ['Saliency', {}, 'saliency'], ['FeatureAblation', {}, 'fa']] as const) {
+    const labs = ref(`${key}_labs`), vitals = ref(`${key}_vitals`);
+    for (let n = 0; n < 5; n++) {
+      const r = await vis.attribute({ example: n, target: targets[n], method, arguments: args, raw: true });
+      const got = decodeFloats(r.attribution!.data!), want = [labs.subarray(n * 4, n * 4 + 4), vitals.subarray(n * 3, n * 3 + 3)];
+      assertClose(got.subarray(0, 4), want[0], 1e-4, `${method} labs ${n}`);
+      assertClose(got.subarray(4), want[1], 1e-4, `${method} vitals ${n}`);
+      const [a, b] = r.attribution!.features;
+      assertClose(a.feature!.modified, Array.from(want[0], (v) => (v / Math.hypot(...want[0])) * 100), 1e-3, 'the Labs card');
+      assertClose(b.feature!.modified, Array.from(want[1], (v) => (v / Math.hypot(...want[1])) * 100), 1e-3, 'the Vitals card');
+      assertClose(r.attribution!.contributions.map((c) => c.value), netContributions(want), 1e-3, 'contributions across features');
+    }
+  }
+  const ex = await vis.attribute({ example: 2, target: 1, method: 'IntegratedGradients', raw: true });
+  const row = (k: number) => Object.fromEntries(ex.inputs[k].values!.map((v) => [v.name, v.value]));
+  const sent = await vis.attribute({ input: { Labs: row(0), Vitals: Object.values(row(1)) }, target: 1, method: 'IntegratedGradients', raw: true });
+  assert.equal(decodeFloats(sent.attribution!.data!), decodeFloats(ex.attribution!.data!));
+  for (const [input, message] of [
+    [{ Labs: row(0) }, "input has no value for feature 'Vitals'"],
+    [{ Labs: row(0), Vitals: [1, 2], Extra: 1 }, "input has no feature 'Extra'"],
+    [{ Labs: row(0), Vitals: [1, 2] }, 'input.Vitals has 2 values; give 3'],
+    [row(0), "input has no feature 'a'"],
+  ] as const) {
+    let got = '';
+    try { await vis.attribute({ input, method: 'Saliency' }); } catch (e) { got = (e as Error).message; }
+    assert.match(got, message);
+  }
+});
+
+test('several features with token ids: Feature Ablation alone (the pad token and zero as baselines) equals Captum\'s; gradient methods are refused', async () => {
+  const { vis, ref, targets } = await severalFeaturesFixture(await getGpu(), 'text_and_table');
+  const init = await vis.init();
+  assert.equal(init.methods.map((m) => m.name), ['FeatureAblation']);
+  for (let n = 0; n < 3; n++) {
+    const r = await vis.attribute({ example: n, target: targets[n], method: 'FeatureAblation', raw: true });
+    const got = decodeFloats(r.attribution!.data!);
+    assertClose(got.subarray(0, 6), ref('fa_tokens').subarray(n * 6, n * 6 + 6), 1e-4, `tokens ${n}`);
+    assertClose(got.subarray(6), ref('fa_features').subarray(n * 3, n * 3 + 3), 1e-4, `features ${n}`);
+    if (n === 0) assert.equal(r.inputs[0].tokens, ['w2', 'w5', 'w7', '<pad>', '<pad>', '<pad>']);
+  }
+  let got = '';
+  try { await vis.attribute({ example: 0, target: 0, method: 'IntegratedGradients' }); } catch (e) { got = (e as Error).message; }
+  assert.match(got, 'IntegratedGradients does not fit inputs of several features with token ids; methods: FeatureAblation');
 });
 
 test.run();

@@ -72,7 +72,7 @@ test('fetch with Saliency: every example with pictures, predictions, and the att
   assert.is(body.total, 4);
   assert.is(body.examples.length, 4);
   for (const e of body.examples) {
-    for (const u of [e.original, e.attribution.heatMap, e.attribution.blended]) assert.ok(u.startsWith('data:image/png;base64,iVBORw0KGgo'), 'PNG data URL');
+    for (const u of [e.inputs[0].original, e.attribution.features[0].heatMap, e.attribution.features[0].blended]) assert.ok(u.startsWith('data:image/png;base64,iVBORw0KGgo'), 'PNG data URL');
     assert.is(e.predictions.length, 5);
     assert.ok(e.predictions[0].score >= e.predictions[1].score && e.predictions[0].score <= 1, 'softmax scores, best first');
     const target = labels[e.index] ?? e.predictions[0].index; // the label when there is one (useLabelForAttr), else the top prediction

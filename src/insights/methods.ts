@@ -28,6 +28,8 @@ export interface RunContext {
   layers: string[];
   /** The first baseline of the feature (Captum Insights uses baselines[0]); zeros when none. */
   baseline: Tensor | undefined;
+  /** With several features: Feature Ablation's groups over the packed input (a token, a column, a 16x16 patch each). */
+  featureMask?: Int32Array;
   onProgress: (done: number, total: number) => void;
 }
 
@@ -42,9 +44,10 @@ export interface MethodSpec {
 
 const LAYER_PLACEHOLDER = 'layer4';
 
-const groupMask = (H: number, W: number, C: number, size: number): Int32Array => {
-  // One feature per size x size patch over all channels: a mask a picker can express (Captum Insights'
-  // default, one feature per element, would cost C*H*W forward passes on a 224x224 photo).
+/** One feature per size x size patch of an image [C, H, W], over all channels. */
+export const patchMask = (H: number, W: number, C: number, size: number): Int32Array => {
+  // A mask a picker can express (Captum Insights' default, one feature per element, would cost C*H*W
+  // forward passes on a 224x224 photo).
   const cols = Math.ceil(W / size), mask = new Int32Array(C * H * W);
   for (let c = 0; c < C; c++) for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) mask[(c * H + y) * W + x] = Math.floor(y / size) * cols + Math.floor(x / size);
   return mask;
@@ -94,7 +97,7 @@ const IMAGE_METHODS: MethodSpec[] = [
       { name: 'perturbationsPerEval', type: 'integer', default: null, min: 1, max: 4096, help: 'features ablated per forward pass (empty: as many as fit)' },
     ],
     run: (x, target, a, rc) => new A.FeatureAblation(rc.net).attribute(x, {
-      target, baselines: rc.baseline, featureMask: groupMask(x.shape[2], x.shape[3], x.shape[1], a.patchSize as number),
+      target, baselines: rc.baseline, featureMask: patchMask(x.shape[2], x.shape[3], x.shape[1], a.patchSize as number),
       perturbationsPerEval: (a.perturbationsPerEval as number | null) ?? undefined, onProgress: rc.onProgress,
     }),
   },
@@ -162,36 +165,59 @@ const TEXT_METHODS: MethodSpec[] = [
 /** A table row [1, C]: every method on the input itself; FeatureAblation takes one column at a time. */
 const GENERAL_METHODS: MethodSpec[] = [integratedGradients, saliency, inputXGradient, TEXT_METHODS[3]];
 
-const CATALOGUE: Record<FeatureKind, MethodSpec[]> = { image: IMAGE_METHODS, text: TEXT_METHODS, general: GENERAL_METHODS };
+/** Several inputs, packed side by side: Feature Ablation's groups follow each feature (rc.featureMask). */
+const severalAblation: MethodSpec = {
+  ...TEXT_METHODS[3],
+  run: (x, target, a, rc) => new A.FeatureAblation(rc.net).attribute(x, {
+    target, baselines: rc.baseline, featureMask: rc.featureMask, perturbationsPerEval: (a.perturbationsPerEval as number | null) ?? undefined, onProgress: rc.onProgress,
+  }),
+};
 
-/** The methods that fit a kind of feature. */
-export const methodsFor = (kind: FeatureKind): MethodSpec[] => CATALOGUE[kind];
+/**
+ * The methods a model's features call for: one feature's kind, or several features (the input
+ * gradient methods and Feature Ablation over the packed inputs; with token ids among them, whose
+ * gradient means nothing, Feature Ablation alone).
+ */
+export type MethodSet = FeatureKind | 'several' | 'several with text';
+
+export function methodSetOf(kinds: FeatureKind[]): MethodSet {
+  return kinds.length === 1 ? kinds[0] : kinds.includes('text') ? 'several with text' : 'several';
+}
+
+const CATALOGUE: Record<MethodSet, MethodSpec[]> = {
+  image: IMAGE_METHODS, text: TEXT_METHODS, general: GENERAL_METHODS,
+  several: [integratedGradients, saliency, inputXGradient, severalAblation], 'several with text': [severalAblation],
+};
+
+/** The methods that fit a kind of feature, or several. */
+export const methodsFor = (kind: MethodSet): MethodSpec[] => CATALOGUE[kind];
 
 /** The catalogue as /api/init sends it: the layer picker lists the model's own layers. */
-export function describeMethods(layers: string[], kind: FeatureKind = 'image'): { name: string; label: string; arguments: ArgumentSpec[] }[] {
+export function describeMethods(layers: string[], kind: MethodSet = 'image'): { name: string; label: string; arguments: ArgumentSpec[] }[] {
   return methodsFor(kind).map((m) => ({ name: m.name, label: m.label, arguments: withLayers(m, layers, kind) }));
 }
 
 /** A text's layers start at the embedding, which its methods default to; an image's Grad-CAM defaults to layer4 or the last. */
-function withLayers(m: MethodSpec, layers: string[], kind: FeatureKind): ArgumentSpec[] {
+function withLayers(m: MethodSpec, layers: string[], kind: MethodSet): ArgumentSpec[] {
   return m.arguments.map((s) => (s.type === 'enum' && s.name === 'layer'
     ? { ...s, options: layers, default: layers.includes(s.default) ? s.default : kind === 'text' ? layers[0] : layers[layers.length - 1] }
     : s));
 }
 
-export function findMethod(name: unknown, kind: FeatureKind = 'image'): MethodSpec {
+export function findMethod(name: unknown, kind: MethodSet = 'image'): MethodSpec {
   const list = methodsFor(kind);
   if (name === undefined) throw new RequestError(`the request has no "method"; give one of ${list.map((x) => x.name).join(', ')}`);
   const m = list.find((x) => x.name === name);
   if (!m) {
-    const other = (Object.keys(CATALOGUE) as FeatureKind[]).find((k) => k !== kind && CATALOGUE[k].some((x) => x.name === name));
-    throw new RequestError(`${other ? `${name} does not fit a${kind === 'image' ? 'n' : ''} ${kind} input` : `unknown method ${JSON.stringify(name)}`}; methods: ${list.map((x) => x.name).join(', ')}`);
+    const other = (Object.keys(CATALOGUE) as MethodSet[]).find((k) => k !== kind && CATALOGUE[k].some((x) => x.name === name));
+    const input = kind.startsWith('several') ? `inputs of ${kind === 'several' ? 'several features' : 'several features with token ids'}` : `a${kind === 'image' ? 'n' : ''} ${kind} input`;
+    throw new RequestError(`${other ? `${name} does not fit ${input}` : `unknown method ${JSON.stringify(name)}`}; methods: ${list.map((x) => x.name).join(', ')}`);
   }
   return m;
 }
 
 /** Checks every argument's type and range, fills in the defaults, and refuses names the method does not take. */
-export function validateArguments(method: MethodSpec, raw: unknown, layers: string[], kind: FeatureKind = 'image'): ArgumentValues {
+export function validateArguments(method: MethodSpec, raw: unknown, layers: string[], kind: MethodSet = 'image'): ArgumentValues {
   if (raw === undefined || raw === null) raw = {};
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new RequestError(`arguments must be an object of ${method.name}'s options`);
   const given = raw as Record<string, unknown>;

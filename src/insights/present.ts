@@ -83,3 +83,48 @@ export function decodeFloats(b64: string): Float32Array {
   for (let i = 0; i < s.length; i++) bytes[i] = s.charCodeAt(i);
   return new Float32Array(bytes.buffer);
 }
+
+/** What a card shows of one feature's attribution: an image's pictures, or a text's or row's scaled values. */
+export interface PartView {
+  name: string;
+  type: Feature['kind'];
+  heatMap?: RgbImage;
+  blended?: RgbImage;
+  feature?: FeatureOutput;
+  note?: string;
+}
+
+/**
+ * The views of an attribution, one per feature, and the contribution of each (Captum's net
+ * contribution across features). With one feature, `attr` is its attribution (a text's may be at a
+ * per-token layer, [1, L, D]); with several, the packed attribution [1, sum of sizes], split by the
+ * parts' input sizes. `shown[k]` is what part k's card shows.
+ */
+export function attributionViews(features: Feature[], attr: HostArray, parts: { shown: HostArray; inputShape: readonly number[] }[]): { views: PartView[]; contributions: AttributionPictures['contributions'] } {
+  const slices: HostArray[] = [];
+  if (features.length === 1) slices.push(attr);
+  else {
+    let at = 0;
+    for (const p of parts) {
+      const n = p.inputShape.reduce((a, b) => a * b, 1);
+      slices.push({ data: Array.prototype.slice.call(attr.data, at, at + n) as number[], shape: [1, ...p.inputShape] });
+      at += n;
+    }
+    if (at !== attr.data.length) throw new Error(`an attribution of ${attr.data.length} values for features of ${at}`);
+  }
+  const values = netContributions(slices.map((s) => s.data));
+  const views = features.map((f, k): PartView => {
+    if (f.kind === 'image') {
+      const pics = attributionPictures(slices[k], parts[k].shown, f.name);
+      return { name: f.name, type: f.kind, heatMap: pics.heatMap, blended: pics.blended, note: pics.note };
+    }
+    const v = featureView(f, slices[k], parts[k].shown.data);
+    return { name: f.name, type: f.kind, feature: { ...v.output, contribution: values[k] }, note: v.note };
+  });
+  const contributions = slices.map((s, k) => {
+    let sum = 0;
+    for (let i = 0; i < s.data.length; i++) sum += s.data[i];
+    return { name: features[k].name, value: values[k], sum };
+  });
+  return { views, contributions };
+}

@@ -136,7 +136,8 @@ async function route(vis: AttributionVisualizer, req: IncomingMessage, res: Serv
     only('GET');
     const t = await vis.tensors(Number(m[1]));
     const host = (a: typeof t.input) => ({ dtype: 'F32' as const, shape: [1, ...a.shape], data: Float32Array.from(a.data) });
-    return send(res, 200, serializeSafetensors({ input: host(t.input), baseline: host(t.baseline), display: host(t.display) }), 'application/octet-stream');
+    const shown = Object.fromEntries(t.shown.map((a, k) => [`shown.${k}`, host(a)]));
+    return send(res, 200, serializeSafetensors({ input: host(t.input), baseline: host(t.baseline), ...shown }), 'application/octet-stream');
   }
   throw new HttpError(404, `no such page: ${path}`);
 }

@@ -13,16 +13,19 @@ import type { Module } from '../nn/module.ts';
 import { ResNet } from '../nn/resnet.ts';
 import { GraphModel } from '../nn/graph.ts';
 import { type Feature, ImageFeature, TextFeature, GeneralFeature } from './features.ts';
-import { type Example, batchRank, makeExample, requestExample } from './examples.ts';
-import { type ArgumentValues, type MethodSpec, RequestError, describeMethods, findMethod, validateArguments } from './methods.ts';
-import { type Prediction, attributionPictures, encodeFloats, featureView, topPredictions } from './present.ts';
+import { type Example, type Part, ablationGroups, batchRank, exampleOf, makePart, requestExample } from './examples.ts';
+import { type ArgumentValues, type MethodSet, type MethodSpec, RequestError, describeMethods, findMethod, methodSetOf, validateArguments } from './methods.ts';
+import { type Prediction, attributionViews, encodeFloats, topPredictions } from './present.ts';
 import { WorkQueue } from './queue.ts';
 
 export { ImageFeature, TextFeature, GeneralFeature, normalizeTransform, zeroBaseline, tokenReferenceBaseline } from './features.ts';
 
-/** A batch of the dataset: images [N, 3, H, W] in display space, token ids [N, L] or table rows [N, C]; their class indices if known. */
+/**
+ * A batch of the dataset: images [N, 3, H, W] in display space, token ids [N, L] or table rows [N, C]
+ * (with several features, one such array per feature, in order); their class indices if known.
+ */
 export interface Batch {
-  inputs: HostArray;
+  inputs: HostArray | HostArray[];
   labels?: ArrayLike<number | null> | null;
 }
 
@@ -33,7 +36,7 @@ export interface AttributionVisualizerOptions {
   /** Names shown for the models (default: their architecture, or "model 0", ...). */
   modelNames?: string[];
   classes: string[];
-  /** One feature per model input, in order (Captum's rule); the models here take one input. */
+  /** One feature per model input, in order (Captum's rule); a graph of several inputs takes them packed. */
   features: Feature[];
   dataset: Iterable<Batch> | AsyncIterable<Batch>;
   /** Applied to the model's output before the top predictions are read (default: softmax). */
@@ -54,6 +57,15 @@ export interface Filter {
   prediction?: 'all' | 'correct' | 'incorrect';
 }
 
+/** One feature of an example as a card shows it: an image (a URL), a text's tokens, or a row's values. */
+export interface ShownPart {
+  name: string;
+  type: Feature['kind'];
+  original?: string;
+  tokens?: string[];
+  values?: { name: string; value: number }[];
+}
+
 const MAX_PAGE = 32;
 
 export class AttributionVisualizer {
@@ -67,10 +79,14 @@ export class AttributionVisualizer {
   constructor(opts: AttributionVisualizerOptions) {
     if (!opts.models?.length) throw new Error('AttributionVisualizer needs at least one model');
     if (!opts.classes?.length) throw new Error('AttributionVisualizer needs the class names');
-    const f = opts.features?.[0];
-    if (opts.features?.length !== 1 || !(f instanceof ImageFeature || f instanceof TextFeature || f instanceof GeneralFeature)) {
-      throw new Error('AttributionVisualizer takes one feature (an ImageFeature, TextFeature or GeneralFeature): the models here take one input');
+    const features = opts.features ?? [];
+    if (!features.length || features.some((f) => !(f instanceof ImageFeature || f instanceof TextFeature || f instanceof GeneralFeature))) {
+      throw new Error('AttributionVisualizer takes its features as ImageFeature, TextFeature or GeneralFeature objects, one per model input');
     }
+    opts.models.forEach((m, i) => {
+      const inputs = m instanceof GraphModel ? m.onnx.inputs.map((x) => x.name) : ['input'];
+      if (inputs.length !== features.length) throw new Error(`model ${i} takes ${inputs.length} input${inputs.length > 1 ? 's' : ''} (${inputs.join(', ')}) but ${features.length} feature${features.length > 1 ? 's are' : ' is'} given: one feature per input, in order`);
+    });
     const modelNames = opts.modelNames ?? opts.models.map((m, i) => (m instanceof ResNet ? m.arch : m instanceof GraphModel ? m.source.split('/').pop()! : `model ${i}`));
     if (modelNames.length !== opts.models.length) throw new Error(`modelNames has ${modelNames.length} names for ${opts.models.length} models`);
     const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as AttributionVisualizerOptions;
@@ -88,8 +104,13 @@ export class AttributionVisualizer {
     return this.o.classes;
   }
 
-  get feature(): Feature {
-    return this.o.features[0];
+  get features(): Feature[] {
+    return this.o.features;
+  }
+
+  /** The methods the features call for (methods.ts). */
+  get methodSet(): MethodSet {
+    return methodSetOf(this.o.features.map((f) => f.kind));
   }
 
   private layerLists = new Map<number, Promise<string[]>>();
@@ -106,8 +127,8 @@ export class AttributionVisualizer {
   }
 
   private async spatialLayers(model: number): Promise<string[]> {
-    const kind = this.feature.kind;
-    if (kind === 'general') return [];
+    const kind = this.methodSet;
+    if (kind !== 'image' && kind !== 'text') return [];
     const e = (await this.loadExamples())[0], net = this.o.models[model];
     const L = e.input.shape[0];
     const fits = (y: Tensor) => (kind === 'image' ? y.rank === 4 : y.rank >= 3 && y.shape[1] === L);
@@ -123,22 +144,33 @@ export class AttributionVisualizer {
     return [...net.namedModules()].map(([n]) => n).filter((n) => spatial.has(n));
   }
 
-  /** Reads the dataset once, applying the feature's transforms to each example. */
+  /** Reads the dataset once, applying each feature's transforms to its part of each example. */
   async loadExamples(): Promise<Example[]> {
     if (this.examples) return this.examples;
     this.loading ??= (async () => {
-      const feature = this.feature, rank = batchRank(feature), out: Example[] = [];
-      const want = ({ image: '[N, C, H, W] images', text: '[N, L] token ids', general: '[N, C] rows' } as const)[feature.kind];
+      const features = this.o.features, out: Example[] = [];
+      const want = { image: '[N, C, H, W] images', text: '[N, L] token ids', general: '[N, C] rows' } as const;
       for await (const batch of this.o.dataset as AsyncIterable<Batch>) {
-        const { inputs, labels } = batch;
-        if (inputs?.shape?.length !== rank) throw new Error(`a dataset batch's inputs must be ${want} for ${feature.constructor.name} ${feature.name}, got [${inputs?.shape?.join(', ')}]`);
-        const [N, ...dims] = inputs.shape, per = dims.reduce((p, d) => p * d, 1);
+        const { labels } = batch;
+        const arrays = Array.isArray(batch.inputs) ? batch.inputs : [batch.inputs];
+        if (arrays.length !== features.length) throw new Error(`a dataset batch has ${arrays.length} input arrays for ${features.length} features: one per feature, in order`);
+        arrays.forEach((inputs, k) => {
+          const f = features[k];
+          if (inputs?.shape?.length !== batchRank(f)) throw new Error(`a dataset batch's inputs must be ${want[f.kind]} for ${f.constructor.name} ${f.name}, got [${inputs?.shape?.join(', ')}]`);
+          if (inputs.shape[0] !== arrays[0].shape[0]) throw new Error(`a dataset batch holds ${arrays.map((x) => x.shape[0]).join(', ')} examples for its features: each needs the same number`);
+        });
+        const N = arrays[0].shape[0];
         if (labels && labels.length !== N) throw new Error(`a dataset batch has ${N} inputs but ${labels.length} labels`);
         for (let n = 0; n < N && out.length < this.o.maxExamples; n++) {
-          const raw: HostArray = { data: Float32Array.from({ length: per }, (_, i) => inputs.data[n * per + i]), shape: dims };
+          const where = `example ${out.length}`;
+          const parts: Part[] = arrays.map((inputs, k) => {
+            const [, ...dims] = inputs.shape, per = dims.reduce((p, d) => p * d, 1);
+            const raw: HostArray = { data: Float32Array.from({ length: per }, (_, i) => inputs.data[n * per + i]), shape: dims };
+            return makePart(features[k], raw, features.length > 1 ? `${where}, feature ${features[k].name}` : where);
+          });
           const label = labels && labels[n] !== null ? Number(labels[n]) : null;
-          if (label !== null && !(Number.isInteger(label) && label >= 0 && label < this.o.classes.length)) throw new Error(`example ${out.length} has label ${labels![n]}, not a class index 0..${this.o.classes.length - 1}`);
-          out.push(makeExample(feature, raw, out.length, label, `example ${out.length}`));
+          if (label !== null && !(Number.isInteger(label) && label >= 0 && label < this.o.classes.length)) throw new Error(`${where} has label ${labels![n]}, not a class index 0..${this.o.classes.length - 1}`);
+          out.push(exampleOf(parts, out.length, label));
         }
         if (out.length >= this.o.maxExamples) break;
       }
@@ -161,11 +193,13 @@ export class AttributionVisualizer {
         return { index: i, name, kind: m instanceof GraphModel ? 'onnx' : 'resnet', browserCompute: m instanceof ResNet || (m instanceof GraphModel && !!m.sourceBytes) };
       }),
       features: this.o.features.map((f) => ({ name: f.name, type: f.kind, ...(f.kind === 'general' ? { categories: f.categories } : {}) })),
-      methods: describeMethods(await this.layers(), this.feature.kind),
+      methods: describeMethods(await this.layers(), this.methodSet),
       examples: examples.length,
       inputShape: examples[0].input.shape,
+      // Each feature's input shape: the page splits a packed attribution by them.
+      inputShapes: examples[0].parts.map((p) => p.input.shape),
       // A new text (with the feature's vocabulary) or table row can be sent to /api/attribute as "input".
-      acceptsInput: this.feature.kind === 'general' || (this.feature.kind === 'text' && !!this.feature.options.vocabulary),
+      acceptsInput: this.o.features.every((f) => f.kind === 'general' || (f.kind === 'text' && !!f.options.vocabulary)),
     };
   }
 
@@ -244,7 +278,7 @@ export class AttributionVisualizer {
     const models = m === undefined || m === null ? this.o.models.map((_, i) => i) : [this.checkModel(m)];
     if (!Number.isInteger(offset) || (offset as number) < 0) throw new RequestError(`offset must be a non-negative integer, got ${JSON.stringify(offset)}`);
     if (!Number.isInteger(count) || (count as number) < 1 || (count as number) > MAX_PAGE) throw new RequestError(`count must be an integer 1..${MAX_PAGE}, got ${JSON.stringify(count)}`);
-    const kind = this.feature.kind;
+    const kind = this.methodSet;
     const spec = method === null ? null : findMethod(method, kind);
     const values: ArgumentValues[] = [];
     for (const i of models) {
@@ -284,14 +318,14 @@ export class AttributionVisualizer {
     if (Object.keys(rest).length) throw new RequestError(`unknown field '${Object.keys(rest)[0]}'; attribute takes example (or input), target, method, arguments, model, raw`);
     if ((example === undefined) === (input === undefined)) throw new RequestError('give one of example (an index into the dataset) or input (a new text or table row)');
     const model = this.checkModel(m);
-    const kind = this.feature.kind;
+    const kind = this.methodSet;
     if (target !== undefined || input === undefined) {
       if (!Number.isInteger(target) || (target as number) < 0 || (target as number) >= this.o.classes.length) throw new RequestError(`target must be a class index 0..${this.o.classes.length - 1}, got ${JSON.stringify(target)}`);
     }
     const spec = findMethod(method, kind);
     const values = validateArguments(spec, args, await this.layers(model), kind);
     if (input !== undefined) {
-      const e = requestExample(this.feature, input, (await this.loadExamples())[0].input.shape);
+      const e = requestExample(this.o.features, input, (await this.loadExamples())[0].parts.map((p) => p.input.shape));
       const [preds] = await this.queue.run('predicting', () => this.predict(model, [e]), signal);
       return this.describe(e, preds, model, (target as number | undefined) ?? preds[0].index, { spec, values }, !!raw, signal);
     }
@@ -300,10 +334,10 @@ export class AttributionVisualizer {
     return this.describe(e, preds[e.index], model, target as number, { spec, values }, !!raw, signal);
   }
 
-  /** The example's model input and baseline, and what its card shows, for the page's in-browser mode. */
-  async tensors(i: unknown): Promise<{ input: HostArray; baseline: HostArray; display: HostArray }> {
+  /** The example's model input and baseline, and what its card shows of each feature, for the page's in-browser mode. */
+  async tensors(i: unknown): Promise<{ input: HostArray; baseline: HostArray; shown: HostArray[] }> {
     const e = await this.exampleAt(i);
-    return { input: e.input, baseline: e.baseline, display: e.shown };
+    return { input: e.input, baseline: e.baseline, shown: e.parts.map((p) => p.shown) };
   }
 
   /** The model, for the page's in-browser mode: a ResNet (its weights go as safetensors) or an ONNX graph read from one file. */
@@ -314,17 +348,19 @@ export class AttributionVisualizer {
     return net;
   }
 
-  /** What a card shows of an example before attribution: the image, the words, or the row's values. */
-  private shown(e: Example) {
-    const f = this.feature;
-    if (f.kind === 'image') return { original: this.o.encodeImage(renderImageAttr(null, e.shown, { method: 'original_image' })) };
-    if (f.kind === 'text') return { tokens: f.words(Array.from(e.shown.data)) };
-    return { values: f.categories.map((name, i) => ({ name, value: e.shown.data[i] })) };
+  /** What a card shows of each feature of an example before attribution: the image, the words, or the row's values. */
+  private shown(e: Example): ShownPart[] {
+    return this.o.features.map((f, k): ShownPart => {
+      const shown = e.parts[k].shown, base: ShownPart = { name: f.name, type: f.kind };
+      if (f.kind === 'image') return { ...base, original: this.o.encodeImage(renderImageAttr(null, shown, { method: 'original_image' })) };
+      if (f.kind === 'text') return { ...base, tokens: f.words(Array.from(shown.data)) };
+      return { ...base, values: f.categories.map((name, i) => ({ name, value: shown.data[i] })) };
+    });
   }
 
   private async describe(e: Example, preds: Prediction[], model: number, target: number, job: { spec: MethodSpec; values: ArgumentValues } | null, raw: boolean, signal?: AbortSignal) {
     const cls = (i: number) => ({ index: i, name: this.o.classes[i] });
-    const base = { index: e.index, label: e.label === null ? null : cls(e.label), predictions: preds, target: cls(target), model, ...this.shown(e) };
+    const base = { index: e.index, label: e.label === null ? null : cls(e.label), predictions: preds, target: cls(target), model, inputs: this.shown(e) };
     if (!job) return { ...base, attribution: null };
     const { spec } = job;
     const layers = await this.layers(model); // before the job: finding them is a job of its own
@@ -333,21 +369,15 @@ export class AttributionVisualizer {
       const ctx = this.o.ctx, dims = e.input.shape;
       const x = fromArray(ctx, e.input.data, [1, ...dims]);
       const baseline = fromArray(ctx, e.baseline.data, [1, ...dims]);
-      const attr = await spec.run(x, target, job.values, { net: this.o.models[model], layers, baseline, onProgress: progress });
+      const attr = await spec.run(x, target, job.values, { net: this.o.models[model], layers, baseline, featureMask: ablationGroups(this.o.features, e.parts.map((p) => p.input.shape)), onProgress: progress });
       return { data: await attr.data(), shape: [...attr.shape], seconds: (performance.now() - t0) / 1000 };
     }), signal);
-    const f = this.feature;
-    const shown = f.kind === 'image' ? (() => {
-      const pics = attributionPictures({ data, shape }, e.shown, f.name);
-      return { heatMap: this.o.encodeImage(pics.heatMap), blended: this.o.encodeImage(pics.blended), contributions: pics.contributions, note: pics.note };
-    })() : (() => {
-      const view = featureView(f, { data, shape }, e.shown.data);
-      return { feature: view.output, contributions: view.contributions, note: view.note };
-    })();
+    const { views, contributions } = attributionViews(this.o.features, { data, shape }, e.parts.map((p) => ({ shown: p.shown, inputShape: p.input.shape })));
+    const features = views.map(({ heatMap, blended, ...v }) => ({ ...v, ...(heatMap && blended ? { heatMap: this.o.encodeImage(heatMap), blended: this.o.encodeImage(blended) } : {}) }));
     return {
       ...base,
       attribution: {
-        method: spec.name, arguments: job.values, seconds, computedOn: 'server', ...shown,
+        method: spec.name, arguments: job.values, seconds, computedOn: 'server', features, contributions,
         ...(raw ? { shape, data: encodeFloats(data) } : {}),
       },
     };

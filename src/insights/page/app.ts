@@ -12,9 +12,10 @@ import type { RgbImage } from '../../io/image.ts';
 import { parseSafetensors } from '../../io/safetensors.ts';
 import { ResNet, type ResNetArch, type ResNetVariant } from '../../nn/resnet.ts';
 import { type GraphModel, loadOnnx } from '../../nn/graph.ts';
-import { type FeatureKind, type FeatureOutput, GeneralFeature, TextFeature } from '../features.ts';
-import { type ArgumentSpec, type ArgumentValues, findMethod, validateArguments } from '../methods.ts';
-import { type Prediction, attributionPictures, featureView } from '../present.ts';
+import { type Feature, type FeatureKind, type FeatureOutput, GeneralFeature, ImageFeature, TextFeature } from '../features.ts';
+import { ablationGroups } from '../examples.ts';
+import { type ArgumentSpec, type ArgumentValues, type MethodSet, findMethod, methodSetOf, validateArguments } from '../methods.ts';
+import { type Prediction, attributionViews } from '../present.ts';
 import { attributionColor } from '../text.ts';
 
 interface Init {
@@ -23,27 +24,30 @@ interface Init {
   features: { name: string; type: FeatureKind; categories?: string[] }[];
   methods: { name: string; label: string; arguments: ArgumentSpec[] }[];
   examples: number;
+  inputShapes: number[][];
   acceptsInput: boolean;
 }
+/** One feature's share of an attribution: an image's pictures, or a text's or row's scaled values. */
+interface PartAttribution { name: string; type: FeatureKind; heatMap?: string; blended?: string; feature?: FeatureOutput; note?: string }
+/** One feature of an example as shown: an image, a text's tokens, a row's values. */
+interface InputPart { name: string; type: FeatureKind; original?: string; tokens?: string[]; values?: { name: string; value: number }[] }
 interface Attribution {
   method: string; arguments: ArgumentValues; seconds: number; computedOn: string;
-  contributions: { name: string; value: number; sum: number }[]; note?: string;
-  /** An image's pictures, or a text's or row's scaled values. */
-  heatMap?: string; blended?: string; feature?: FeatureOutput;
+  contributions: { name: string; value: number; sum: number }[];
+  features: PartAttribution[];
   shape?: number[]; data?: string;
 }
 interface Example {
   index: number; model: number; label: { index: number; name: string } | null; predictions: Prediction[];
   target: { index: number; name: string }; attribution: Attribution | null;
-  /** What is shown: an image, a text's tokens, a row's values. */
-  original?: string; tokens?: string[]; values?: { name: string; value: number }[];
+  inputs: InputPart[];
   /** A text or row typed into the page (index -1): what re-attribution sends again. */
   input?: unknown;
 }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 let init: Init;
-const kind = (): FeatureKind => init.features[0].type;
+const kind = (): MethodSet => methodSetOf(init.features.map((f) => f.type));
 const chosenClasses = new Set<string>();
 let lastQuery: { method: string; arguments: ArgumentValues; filter: object } | null = null;
 let nextOffset: number | null = null;
@@ -219,12 +223,18 @@ function renderExample(e: Example): HTMLElement {
   const h = document.createElement('h3');
   const model = init.models.length > 1 ? ` · ${init.models[e.model].name}` : '';
   h.textContent = `${e.index < 0 ? 'Your input' : `Example ${e.index}`}${model} · label: ${e.label ? `${e.label.name} (${e.label.index})` : 'none'}`;
-  const images = document.createElement('div');
-  images.className = 'images';
-  if (e.original !== undefined) images.append(figure(e.original, 'original'));
-  if (e.attribution?.heatMap && e.attribution.blended) images.append(figure(e.attribution.heatMap, 'heat map'), figure(e.attribution.blended, 'blended'));
-  if (e.tokens) images.append(renderTokens(e.tokens, e.attribution?.feature));
-  if (e.values) images.append(renderColumns(e.values, e.attribution?.feature));
+  const parts = e.inputs.map((part, k) => {
+    const a = e.attribution?.features[k];
+    const box = document.createElement('div');
+    box.className = 'images';
+    box.dataset.feature = part.name;
+    if (e.inputs.length > 1) box.append(Object.assign(document.createElement('h4'), { textContent: part.name }));
+    if (part.original !== undefined) box.append(figure(part.original, 'original'));
+    if (a?.heatMap && a.blended) box.append(figure(a.heatMap, 'heat map'), figure(a.blended, 'blended'));
+    if (part.tokens) box.append(renderTokens(part.tokens, a?.feature));
+    if (part.values) box.append(renderColumns(part.values, a?.feature));
+    return box;
+  });
   const row = document.createElement('div');
   row.className = 'row';
   const preds = document.createElement('ul');
@@ -267,10 +277,11 @@ function renderExample(e: Example): HTMLElement {
   }
   const meta = document.createElement('p');
   meta.className = 'meta';
+  const notes = e.attribution?.features.filter((f) => f.note).map((f) => (e.inputs.length > 1 ? `${f.name}: ${f.note}` : f.note)) ?? [];
   meta.textContent = e.attribution
-    ? `${e.attribution.method} → ${e.target.name} (${e.target.index}), ${e.attribution.seconds.toFixed(2)} s ${e.attribution.computedOn === 'browser' ? 'in this browser' : 'on the server'}${e.attribution.note ? `; ${e.attribution.note}` : ''}`
+    ? `${e.attribution.method} → ${e.target.name} (${e.target.index}), ${e.attribution.seconds.toFixed(2)} s ${e.attribution.computedOn === 'browser' ? 'in this browser' : 'on the server'}${notes.length ? `; ${notes.join('; ')}` : ''}`
     : `target ${e.target.name}`;
-  card.append(h, images, row, meta);
+  card.append(h, ...parts, row, meta);
   return card;
 }
 
@@ -338,30 +349,44 @@ async function reattribute(card: HTMLElement, e: Example, target: number): Promi
 // ---- a new text or table row, attributed on the server
 function renderCustomFields(): void {
   const box = $('custom-fields');
-  if (kind() === 'text') {
-    box.append(Object.assign(document.createElement('input'), { id: 'custom-text', name: 'text', size: 60, placeholder: 'type a sentence' }));
-  } else {
-    for (const c of init.features[0].categories!) {
-      const label = document.createElement('label');
-      label.append(`${c} `, Object.assign(document.createElement('input'), { type: 'number', step: 'any', name: c }));
-      box.append(label);
+  for (const f of init.features) {
+    const group = Object.assign(document.createElement('span'), { className: 'custom-feature' });
+    group.dataset.feature = f.name;
+    if (init.features.length > 1) group.append(Object.assign(document.createElement('b'), { textContent: `${f.name}:` }));
+    if (f.type === 'text') {
+      group.append(Object.assign(document.createElement('input'), { className: 'custom-text', name: 'text', size: 60, placeholder: 'type a sentence' }));
+    } else {
+      for (const c of f.categories!) {
+        const label = document.createElement('label');
+        label.append(`${c} `, Object.assign(document.createElement('input'), { type: 'number', step: 'any', name: c }));
+        group.append(label);
+      }
     }
+    box.append(group);
   }
 }
+
+const customGroup = (name: string) => $('custom-fields').querySelector<HTMLElement>(`.custom-feature[data-feature="${CSS.escape(name)}"]`)!;
 
 /** Fills the row fields from an example once, so that a visitor edits a real row. */
 function prefillCustom(e: Example | undefined): void {
-  if (!e?.values) return;
-  for (const { name, value } of e.values) {
-    const el = $('custom-fields').querySelector<HTMLInputElement>(`input[name="${CSS.escape(name)}"]`);
-    if (el && el.value === '') el.value = String(Number(value.toPrecision(6)));
-  }
+  e?.inputs.forEach((part) => {
+    for (const { name, value } of part.values ?? []) {
+      const el = customGroup(part.name).querySelector<HTMLInputElement>(`input[name="${CSS.escape(name)}"]`);
+      if (el && el.value === '') el.value = String(Number(value.toPrecision(6)));
+    }
+  });
 }
 
+/** The typed input as the API takes it: one feature's value, or each feature's by name. */
 function customInput(): unknown {
-  if (kind() === 'text') return $<HTMLInputElement>('custom-text').value;
-  // Empty or unreadable fields go as they are: the server names the column that is wrong.
-  return Object.fromEntries([...$('custom-fields').querySelectorAll<HTMLInputElement>('input')].map((el) => [el.name, el.value.trim() === '' || !Number.isFinite(Number(el.value)) ? el.value : Number(el.value)]));
+  const value = (f: Init['features'][number]) => {
+    const group = customGroup(f.name);
+    if (f.type === 'text') return group.querySelector<HTMLInputElement>('input.custom-text')!.value;
+    // Empty or unreadable fields go as they are: the server names the column that is wrong.
+    return Object.fromEntries([...group.querySelectorAll<HTMLInputElement>('input')].map((el) => [el.name, el.value.trim() === '' || !Number.isFinite(Number(el.value)) ? el.value : Number(el.value)]));
+  };
+  return init.features.length === 1 ? value(init.features[0]) : Object.fromEntries(init.features.map((f) => [f.name, value(f)]));
 }
 
 async function runCustom(): Promise<void> {
@@ -431,17 +456,15 @@ function toDataUrl(img: RgbImage): string {
 
 interface AttributeRequest { example: number; target: number; method: string; arguments: ArgumentValues; model?: number }
 
-/** What the card shows of an attribution: an image's pictures, or a text's or row's scaled values (as the server computes them). */
-function present(data: Float32Array, shape: number[], display: { data: Float32Array; shape: number[] }): Pick<Attribution, 'heatMap' | 'blended' | 'feature' | 'contributions' | 'note'> {
-  const f = init.features[0];
-  if (f.type === 'image') {
-    const pics = attributionPictures({ data, shape }, display, f.name);
-    return { heatMap: toDataUrl(pics.heatMap), blended: toDataUrl(pics.blended), contributions: pics.contributions, note: pics.note };
-  }
-  // The card keeps the words the server sent; the feature only scales the values here.
-  const feature = f.type === 'text' ? new TextFeature(f.name) : new GeneralFeature(f.name, f.categories!);
-  const view = featureView(feature, { data, shape }, display.data);
-  return { feature: view.output, contributions: view.contributions, note: view.note };
+/** The page's features, as the server's: what the views are computed with (a text's words stay those the server sent). */
+function pageFeatures(): Feature[] {
+  return init.features.map((f) => (f.type === 'image' ? new ImageFeature(f.name) : f.type === 'text' ? new TextFeature(f.name) : new GeneralFeature(f.name, f.categories!)));
+}
+
+/** What the card shows of an attribution, computed as the server computes it. */
+function present(data: Float32Array, shape: number[], shown: { data: Float32Array; shape: number[] }[]): Pick<Attribution, 'features' | 'contributions'> {
+  const { views, contributions } = attributionViews(pageFeatures(), { data, shape }, shown.map((p, k) => ({ shown: p, inputShape: init.inputShapes[k] })));
+  return { contributions, features: views.map(({ heatMap, blended, ...v }) => ({ ...v, ...(heatMap && blended ? { heatMap: toDataUrl(heatMap), blended: toDataUrl(blended) } : {}) })) };
 }
 
 /** One attribution on this browser's GPU, with what its card shows; `data` is the raw result. */
@@ -452,18 +475,22 @@ async function attributeInBrowser(req: AttributeRequest): Promise<{ target: { in
   const res = await fetch(`/api/examples/${req.example}/tensors`);
   if (!res.ok) throw new Error((await res.json()).error);
   const { tensors } = parseSafetensors(new Uint8Array(await res.arrayBuffer()), 'the example');
-  const input = tensors.get('input')!, baseline = tensors.get('baseline')!, display = tensors.get('display')!;
+  const input = tensors.get('input')!, baseline = tensors.get('baseline')!;
+  const shown = init.features.map((_, k) => { const t = tensors.get(`shown.${k}`)!; return { data: t.data as Float32Array, shape: t.shape.slice(1) }; });
   const t0 = performance.now();
   const { data, shape } = await tidy(async () => {
     const x = fromArray(ctx, input.data as Float32Array, input.shape);
     const b = fromArray(ctx, baseline.data as Float32Array, baseline.shape);
-    const attr = await spec.run(x, req.target, values, { net, layers: layerNames(), baseline: b, onProgress: (done, total) => setProgress(`computing in this browser: ${spec.label}`, done, total) });
+    const attr = await spec.run(x, req.target, values, {
+      net, layers: layerNames(), baseline: b, featureMask: ablationGroups(pageFeatures(), init.inputShapes),
+      onProgress: (done, total) => setProgress(`computing in this browser: ${spec.label}`, done, total),
+    });
     return { data: await attr.data(), shape: [...attr.shape] };
   });
   const seconds = (performance.now() - t0) / 1000;
   return {
     target: { index: req.target, name: init.classes[req.target] },
-    attribution: { method: spec.name, arguments: values, seconds, computedOn: 'browser', ...present(data, shape, { data: display.data as Float32Array, shape: display.shape.slice(1) }) },
+    attribution: { method: spec.name, arguments: values, seconds, computedOn: 'browser', ...present(data, shape, shown) },
     data,
   };
 }
