@@ -1,4 +1,6 @@
 import { suite } from 'uvu';
+import * as A from '../src/attr/index.ts';
+import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,9 +8,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseSafetensors, serializeSafetensors } from '../src/io/safetensors.ts';
 import { readStateDict } from '../src/io/weights.ts';
+import { loadOnnxClassifier } from '../src/io/models.ts';
+import { encodeText, parseVocabulary } from '../src/insights/text.ts';
 import { parseArgs } from '../src/cli/args.ts';
 import { PNG } from 'pngjs';
-import { tuningKey } from '../src/autograd/index.ts';
+import { fromArray, tidy, tuningKey } from '../src/autograd/index.ts';
 import { convGeometries } from '../src/nn/tune.ts';
 import { assertClose, getGpu, relL2Error } from './helpers.ts';
 import { REF_DIR, ref, resnet18Seed0 } from './refdata.ts';
@@ -301,8 +305,30 @@ test('a text from the command line: --text with --vocab gives Captum\'s LayerInt
     const x = glimpse('attribute', '--model', onnx, ...args, '--method', 'layer-integrated-gradients', '--layer', 'embedding', '--html', html);
     if (x.code !== 2 || !x.err.includes(msg) || x.err.split('\n').filter((l) => l.startsWith('glimpse: error')).length !== 1) throw new Error(`${msg}: exit ${x.code}, stderr: ${x.err}`);
   }
-  const s = glimpse('attribute', '--model', onnx, '--vocab', vocab, '--text', sentence, '--method', 'saliency', '--html', html);
-  if (s.code !== 2 || !s.err.includes('token ids have no gradient: attribute to the embedding')) throw new Error(`saliency on token ids: exit ${s.code}, stderr: ${s.err}`);
+  const ig = glimpse('attribute', '--model', onnx, '--vocab', vocab, '--text', sentence, '--method', 'integrated-gradients', '--html', html);
+  if (ig.code !== 2 || !ig.err.includes('token ids have no gradient: attribute to the embedding')) throw new Error(`IG on token ids: exit ${ig.code}, stderr: ${ig.err}`);
+  const layerOnImage = glimpse('attribute', '--model', onnx, '--input', `${join(M, 'sentiment_ref.safetensors')}:tokens`, '--method', 'saliency', '--layer', 'embedding', '--save', save);
+  if (layerOnImage.code !== 2 || !layerOnImage.err.includes('--layer goes with saliency over a --text')) throw new Error(`saliency --layer without --text: exit ${layerOnImage.code}, stderr: ${layerOnImage.err}`);
+});
+
+test('saliency over a text: the gradient at the embedding (found as the Gather that reads the token ids), absolute unless --no-abs', async () => {
+  const M = join(REF_DIR, 'models'), onnx = join(M, 'sentiment_cnn.onnx'), vocab = join(M, 'sentiment_vocab.json');
+  const sentence = 'i loved this story but the plot was a mess';
+  const out = (name: string, ...extra: string[]) => {
+    const file = join(tmp, `${name}.safetensors`);
+    const r = glimpse('attribute', '--model', onnx, '--vocab', vocab, '--text', sentence, '--method', 'saliency', '--target', '1', '--save', file, ...extra);
+    if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.err}`);
+    return parseSafetensors(new Uint8Array(readFileSync(file))).tensors.get('attributions')!;
+  };
+  const abs = out('sal_abs'), signed = out('sal_signed', '--no-abs');
+  assert.equal(abs.shape, [1, 24, 32]);
+  assertClose(abs.data as Float32Array, Array.from(signed.data as Float32Array, Math.abs), 0, 'abs of the signed gradient');
+  const ids = encodeText(sentence, parseVocabulary(readFileSync(vocab, 'utf8'))).ids;
+  const ctx = await getGpu();
+  const net = loadOnnxClassifier(ctx, onnx).net;
+  const want = await tidy(async () => (await new A.LayerGradientXActivation(net, 'embedding', false).attribute(fromArray(ctx, Float32Array.from(ids), [1, 24]), { target: 1 })).data());
+  assertClose(signed.data as Float32Array, want, 1e-6, 'the gradient at the embedding');
+  if (!Array.from(want as Float32Array).some((v) => v < 0)) throw new Error('a gradient of one sign cannot tell abs from not');
 });
 
 test('a table row from the command line: --csv --row with --normalize gives Captum\'s IG and FeatureAblation on the wine MLP, and --png its bars; bad tables are one line', () => {

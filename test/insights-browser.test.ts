@@ -144,7 +144,7 @@ test('insights page with an ONNX model (SqueezeNet 1.1): the page loads the .onn
 test('insights page over a text model (the sentiment CNN): coloured words, a method change re-attributes, a typed sentence, a bad one\'s message, in-browser LIG equals the server\'s', async () => {
   const { vis } = await textInsightsFixture(await getGpu());
   await withPage(vis, async (page, url) => {
-    assert.equal(await page.$$eval('#method option', (o) => o.map((x) => (x as HTMLOptionElement).value)), ['LayerIntegratedGradients', 'LayerGradientXActivation', 'Occlusion', 'FeatureAblation']);
+    assert.equal(await page.$$eval('#method option', (o) => o.map((x) => (x as HTMLOptionElement).value)), ['LayerIntegratedGradients', 'LayerGradientXActivation', 'Saliency', 'Occlusion', 'FeatureAblation']);
     await page.selectOption('#method', 'Occlusion');
     await page.click('#fetch');
     await page.waitForFunction(() => document.querySelectorAll('.example .tokens').length === 4 && !!document.querySelector('.example .meta')?.textContent?.includes('Occlusion'), null, { timeout: 60_000 });

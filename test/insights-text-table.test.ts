@@ -47,7 +47,7 @@ test('text: init offers the per-token layers and the methods that fit token ids;
   const s = await textServer();
   const init = (await call(s.url, 'api/init')).body;
   assert.equal(init.features, [{ name: 'Text', type: 'text' }]);
-  assert.equal(init.methods.map((m: { name: string }) => m.name), ['LayerIntegratedGradients', 'LayerGradientXActivation', 'Occlusion', 'FeatureAblation']);
+  assert.equal(init.methods.map((m: { name: string }) => m.name), ['LayerIntegratedGradients', 'LayerGradientXActivation', 'Saliency', 'Occlusion', 'FeatureAblation']);
   const layer = init.methods[0].arguments.find((a: { name: string }) => a.name === 'layer');
   assert.is(layer.default, 'embedding');
   assert.ok(init.acceptsInput);
@@ -99,9 +99,14 @@ test('text: a typed sentence is attributed like the same dataset text; Occlusion
     assert.is(r.status, 400);
     assert.match(r.body.error, message);
   }
-  const saliency = await call(s.url, 'api/attribute', { example: 0, target: 1, method: 'Saliency' });
-  assert.is(saliency.status, 400);
-  assert.match(saliency.body.error, 'Saliency does not fit a text input; methods: LayerIntegratedGradients');
+  const guided = await call(s.url, 'api/attribute', { example: 0, target: 1, method: 'GuidedBackprop' });
+  assert.is(guided.status, 400);
+  assert.match(guided.body.error, 'GuidedBackprop does not fit a text input; methods: LayerIntegratedGradients');
+  // Saliency over tokens: the gradient at the embedding, in absolute value, per token and dimension.
+  const sal = await call(s.url, 'api/attribute', { example: 0, target: 1, method: 'Saliency', raw: true });
+  const signed = await call(s.url, 'api/attribute', { example: 0, target: 1, method: 'LayerGradientXActivation', arguments: { multiplyByInputs: false }, raw: true });
+  assert.equal(sal.body.attribution.shape, [1, 24, 32]);
+  assert.equal(Array.from(decodeFloats(sal.body.attribution.data)), Array.from(decodeFloats(signed.body.attribution.data), Math.abs));
   const both = await call(s.url, 'api/attribute', { example: 0, input: 'good', target: 1, method: 'Occlusion' });
   assert.match(both.body.error, 'give one of example');
   // Labels from the text file: example 2 is labelled with the class the model does not predict.

@@ -41,7 +41,15 @@ function withLayer<T>(layer: Module, input: boolean, replace: ((out: Tensor) => 
 
 /** Layer activations and d sum_n F[n, target[n]] / d activations, for a batch. */
 function layerGradientsAndEvals(model: Module, layer: Module, inputs: Tensor, targets: number[], toInput: boolean): { grads: Tensor; acts: Tensor } {
-  return withLayer(layer, toInput, null, (captured) => {
+  // A layer fed by constants and indices alone (an embedding's lookup of token ids) is outside the
+  // graph: a leaf copy of its output stands in, as its weight's requires_grad makes it part of PyTorch's.
+  const inGraph = (y: Tensor) => {
+    if (y.requiresGrad) return y;
+    const leaf = ops.affine(y, 1, 0);
+    leaf.requiresGrad = true;
+    return leaf;
+  };
+  return withLayer(layer, toInput, toInput ? null : inGraph, (captured) => {
     const leaf = ops.affine(inputs, 1, 0);
     leaf.requiresGrad = true; // so that the layer's output is part of a graph
     const selected = ops.selectTargets(model.call(leaf), targets);

@@ -5,7 +5,8 @@ import { UsageError, int, parseArgs, type FlagSpec, type Parsed } from './args.t
 import { MODEL_FLAGS, checkOutputFolder, readInput, withModel, writeTensors } from './common.ts';
 import { progressBar } from './progress.ts';
 import { writeFileSync } from 'node:fs';
-import { tableInput, textInput, textReport, textTensor } from './text-table.ts';
+import { tokenSaliency } from '../insights/methods.ts';
+import { embeddingLayer, tableInput, textInput, textReport, textTensor } from './text-table.ts';
 import { VISUALIZE_METHODS, VISUALIZE_SIGNS, type VisualizeMethod, type VisualizeSign, visualizeFeatureBars, visualizeImageAttr } from '../io/visualize.ts';
 import { encodePng, readImage } from '../io/image-decode.ts';
 import { preprocessImage } from '../io/image.ts';
@@ -44,7 +45,11 @@ function numbers(a: Parsed, flag: string, required: boolean): number[] | undefin
 /** Each method: the options it takes (besides the common ones) and how to run it. */
 const METHODS: Record<string, { flags: string[]; run: Run }> = {
   'integrated-gradients': { flags: PATH, run: (m, x, target, a, onProgress) => new A.IntegratedGradients(m.net).attribute(x, { target, ...path(a), onProgress }) },
-  saliency: { flags: ['no-abs'], run: (m, x, target, a) => new A.Saliency(m.net).attribute(x, { target, abs: !a['no-abs'] }) },
+  saliency: {
+    // Over token ids, the gradient at the embedding (--layer: another per-token layer), per token and dimension.
+    flags: ['no-abs', 'layer'],
+    run: (m, x, target, a) => (a.layer ? tokenSaliency(m.net, a.layer as string, x, target, !a['no-abs']) : new A.Saliency(m.net).attribute(x, { target, abs: !a['no-abs'] })),
+  },
   'input-x-gradient': { flags: [], run: (m, x, target) => new A.InputXGradient(m.net).attribute(x, { target }) },
   'guided-backprop': { flags: [], run: (m, x, target) => new A.GuidedBackprop(m.net).attribute(x, { target }) },
   deconvolution: { flags: [], run: (m, x, target) => new A.Deconvolution(m.net).attribute(x, { target }) },
@@ -161,9 +166,11 @@ export async function attribute(argv: string[]): Promise<void> {
   if (a.text && a.png) throw new UsageError('--png draws images; for a text, --html draws its words');
   for (const flag of ['save', 'png', 'html']) if (a[flag]) checkOutputFolder(a[flag] as string, flag);
   // Token ids are indices: nothing differentiates through them (the embedding lookup has no gradient to them).
-  const toInput = ['integrated-gradients', 'saliency', 'input-x-gradient', 'guided-backprop', 'deconvolution', 'gradient-shap', 'guided-gradcam'];
+  if (inner === 'saliency' && a.layer && !a.text) throw new UsageError('--layer goes with saliency over a --text (the gradient at that per-token layer)');
+  const toInput = ['integrated-gradients', 'input-x-gradient', 'guided-backprop', 'deconvolution', 'gradient-shap', 'guided-gradcam'];
   if (a.text && toInput.includes(inner!)) throw new UsageError(`${inner} differentiates the input, and token ids have no gradient: attribute to the embedding (--method layer-integrated-gradients or layer-gradient-x-activation --layer NAME), or use occlusion or feature-ablation`);
   const text = a.text ? textInput(a) : null;
+  if (text && inner === 'saliency' && !a.layer) a.layer = ''; // the embedding, found once the model is read
   // Captum's TokenReferenceBase: every token the pad index.
   if (text && a.baselines === undefined) a.baselines = text.vocab.pad;
   if (a['outlier-perc'] !== undefined && !((a['outlier-perc'] as number) >= 0 && (a['outlier-perc'] as number) < 100)) throw new UsageError(`--outlier-perc must be at least 0 and below 100, got ${a['outlier-perc']}`);
@@ -183,6 +190,10 @@ export async function attribute(argv: string[]): Promise<void> {
   if (a.csv && (a.viz || a.sign || a['outlier-perc'] !== undefined)) throw new UsageError('--viz, --sign and --outlier-perc describe image pictures; a table row draws as bars');
 
   await withModel(a, async (ctx, model) => {
+    if (a.layer === '') {
+      a.layer = embeddingLayer(model) ?? '';
+      if (!a.layer) throw new UsageError('saliency over a text takes the gradient at the embedding, and this model has no Gather reading its input: give --layer NAME (glimpse layers --model M lists them)');
+    }
     const table = a.csv ? tableInput(a, model) : null;
     const input = text ? textTensor(text, model) : table ? table.input : readInput(a, model);
     const targets = a.target as number[] | undefined;

@@ -50,6 +50,17 @@ export function textTensor(t: TextInput, model: Classifier): HostTensor {
   return { dtype: 'F32', shape: [1, t.ids.length], data: Float32Array.from(t.ids) };
 }
 
+/** The embedding of a model of token ids: the layer (Gather) that reads the input; null when there is none. */
+export function embeddingLayer(model: Classifier): string | null {
+  if (!(model.net instanceof GraphModel)) return null;
+  const input = model.net.onnx.inputs[0].name;
+  for (const [name, m] of model.net.children) {
+    const node = (m as { node?: { opType: string; inputs: string[] } }).node;
+    if (node?.opType === 'Gather' && node.inputs.includes(input)) return name;
+  }
+  return null;
+}
+
 /** Captum's visualize_text page for one text: words coloured by their summed, L2-normalized attributions. */
 export async function textReport(t: TextInput, model: Classifier, x: Tensor, attr: Tensor, data: Float32Array, target: number | undefined, method: string): Promise<string> {
   const probs = await noGrad(() => ops.softmax(model.net.call(x))).data();

@@ -6,6 +6,7 @@
  */
 import { type Tensor, tidy } from '../autograd/index.ts';
 import * as A from '../attr/index.ts';
+import * as ops from '../autograd/ops/index.ts';
 import type { Module } from '../nn/module.ts';
 import type { FeatureKind } from './features.ts';
 
@@ -117,6 +118,17 @@ const IMAGE_METHODS: MethodSpec[] = [
 
 const integratedGradients = IMAGE_METHODS[0], saliency = IMAGE_METHODS[1], inputXGradient = IMAGE_METHODS[2];
 
+/**
+ * Saliency over tokens: token ids have no gradient, so the gradient is taken at a per-token layer (the
+ * embedding's output), as Captum's LayerGradientXActivation without the activation, in absolute value.
+ */
+export function tokenSaliency(net: Module, layer: string, x: Tensor, target: number | number[] | undefined, abs: boolean): Promise<Tensor> {
+  return tidy(async () => {
+    const g = await new A.LayerGradientXActivation(net, layer, false).attribute(x, { target });
+    return abs ? ops.abs(g) : g;
+  });
+}
+
 const layerArgument = (help: string): ArgumentSpec => ({ name: 'layer', type: 'enum', default: '', options: [], help });
 const stepsArguments = integratedGradients.arguments;
 const perEval: ArgumentSpec = { name: 'perturbationsPerEval', type: 'integer', default: null, min: 1, max: 4096, help: 'perturbed inputs per forward pass (empty: as many as fit)' };
@@ -137,6 +149,11 @@ const TEXT_METHODS: MethodSpec[] = [
     name: 'LayerGradientXActivation', label: 'Layer Gradient x Activation',
     arguments: [layerArgument('the per-token layer attributed to (the embedding)'), { name: 'multiplyByInputs', type: 'boolean', default: true, help: 'multiply the gradient by the activation (off: the gradient alone, saliency at the layer)' }],
     run: (x, target, a, rc) => new A.LayerGradientXActivation(rc.net, a.layer as string, a.multiplyByInputs as boolean).attribute(x, { target }),
+  },
+  {
+    name: 'Saliency', label: 'Saliency (at the embedding)',
+    arguments: [layerArgument('the per-token layer whose gradient is taken (the embedding)'), { name: 'abs', type: 'boolean', default: true, help: 'absolute value of the gradient' }],
+    run: (x, target, a, rc) => tokenSaliency(rc.net, a.layer as string, x, target, a.abs as boolean),
   },
   {
     name: 'Occlusion', label: 'Occlusion',
@@ -162,12 +179,14 @@ const TEXT_METHODS: MethodSpec[] = [
   },
 ];
 
+const featureAblation = TEXT_METHODS.find((m) => m.name === 'FeatureAblation')!;
+
 /** A table row [1, C]: every method on the input itself; FeatureAblation takes one column at a time. */
-const GENERAL_METHODS: MethodSpec[] = [integratedGradients, saliency, inputXGradient, TEXT_METHODS[3]];
+const GENERAL_METHODS: MethodSpec[] = [integratedGradients, saliency, inputXGradient, featureAblation];
 
 /** Several inputs, packed side by side: Feature Ablation's groups follow each feature (rc.featureMask). */
 const severalAblation: MethodSpec = {
-  ...TEXT_METHODS[3],
+  ...featureAblation,
   run: (x, target, a, rc) => new A.FeatureAblation(rc.net).attribute(x, {
     target, baselines: rc.baseline, featureMask: rc.featureMask, perturbationsPerEval: (a.perturbationsPerEval as number | null) ?? undefined, onProgress: rc.onProgress,
   }),
