@@ -61,6 +61,8 @@ test('text: init offers the per-token layers and the methods that fit token ids;
     assert.is(r.status, 200, JSON.stringify(r.body));
     assert.equal(r.body.attribution.shape, [1, 24, 32]);
     assertClose(decodeFloats(r.body.attribution.data), want.subarray(i * 768, (i + 1) * 768), 1e-3, `sentence ${i} LIG`);
+    const delta = (ref.get('lig_embedding_gl50_delta')!.data as Float32Array)[i];
+    assert.ok(Math.abs(r.body.attribution.delta - delta) < 1e-4, `sentence ${i}: convergence delta ${r.body.attribution.delta}, Captum's ${delta}`);
     // The card: the sentence's words, then pads; each token's sum over the embedding over the largest magnitude, x100.
     const f = r.body.attribution.features[0].feature;
     assert.equal(f.base, encodeText(s.sentences[i], vocab).tokens);

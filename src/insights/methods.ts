@@ -39,8 +39,11 @@ export interface MethodSpec {
   name: string;
   label: string;
   arguments: ArgumentSpec[];
-  /** Attributions for one example [1, ...]: at the input's shape, or a per-token layer's [1, L, D]. */
-  run(x: Tensor, target: number, args: ArgumentValues, rc: RunContext): Promise<Tensor>;
+  /**
+   * Attributions for one example [1, ...]: at the input's shape, or a per-token layer's [1, L, D]; the
+   * path methods also give Captum's convergence delta [1].
+   */
+  run(x: Tensor, target: number, args: ArgumentValues, rc: RunContext): Promise<Tensor | [Tensor, Tensor]>;
 }
 
 const LAYER_PLACEHOLDER = 'layer4';
@@ -65,7 +68,9 @@ const IMAGE_METHODS: MethodSpec[] = [
       { name: 'nSteps', type: 'integer', default: 25, min: 2, max: 1000, help: 'number of points on the path from the baseline' },
       { name: 'method', type: 'enum', default: 'gausslegendre', options: [...A.INTEGRATION_METHODS], help: 'integral approximation' },
     ],
-    run: (x, target, a, rc) => new A.IntegratedGradients(rc.net).attribute(x, { target, baselines: rc.baseline, nSteps: a.nSteps as number, method: a.method as A.IntegrationMethod, onProgress: rc.onProgress }),
+    run: (x, target, a, rc) => new A.IntegratedGradients(rc.net).attribute(x, {
+      target, baselines: rc.baseline, nSteps: a.nSteps as number, method: a.method as A.IntegrationMethod, onProgress: rc.onProgress, returnConvergenceDelta: true,
+    }),
   },
   {
     name: 'Saliency', label: 'Saliency',
@@ -142,7 +147,7 @@ const TEXT_METHODS: MethodSpec[] = [
     name: 'LayerIntegratedGradients', label: 'Layer Integrated Gradients',
     arguments: [layerArgument('the per-token layer attributed to (the embedding)'), ...stepsArguments],
     run: (x, target, a, rc) => new A.LayerIntegratedGradients(rc.net, a.layer as string).attribute(x, {
-      target, baselines: rc.baseline, nSteps: a.nSteps as number, method: a.method as A.IntegrationMethod, onProgress: rc.onProgress,
+      target, baselines: rc.baseline, nSteps: a.nSteps as number, method: a.method as A.IntegrationMethod, onProgress: rc.onProgress, returnConvergenceDelta: true,
     }),
   },
   {
@@ -210,6 +215,15 @@ const CATALOGUE: Record<MethodSet, MethodSpec[]> = {
 
 /** The methods that fit a kind of feature, or several. */
 export const methodsFor = (kind: MethodSet): MethodSpec[] => CATALOGUE[kind];
+
+/** Runs a method on one example and reads its result back: the attributions, and the convergence delta of a path method. */
+export async function runMethod(spec: MethodSpec, x: Tensor, target: number, args: ArgumentValues, rc: RunContext): Promise<{ data: Float32Array; shape: number[]; delta: number | null }> {
+  return tidy(async () => {
+    const out = await spec.run(x, target, args, rc);
+    const [attr, delta] = Array.isArray(out) ? out : [out, null];
+    return { data: await attr.data(), shape: [...attr.shape], delta: delta ? (await delta.data())[0] : null };
+  });
+}
 
 /** The catalogue as /api/init sends it: the layer picker lists the model's own layers. */
 export function describeMethods(layers: string[], kind: MethodSet = 'image'): { name: string; label: string; arguments: ArgumentSpec[] }[] {

@@ -14,7 +14,7 @@ import { ResNet } from '../nn/resnet.ts';
 import { GraphModel } from '../nn/graph.ts';
 import { type Feature, ImageFeature, TextFeature, GeneralFeature } from './features.ts';
 import { type Example, type Part, ablationGroups, batchRank, exampleOf, makePart, requestExample } from './examples.ts';
-import { type ArgumentValues, type MethodSet, type MethodSpec, RequestError, describeMethods, findMethod, methodSetOf, validateArguments } from './methods.ts';
+import { type ArgumentValues, type MethodSet, type MethodSpec, RequestError, describeMethods, findMethod, methodSetOf, runMethod, validateArguments } from './methods.ts';
 import { type Prediction, attributionViews, encodeFloats, topPredictions } from './present.ts';
 import { WorkQueue } from './queue.ts';
 
@@ -364,20 +364,20 @@ export class AttributionVisualizer {
     if (!job) return { ...base, attribution: null };
     const { spec } = job;
     const layers = await this.layers(model); // before the job: finding them is a job of its own
-    const { data, shape, seconds } = await this.queue.run(`${spec.label}, ${e.index < 0 ? 'the input' : `example ${e.index}`}`, (progress) => tidy(async () => {
+    const { data, shape, delta, seconds } = await this.queue.run(`${spec.label}, ${e.index < 0 ? 'the input' : `example ${e.index}`}`, (progress) => tidy(async () => {
       const t0 = performance.now();
       const ctx = this.o.ctx, dims = e.input.shape;
       const x = fromArray(ctx, e.input.data, [1, ...dims]);
       const baseline = fromArray(ctx, e.baseline.data, [1, ...dims]);
-      const attr = await spec.run(x, target, job.values, { net: this.o.models[model], layers, baseline, featureMask: ablationGroups(this.o.features, e.parts.map((p) => p.input.shape)), onProgress: progress });
-      return { data: await attr.data(), shape: [...attr.shape], seconds: (performance.now() - t0) / 1000 };
+      const out = await runMethod(spec, x, target, job.values, { net: this.o.models[model], layers, baseline, featureMask: ablationGroups(this.o.features, e.parts.map((p) => p.input.shape)), onProgress: progress });
+      return { ...out, seconds: (performance.now() - t0) / 1000 };
     }), signal);
     const { views, contributions } = attributionViews(this.o.features, { data, shape }, e.parts.map((p) => ({ shown: p.shown, inputShape: p.input.shape })));
     const features = views.map(({ heatMap, blended, ...v }) => ({ ...v, ...(heatMap && blended ? { heatMap: this.o.encodeImage(heatMap), blended: this.o.encodeImage(blended) } : {}) }));
     return {
       ...base,
       attribution: {
-        method: spec.name, arguments: job.values, seconds, computedOn: 'server', features, contributions,
+        method: spec.name, arguments: job.values, seconds, computedOn: 'server', features, contributions, delta,
         ...(raw ? { shape, data: encodeFloats(data) } : {}),
       },
     };

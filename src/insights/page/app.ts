@@ -14,7 +14,7 @@ import { ResNet, type ResNetArch, type ResNetVariant } from '../../nn/resnet.ts'
 import { type GraphModel, loadOnnx } from '../../nn/graph.ts';
 import { type Feature, type FeatureKind, type FeatureOutput, GeneralFeature, ImageFeature, TextFeature } from '../features.ts';
 import { ablationGroups } from '../examples.ts';
-import { type ArgumentSpec, type ArgumentValues, type MethodSet, findMethod, methodSetOf, validateArguments } from '../methods.ts';
+import { type ArgumentSpec, type ArgumentValues, type MethodSet, findMethod, methodSetOf, runMethod, validateArguments } from '../methods.ts';
 import { type Prediction, attributionViews } from '../present.ts';
 import { attributionColor } from '../text.ts';
 
@@ -35,6 +35,8 @@ interface Attribution {
   method: string; arguments: ArgumentValues; seconds: number; computedOn: string;
   contributions: { name: string; value: number; sum: number }[];
   features: PartAttribution[];
+  /** A path method's convergence delta (Captum's), else null. */
+  delta: number | null;
   shape?: number[]; data?: string;
 }
 interface Example {
@@ -279,7 +281,7 @@ function renderExample(e: Example): HTMLElement {
   meta.className = 'meta';
   const notes = e.attribution?.features.filter((f) => f.note).map((f) => (e.inputs.length > 1 ? `${f.name}: ${f.note}` : f.note)) ?? [];
   meta.textContent = e.attribution
-    ? `${e.attribution.method} → ${e.target.name} (${e.target.index}), ${e.attribution.seconds.toFixed(2)} s ${e.attribution.computedOn === 'browser' ? 'in this browser' : 'on the server'}${notes.length ? `; ${notes.join('; ')}` : ''}`
+    ? `${e.attribution.method} → ${e.target.name} (${e.target.index}), ${e.attribution.seconds.toFixed(2)} s ${e.attribution.computedOn === 'browser' ? 'in this browser' : 'on the server'}${e.attribution.delta !== null && e.attribution.delta !== undefined ? `, convergence delta ${e.attribution.delta.toPrecision(3)}` : ''}${notes.length ? `; ${notes.join('; ')}` : ''}`
     : `target ${e.target.name}`;
   card.append(h, ...parts, row, meta);
   return card;
@@ -478,19 +480,18 @@ async function attributeInBrowser(req: AttributeRequest): Promise<{ target: { in
   const input = tensors.get('input')!, baseline = tensors.get('baseline')!;
   const shown = init.features.map((_, k) => { const t = tensors.get(`shown.${k}`)!; return { data: t.data as Float32Array, shape: t.shape.slice(1) }; });
   const t0 = performance.now();
-  const { data, shape } = await tidy(async () => {
+  const { data, shape, delta } = await tidy(async () => {
     const x = fromArray(ctx, input.data as Float32Array, input.shape);
     const b = fromArray(ctx, baseline.data as Float32Array, baseline.shape);
-    const attr = await spec.run(x, req.target, values, {
+    return runMethod(spec, x, req.target, values, {
       net, layers: layerNames(), baseline: b, featureMask: ablationGroups(pageFeatures(), init.inputShapes),
       onProgress: (done, total) => setProgress(`computing in this browser: ${spec.label}`, done, total),
     });
-    return { data: await attr.data(), shape: [...attr.shape] };
   });
   const seconds = (performance.now() - t0) / 1000;
   return {
     target: { index: req.target, name: init.classes[req.target] },
-    attribution: { method: spec.name, arguments: values, seconds, computedOn: 'browser', ...present(data, shape, shown) },
+    attribution: { method: spec.name, arguments: values, seconds, computedOn: 'browser', delta, ...present(data, shape, shown) },
     data,
   };
 }
