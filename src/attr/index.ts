@@ -5,3 +5,5 @@ export { LayerGradCam, LayerActivation, LayerGradientXActivation, LayerConductan
 export { approximationParameters, legendreGauss, INTEGRATION_METHODS, type IntegrationMethod } from './approximation.ts';
 export type { ForwardFunc, Target, ProgressCallback } from './common.ts';
 export { NoiseTunnel, GradientShap, type NoiseTunnelOptions, type NoiseTunnelType, type GradientShapOptions } from './noise.ts';
+export { infidelity, sensitivityMax, infidelityPerturbFuncDecorator, type InfidelityPerturbFunc, type InfidelityOptions, type ExplanationFunc, type SensitivityMaxOptions } from './metrics.ts';
+export { deletion, insertion, curveAuc, riseBlur, riseBlurKernel, type CausalMetricOptions, type CausalMetricResult } from './causal-metrics.ts';
