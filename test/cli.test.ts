@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as A from '../src/attr/index.ts';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,7 @@ import { readStateDict } from '../src/io/weights.ts';
 import { loadOnnxClassifier } from '../src/io/models.ts';
 import { encodeText, parseVocabulary } from '../src/insights/text.ts';
 import { parseArgs } from '../src/cli/args.ts';
+import { parseShard, shardOf } from '../src/cli/batch.ts';
 import { PNG } from 'pngjs';
 import { fromArray, tidy, tuningKey } from '../src/autograd/index.ts';
 import { convGeometries } from '../src/nn/tune.ts';
@@ -254,6 +255,75 @@ test('insights over texts (--text-file, --vocab) and table rows (--csv, --normal
     const errors = r.err.split('\n').filter((l) => l.startsWith('glimpse: error:'));
     if (r.code !== 2 || errors.length !== 1 || !errors[0].includes(message)) throw new Error(`${args.join(' ')}: exit ${r.code}: ${r.err}`);
   }
+});
+
+test('shards: --shard auto reads a Kubernetes Indexed Job\'s or a Slurm array\'s index; an input\'s shard depends on its path alone', () => {
+  assert.equal(parseShard({ shard: 'auto', shards: 4 }, { JOB_COMPLETION_INDEX: '3' }), { index: 3, count: 4 });
+  assert.equal(parseShard({ shard: 'auto' }, { SLURM_ARRAY_TASK_ID: '5', SLURM_ARRAY_TASK_COUNT: '5', SLURM_ARRAY_TASK_MIN: '1' }), { index: 4, count: 5 });
+  assert.equal(parseShard({ shard: '2/7' }, {}), { index: 2, count: 7 });
+  for (const [a, env, msg] of [[{ shard: 'auto' }, {}, 'neither is set'], [{ shard: 'auto' }, { JOB_COMPLETION_INDEX: '0' }, 'needs --shards N'], [{ shard: '1-2' }, {}, 'must be I/N']] as const) {
+    let m = '';
+    try { parseShard(a, env); } catch (e) { m = (e as Error).message; }
+    assert.match(m, msg);
+  }
+  const files = Array.from({ length: 300 }, (_, i) => `d${i % 7}/img${i}.png`);
+  const shards = files.map((f) => shardOf(f, 3));
+  assert.equal([...files].reverse().map((f) => shardOf(f, 3)), [...shards].reverse(), 'the order of the folder does not matter');
+  for (let k = 0; k < 3; k++) assert.ok(shards.filter((x) => x === k).length > 70, 'the shards are near even');
+});
+
+test('a folder in one run: outputs equal single runs, a corrupt image is recorded and skipped; killed with SIGKILL and rerun, every output is whole and equal; three shards make one run', async () => {
+  const dir = join(tmp, 'batch-in');
+  mkdirSync(join(dir, 'sub'), { recursive: true });
+  const png = readFileSync(join(REF_DIR, 'images', 'chelsea.png'));
+  for (const f of ['a.png', 'b.png', 'sub/c.png', 'sub/d.png']) copyFileSync(join(REF_DIR, 'images', 'chelsea.png'), join(dir, f));
+  writeFileSync(join(dir, 'b.png'), readFileSync(join(REF_DIR, 'images', 'chelsea.png'))); // same bytes, another name
+  writeFileSync(join(dir, 'broken.png'), png.subarray(0, 100));
+  const model = ['--model', join(REF_DIR, 'models', 'squeezenet1_1_seed0.onnx'), '--size', '64', '--resize', '64'];
+  const method = ['--method', 'integrated-gradients', '--n-steps', '20', '--target', '281'];
+  const out = join(tmp, 'batch-out');
+  const r = glimpse('attribute', ...model, ...method, '--images', dir, '--out', out);
+  if (r.code !== 0 || !r.out.includes('4 attributed, 0 already done, 1 failed')) throw new Error(`exit ${r.code}: ${r.out} ${r.err}`);
+  const index = readFileSync(join(out, 'index.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(index.map((l) => l.file), ['a.png', 'b.png', 'broken.png', 'sub/c.png', 'sub/d.png']);
+  assert.match(index[2].error, 'not a readable PNG');
+  assert.is(index[0].target, 281);
+  const single = join(tmp, 'single.safetensors');
+  const s = glimpse('attribute', ...model, ...method, '--image', join(dir, 'sub/c.png'), '--save', single);
+  if (s.code !== 0) throw new Error(`exit ${s.code}: ${s.err}`);
+  const read = (f: string) => parseSafetensors(new Uint8Array(readFileSync(f))).tensors.get('attributions')!.data as Float32Array;
+  assert.equal(Array.from(read(join(out, 'sub/c.png.safetensors'))), Array.from(read(single)), 'a batch output equals the single run');
+
+  // Killed at the first output, then rerun: only whole files, and the same bytes as the run above.
+  const killed = join(tmp, 'batch-killed');
+  const child = spawn(process.execPath, [BIN, 'attribute', ...model, ...method, '--images', dir, '--out', killed], { stdio: 'ignore' });
+  const t0 = Date.now();
+  while (!existsSync(join(killed, 'a.png.safetensors')) && Date.now() - t0 < 120_000 && child.exitCode === null) await new Promise((res) => setTimeout(res, 20));
+  child.kill('SIGKILL');
+  await new Promise((res) => child.on('exit', res));
+  const partial = readdirSync(killed, { recursive: true }).map(String).filter((f) => f.endsWith('.safetensors'));
+  assert.ok(partial.length >= 1 && partial.length < 4, `killed mid-way: ${partial.length} of 4 outputs`);
+  for (const f of partial) read(join(killed, f)); // parses: whole
+  const again = glimpse('attribute', ...model, ...method, '--images', dir, '--out', killed);
+  if (again.code !== 0 || !again.out.includes(`${4 - partial.length} attributed, ${partial.length} already done`)) throw new Error(`rerun: ${again.out} ${again.err}`);
+  for (const f of ['a.png', 'b.png', 'sub/c.png', 'sub/d.png']) assert.equal(Array.from(read(join(killed, `${f}.safetensors`))), Array.from(read(join(out, `${f}.safetensors`))), f);
+  assert.equal(readdirSync(killed, { recursive: true }).map(String).filter((f) => f.includes('.tmp-')), [], 'no temporary file left');
+
+  // Three shards, three processes, one OUT: each input once, and the index complete.
+  const sharded = join(tmp, 'batch-sharded');
+  const counts = [0, 1, 2].map((i) => {
+    const x = glimpse('attribute', ...model, ...method, '--images', dir, '--out', sharded, '--shard', `${i}/3`);
+    if (x.code !== 0) throw new Error(`shard ${i}: ${x.err}`);
+    return Number(/shard \d\/3: (\d+) of 5 inputs/.exec(x.out)![1]);
+  });
+  assert.is(counts.reduce((p, q) => p + q, 0), 5);
+  const merged = spawnSync(process.execPath, [BIN, 'index', sharded], { encoding: 'utf8' });
+  assert.match(merged.stdout, '4 attributed, 1 failed, 0 missing');
+  assert.equal(readFileSync(join(sharded, 'index.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).file), index.map((l) => l.file));
+  const bad = glimpse('attribute', ...model, ...method, '--images', dir, '--out', sharded, '--shard', '3/3');
+  if (bad.code !== 2 || !bad.err.includes('index 3 of 3 shards is out of range')) throw new Error(`bad shard: ${bad.err}`);
+  const other = glimpse('attribute', ...model, '--method', 'saliency', '--images', dir, '--out', out);
+  if (other.code !== 2 || !other.err.includes('holds a run of other options')) throw new Error(`other options: ${other.err}`);
 });
 
 test('an ONNX model from the command line: predict from the image, attribute with a layer named as in PyTorch, layers; bad names and inputs are one line', () => {

@@ -7,6 +7,7 @@ import { progressBar } from './progress.ts';
 import { writeFileSync } from 'node:fs';
 import { tokenSaliency } from '../insights/methods.ts';
 import { embeddingLayer, tableInput, textInput, textReport, textTensor } from './text-table.ts';
+import { attributeBatch } from './batch.ts';
 import { VISUALIZE_METHODS, VISUALIZE_SIGNS, type VisualizeMethod, type VisualizeSign, visualizeFeatureBars, visualizeImageAttr } from '../io/visualize.ts';
 import { encodePng, readImage } from '../io/image-decode.ts';
 import { preprocessImage } from '../io/image.ts';
@@ -105,8 +106,11 @@ function interpolateMode(a: Parsed): 'nearest' | 'bilinear' | undefined {
   return m as 'nearest' | 'bilinear' | undefined;
 }
 
+const BATCH_FLAGS = ['images', 'list', 'out', 'labels', 'shard', 'shards', 'force', 'metrics'];
+
 const ALL_FLAGS: FlagSpec = {
-  ...MODEL_FLAGS, method: 'string', target: 'numbers', save: 'string',
+  ...MODEL_FLAGS, method: 'string', target: 'string', save: 'string',
+  images: 'string', list: 'string', out: 'string', labels: 'string', shard: 'string', shards: 'number', force: 'boolean', metrics: 'string',
   'n-steps': 'number', 'ig-method': 'string', baselines: 'number', 'internal-batch-size': 'number', 'return-convergence-delta': 'boolean',
   'sliding-window-shapes': 'numbers', strides: 'numbers', 'perturbations-per-eval': 'number', 'feature-mask': 'string',
   layer: 'string', 'relu-attributions': 'boolean', 'attribute-to-layer-input': 'boolean', interpolate: 'numbers', 'interpolate-mode': 'string',
@@ -115,7 +119,8 @@ const ALL_FLAGS: FlagSpec = {
   png: 'string', viz: 'string', sign: 'string', 'outlier-perc': 'number', text: 'string', vocab: 'string', html: 'string',
   csv: 'string', row: 'number', 'label-column': 'string', normalize: 'string',
 };
-const COMMON = new Set([...Object.keys(MODEL_FLAGS), 'method', 'target', 'save', 'png', 'viz', 'sign', 'outlier-perc', 'text', 'vocab', 'html', 'csv', 'row', 'label-column', 'normalize']);
+const COMMON = new Set([...Object.keys(MODEL_FLAGS), 'method', 'target', 'save', 'png', 'viz', 'sign', 'outlier-perc', 'text', 'vocab', 'html', 'csv', 'row', 'label-column', 'normalize',
+  ...BATCH_FLAGS]);
 
 export const ATTRIBUTE_HELP = `glimpse attribute (--model resnet50 | --weights FILE --arch A) (--image FILE | --input FILE.safetensors:KEY)
                   --method M [--target N] [options] --save OUT.safetensors
@@ -137,7 +142,31 @@ ${Object.entries(METHODS).map(([m, d]) => `    ${m.padEnd(28)} ${d.flags.map((f)
   --baselines defaults to the pad index (Captum's TokenReferenceBase); --html writes Captum's
   visualize_text table (attributions summed per token, divided by their L2 norm).
   Tables (a model of [N, C] features): --csv FILE --row I (0 = the first data row) [--label-column NAME]
-  [--normalize FILE.json with "mean" and "std" per feature]; --png draws one bar per feature.`;
+  [--normalize FILE.json with "mean" and "std" per feature]; --png draws one bar per feature.
+  Batches: --images DIR (every .png/.jpg below it) or --list FILE (paths, one per line) with --out OUT
+  writes OUT/<path>.safetensors per input and OUT/index.jsonl (file, target, prediction, delta, metrics,
+  seconds); --target N|label|top1 (label: from --labels labels.json); --metrics infidelity,
+  sensitivity-max,deletion,insertion; --shard I/N or auto [--shards N] (Kubernetes Indexed Job, Slurm
+  array); a rerun skips what is done (same image bytes, method and options); --force recomputes.
+  glimpse index OUT merges the shards' outputs into OUT/index.jsonl and lists what is missing.`;
+
+/** --target as one class or one per example (single-input runs). */
+function parseTargets(v: unknown): number[] | undefined {
+  if (v === undefined) return undefined;
+  const parts = String(v).split(',');
+  if (parts.some((p) => !/^\d+$/.test(p.trim()))) throw new UsageError(`--target must be class indices (N or N,N,...), got '${v}'${v === 'label' || v === 'top1' ? ` ('${v}' is for a batch run: --images DIR)` : ''}`);
+  return parts.map(Number);
+}
+
+/** A batch run writes under --out, one file per input: the single-input options do not apply. */
+function checkBatchFlags(a: Parsed): void {
+  if (a.images && a.list) throw new UsageError('give --images DIR or --list FILE, not both');
+  if (!a.out) throw new UsageError('a batch run (--images DIR or --list FILE) writes under --out DIR');
+  for (const f of ['save', 'png', 'html', 'image', 'input', 'text', 'csv', 'viz']) {
+    if (a[f] !== undefined) throw new UsageError(`--${f} describes one input; a batch run writes OUT/<path>.safetensors per input under --out`);
+  }
+  if (a.shards !== undefined && a.shard !== 'auto') throw new UsageError('--shards N goes with --shard auto (with --shard I/N the count is N)');
+}
 
 /** The largest side --interpolate makes: beyond it a map is no picture, only memory. */
 const MAX_SIDE = 8192;
@@ -156,7 +185,11 @@ export async function attribute(argv: string[]): Promise<void> {
   for (const flag of Object.keys(a)) {
     if (!allowed.has(flag)) throw new UsageError(`--${flag} is not an option of ${name}${tunnel ? ` with --nt-method ${inner}` : ''} (see glimpse attribute --help)`);
   }
-  if (!a.save && !a.html) throw new UsageError('give --save OUT.safetensors (or, with --text, --html OUT.html)');
+  const batch = !!(a.images || a.list);
+  if (batch) checkBatchFlags(a);
+  else if (BATCH_FLAGS.some((f) => a[f] !== undefined && f !== 'images' && f !== 'list')) throw new UsageError('--out, --labels, --shard, --shards, --force and --metrics go with a batch run: --images DIR or --list FILE');
+  if (!batch) a.target = parseTargets(a.target);
+  if (!a.save && !a.html && !batch) throw new UsageError('give --save OUT.safetensors (or, with --text, --html OUT.html)');
   if ((a.vocab || a.html) && !a.text) throw new UsageError('--vocab and --html go with --text "..."');
   if (a.text && !a.vocab) throw new UsageError('--text needs --vocab V.json (the model\'s tokens in index order, with its "unk" and "pad" indices)');
   if ([a.text, a.image, a.input, a.csv].filter(Boolean).length > 1) throw new UsageError('give one input: --image, --input, --text or --csv');
@@ -189,7 +222,28 @@ export async function attribute(argv: string[]): Promise<void> {
   if (a.png && vizMethod !== 'heat_map' && !a.image) throw new UsageError(`--viz ${vizMethod} draws over the image: give --image rather than --input`);
   if (a.csv && (a.viz || a.sign || a['outlier-perc'] !== undefined)) throw new UsageError('--viz, --sign and --outlier-perc describe image pictures; a table row draws as bars');
 
+  /** The method on a batch, as the command runs it: plain, or inside a noise tunnel. */
+  const compute = (model: Classifier, x: Tensor, target: number[] | undefined, onProgress: (done: number, total: number) => void): Promise<Tensor | [Tensor, Tensor]> => {
+    if (!tunnel) return def.run(model, x, target, a, onProgress);
+    const method = { attribute: (xs: Tensor, o?: Record<string, unknown>) => def.run(model, xs, o?.target as number[] | undefined, a, () => {}) as Promise<Tensor> };
+    const ntType = (a['nt-type'] as string | undefined) ?? 'smoothgrad';
+    return new A.NoiseTunnel(method, model.net).attribute(x, {
+      target, ntType: ntType as A.NoiseTunnelType, nSamples: int(a['nt-samples'], 'nt-samples', 1), nSamplesBatchSize: int(a['nt-samples-batch-size'], 'nt-samples-batch-size', 1),
+      stdevs: a.stdevs as number | undefined, seed: int(a.seed, 'seed'), onProgress,
+    });
+  };
+
   await withModel(a, async (ctx, model) => {
+    if (batch) {
+      await attributeBatch(a, name, ctx, model, async (m, x, target, onProgress) => {
+        const r = await compute(m, x, target, onProgress);
+        if (!size) return r;
+        const [attr, delta] = Array.isArray(r) ? r : [r, null];
+        const up = A.LayerAttribution.interpolate(attr, [size[0], size[1]], mode ?? 'nearest');
+        return delta ? [up, delta] : up;
+      });
+      return;
+    }
     if (a.layer === '') {
       a.layer = embeddingLayer(model) ?? '';
       if (!a.layer) throw new UsageError('saliency over a text takes the gradient at the embedding, and this model has no Gather reading its input: give --layer NAME (glimpse layers --model M lists them)');
@@ -206,17 +260,7 @@ export async function attribute(argv: string[]): Promise<void> {
     const t0 = performance.now();
     await tidy(async () => {
       const x = fromArray(ctx, input.data as Float32Array, input.shape);
-      let result: Tensor | [Tensor, Tensor];
-      if (tunnel) {
-        const method = { attribute: (xs: Tensor, o?: Record<string, unknown>) => def.run(model, xs, o?.target as number[] | undefined, a, () => {}) as Promise<Tensor> };
-        const ntType = (a['nt-type'] as string | undefined) ?? 'smoothgrad';
-        result = await new A.NoiseTunnel(method, model.net).attribute(x, {
-          target, ntType: ntType as A.NoiseTunnelType, nSamples: int(a['nt-samples'], 'nt-samples', 1), nSamplesBatchSize: int(a['nt-samples-batch-size'], 'nt-samples-batch-size', 1),
-          stdevs: a.stdevs as number | undefined, seed: int(a.seed, 'seed'), onProgress: bar.update,
-        });
-      } else {
-        result = await def.run(model, x, target, a, bar.update);
-      }
+      const result = await compute(model, x, target, bar.update);
       bar.done();
       let [attr, delta] = Array.isArray(result) ? result : [result, null];
       if (size) attr = A.LayerAttribution.interpolate(attr, [size[0], size[1]], mode ?? 'nearest');

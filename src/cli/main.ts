@@ -4,6 +4,21 @@ import { ATTRIBUTE_HELP, attribute } from './attribute.ts';
 import { DEMO_HELP, demo } from './demo.ts';
 import { INSIGHTS_HELP, insights } from './insights.ts';
 import { LAYERS_HELP, layers } from './layers.ts';
+import { writeIndex } from './batch.ts';
+
+const INDEX_HELP = `glimpse index OUT
+  Rebuilds OUT/index.jsonl of a batch run (glimpse attribute --images DIR --out OUT) from the outputs
+  of all its shards, and lists the inputs with neither an output nor a recorded failure (exit 1 then).`;
+
+async function index(argv: string[]): Promise<void> {
+  if (argv.length !== 1) throw new UsageError('glimpse index takes one folder: the --out of a batch run');
+  const r = writeIndex(argv[0]);
+  console.log(`${argv[0]}/index.jsonl: ${r.done} attributed, ${r.failed} failed, ${r.missing.length} missing`);
+  if (r.missing.length) {
+    console.log(`missing: ${r.missing.slice(0, 10).join(', ')}${r.missing.length > 10 ? `, ... (${r.missing.length})` : ''}`);
+    process.exitCode = 1;
+  }
+}
 
 const HELP = `glimpse: explain image classifiers on the GPU (WebGPU)
 
@@ -13,13 +28,14 @@ const HELP = `glimpse: explain image classifiers on the GPU (WebGPU)
   glimpse insights --images photos/         the attribution explorer in the browser, on http://127.0.0.1:8080/
   glimpse predict --model net.onnx --image cat.png    any classifier exported with torch.onnx.export
   glimpse layers --model net.onnx            the layer names --layer takes, with output shapes
+  glimpse attribute --images DIR --out OUT --method saliency   every image of a folder, resumable, shardable
   glimpse <command> --help                   options of a command
 
 Every command that loads a model also takes --winograd F,GI,GW and --precision f32|f16|F,GI (see the
 README) and --autotune (time the model's convolution tiles on this adapter once; the choices are
 saved and reused).
 
-Commands: predict, attribute, layers, demo, insights`;
+Commands: predict, attribute, layers, demo, insights, index`;
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
   predict: { run: predict, help: PREDICT_HELP },
@@ -27,6 +43,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: s
   demo: { run: demo, help: DEMO_HELP },
   insights: { run: insights, help: INSIGHTS_HELP },
   layers: { run: layers, help: LAYERS_HELP },
+  index: { run: index, help: INDEX_HELP },
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -1,0 +1,259 @@
+// Attribution over a folder of images: every PNG and JPEG under --images DIR (or the paths of --list),
+// one OUT/<relative path>.safetensors each, written under a temporary name and renamed, so a run
+// killed at any moment leaves whole files; a rerun skips what is done (same input bytes, method and
+// options) and rebuilds OUT/index.jsonl. --shard I/N takes a stable 1/N of the inputs, so that
+// processes and machines (a Kubernetes Indexed Job, a Slurm array) share one OUT.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { type Tensor, fromArray, noGrad, tidy } from '../autograd/index.ts';
+import * as ops from '../autograd/ops/index.ts';
+import * as A from '../attr/index.ts';
+import { noisyCopies } from '../attr/noise.ts';
+import type { GpuContext } from '../gpu/device.ts';
+import { imageToInput } from '../io/models.ts';
+import { decodeImage } from '../io/image-decode.ts';
+import { serializeSafetensors } from '../io/safetensors.ts';
+import type { Classifier } from '../nn/model.ts';
+import { UsageError, type Parsed } from './args.ts';
+
+const IMAGE = /\.(png|jpe?g)$/i;
+export const METRICS = ['infidelity', 'sensitivity-max', 'deletion', 'insertion'] as const;
+type Metric = (typeof METRICS)[number];
+
+/** What one input's attribution needs: the method as the single-image path runs it. */
+export type Compute = (model: Classifier, x: Tensor, target: number[], onProgress: (done: number, total: number) => void) => Promise<Tensor | [Tensor, Tensor]>;
+
+/** The inputs of a batch run, relative to their root, sorted. */
+export function listInputs(a: Parsed): { root: string; files: string[] } {
+  if (a.images) {
+    const root = resolve(a.images as string);
+    if (!existsSync(root) || !statSync(root).isDirectory()) throw new UsageError(`--images ${a.images} is not a folder`);
+    const files: string[] = [];
+    const walk = (dir: string) => {
+      for (const e of readdirSync(dir, { withFileTypes: true }).sort((p, q) => (p.name < q.name ? -1 : 1))) {
+        if (e.isDirectory()) walk(join(dir, e.name));
+        else if (IMAGE.test(e.name)) files.push(relative(root, join(dir, e.name)));
+      }
+    };
+    walk(root);
+    return { root, files: files.sort() };
+  }
+  const list = a.list as string;
+  if (!existsSync(list)) throw new UsageError(`--list ${list} does not exist`);
+  const root = dirname(resolve(list));
+  const files = readFileSync(list, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  for (const f of files) if (f.split(/[\\/]/).includes('..')) throw new UsageError(`--list ${list}: '${f}' leaves the list's folder; give paths below it`);
+  return { root, files: [...new Set(files)].sort() };
+}
+
+/** --shard I/N, or auto from a Kubernetes Indexed Job or a Slurm array; null for all inputs. */
+export function parseShard(a: Parsed, env: NodeJS.ProcessEnv = process.env): { index: number; count: number } | null {
+  const s = a.shard as string | undefined;
+  if (s === undefined) return null;
+  let index: number, count: number;
+  if (s === 'auto') {
+    const k8s = env.JOB_COMPLETION_INDEX, slurm = env.SLURM_ARRAY_TASK_ID;
+    if (k8s === undefined && slurm === undefined) throw new UsageError('--shard auto reads JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (a Slurm array); neither is set');
+    index = Number(k8s ?? slurm);
+    const n = a.shards ?? (k8s !== undefined ? undefined : env.SLURM_ARRAY_TASK_COUNT);
+    if (n === undefined) throw new UsageError('--shard auto in a Kubernetes Indexed Job needs --shards N (the Job\'s completions)');
+    count = Number(n);
+    // A Slurm array may start at 1 (--array=1-N): its minimum says so.
+    if (k8s === undefined && env.SLURM_ARRAY_TASK_MIN !== undefined) index -= Number(env.SLURM_ARRAY_TASK_MIN);
+  } else {
+    const m = /^(\d+)\/(\d+)$/.exec(s);
+    if (!m) throw new UsageError(`--shard must be I/N (0 <= I < N) or auto, got '${s}'`);
+    [index, count] = [Number(m[1]), Number(m[2])];
+  }
+  if (!(Number.isInteger(count) && count >= 1 && Number.isInteger(index) && index >= 0 && index < count)) throw new UsageError(`--shard: index ${index} of ${count} shards is out of range (0 <= I < N)`);
+  return { index, count };
+}
+
+/** The shard an input belongs to: by a hash of its relative path, so reordering the folder changes nothing. */
+export function shardOf(file: string, count: number): number {
+  return createHash('sha256').update(file.replaceAll('\\', '/')).digest().readUInt32BE(0) % count;
+}
+
+/** What makes two runs' outputs the same: the method and its options, as JSON with sorted keys. */
+export function runKey(method: string, a: Parsed): string {
+  const skip = new Set(['images', 'list', 'out', 'shard', 'shards', 'force', 'autotune']);
+  return JSON.stringify({ method, ...Object.fromEntries(Object.entries(a).filter(([k, v]) => !skip.has(k) && v !== undefined).sort(([p], [q]) => (p < q ? -1 : 1))) });
+}
+
+/** The metadata of a safetensors file, read from its header alone; null when it is not a whole file. */
+function readMetadata(path: string): Record<string, string> | null {
+  let fd: number | null = null;
+  try {
+    fd = openSync(path, 'r');
+    const head = Buffer.alloc(8);
+    if (readSync(fd, head, 0, 8, 0) !== 8) return null;
+    const n = Number(head.readBigUInt64LE(0));
+    const size = statSync(path).size;
+    if (n > size - 8 || n > 1 << 26) return null;
+    const json = Buffer.alloc(n);
+    readSync(fd, json, 0, n, 8);
+    const h = JSON.parse(json.toString('utf8'));
+    const ends = Object.entries(h).filter(([k]) => k !== '__metadata__').map(([, v]) => (v as { data_offsets: number[] }).data_offsets[1]);
+    if (8 + n + Math.max(0, ...ends) !== size) return null;
+    return h.__metadata__ ?? {};
+  } catch {
+    return null;
+  } finally {
+    if (fd !== null) closeSync(fd);
+  }
+}
+
+/** Writes a file under a temporary name and renames it: readers see the old file or the whole new one. */
+function writeAtomic(path: string, data: string | Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+const outputOf = (out: string, file: string) => join(out, `${file}.safetensors`);
+const failureOf = (out: string, file: string) => join(out, `${file}.failed.json`);
+
+/** One input's line of index.jsonl: from its output's metadata, or its recorded failure. */
+function indexLine(out: string, file: string): Record<string, unknown> | null {
+  const meta = readMetadata(outputOf(out, file));
+  if (meta?.record) return JSON.parse(meta.record);
+  const failed = failureOf(out, file);
+  if (existsSync(failed)) {
+    try { return JSON.parse(readFileSync(failed, 'utf8')); } catch { return null; }
+  }
+  return null;
+}
+
+/**
+ * `glimpse index OUT`: index.jsonl from every input the run lists (OUT/run.json), and what is missing.
+ * Returns the number of inputs with neither an output nor a recorded failure.
+ */
+export function writeIndex(out: string): { done: number; failed: number; missing: string[] } {
+  const runFile = join(out, 'run.json');
+  if (!existsSync(runFile)) throw new UsageError(`${out} has no run.json: it is not the --out of a batch run`);
+  const run = JSON.parse(readFileSync(runFile, 'utf8')) as { inputs: string[] };
+  const lines: string[] = [], missing: string[] = [];
+  let failed = 0;
+  for (const file of run.inputs) {
+    const line = indexLine(out, file);
+    if (!line) { missing.push(file); continue; }
+    if (line.error) failed++;
+    lines.push(JSON.stringify(line));
+  }
+  writeAtomic(join(out, 'index.jsonl'), lines.length ? `${lines.join('\n')}\n` : '');
+  return { done: lines.length - failed, failed, missing };
+}
+
+/** Class per input: a number, each input's label (from --labels, by relative path or file name), or its top-1. */
+function targetRule(a: Parsed, classes: string[]): (file: string, top1: number) => number {
+  const t = a.target === undefined ? 'top1' : String(a.target);
+  if (t === 'top1') return (_f, top1) => top1;
+  if (t === 'label') {
+    if (!a.labels) throw new UsageError('--target label needs --labels labels.json (file names to class indices or names)');
+    let map: Record<string, unknown>;
+    try { map = JSON.parse(readFileSync(a.labels as string, 'utf8')); } catch (e) { throw new UsageError(`cannot read --labels ${a.labels}: ${(e as Error).message}`); }
+    return (file) => {
+      const v = map[file.replaceAll('\\', '/')] ?? map[file.split(/[\\/]/).pop()!];
+      const i = typeof v === 'string' ? classes.indexOf(v) : v;
+      if (!(typeof i === 'number' && Number.isInteger(i) && i >= 0 && i < classes.length)) throw new Error(`--labels has no class for ${file}${v === undefined ? '' : ` (${JSON.stringify(v)})`}`);
+      return i;
+    };
+  }
+  const n = Number(t);
+  if (!/^\d+$/.test(t) || n >= classes.length) throw new UsageError(`--target must be a class index 0..${classes.length - 1}, label or top1; got '${t}'`);
+  return () => n;
+}
+
+/** Seeded N(0, 0.003^2) noise, as Captum's tutorial perturbs for infidelity: (noise, x - noise). */
+function infidelityPerturb(seed: number): A.InfidelityPerturbFunc {
+  return (xs) => {
+    const I = ops.sub(noisyCopies(xs, 1, 0, 0.003, seed), xs);
+    return [I, ops.sub(xs, I)];
+  };
+}
+
+export interface BatchSummary { done: number; skipped: number; failed: number; seconds: number }
+
+/** Runs the batch: the inputs of this shard not done yet, then the index. */
+export async function attributeBatch(a: Parsed, method: string, ctx: GpuContext, model: Classifier, compute: Compute): Promise<BatchSummary> {
+  const out = resolve(a.out as string);
+  const { root, files: all } = listInputs(a);
+  if (!all.length) throw new UsageError(`no .png or .jpg inputs in ${a.images ?? a.list}`);
+  const shard = parseShard(a);
+  const files = shard ? all.filter((f) => shardOf(f, shard.count) === shard.index) : all;
+  const metrics = a.metrics === undefined ? [] : String(a.metrics).split(',').map((m) => m.trim()) as Metric[];
+  for (const m of metrics) if (!METRICS.includes(m)) throw new UsageError(`--metrics takes ${METRICS.join(', ')}; got '${m}'`);
+  const target = targetRule(a, model.classes);
+  const key = runKey(method, a);
+  mkdirSync(out, { recursive: true });
+  const runFile = join(out, 'run.json');
+  const run = JSON.stringify({ key, inputs: all }, null, 1);
+  if (existsSync(runFile) && JSON.parse(readFileSync(runFile, 'utf8')).key !== key && !a.force) {
+    throw new UsageError(`${out} holds a run of other options (${JSON.parse(readFileSync(runFile, 'utf8')).key}); give another --out, or --force to recompute`);
+  }
+  writeAtomic(runFile, run);
+  const p = model.card.preprocessing, size = p.crop;
+  const t0 = performance.now();
+  const summary: BatchSummary = { done: 0, skipped: 0, failed: 0, seconds: 0 };
+  const metricSums = new Map<string, { sum: number; n: number }>();
+  const tty = !!process.stderr.isTTY;
+  for (const [i, file] of files.entries()) {
+    const bytes = readFileSync(join(root, file));
+    const digest = createHash('sha256').update(bytes).digest('hex');
+    const meta = readMetadata(outputOf(out, file));
+    if (!a.force && meta && meta.key === key && meta.input === digest) { summary.skipped++; continue; }
+    const started = performance.now();
+    try {
+      const img = decodeImage(new Uint8Array(bytes), file);
+      const record = await tidy(async () => {
+        const x = fromArray(ctx, imageToInput(img, p), [1, 3, size, size]);
+        const probs = await noGrad(() => ops.softmax(model.net.call(x))).data();
+        const top = probs.indexOf(Math.max(...probs));
+        const t = target(file, top);
+        const result = await compute(model, x, [t], () => {});
+        const [attr, delta] = Array.isArray(result) ? result : [result, null];
+        const scores: Record<string, number> = {};
+        for (const m of metrics) scores[m] = await metric(m, model, x, attr, t, compute);
+        const record = {
+          file, target: t, predicted: top, score: probs[top], method, arguments: JSON.parse(key), delta: delta ? (await delta.data())[0] : null,
+          metrics: scores, seconds: Number(((performance.now() - started) / 1000).toFixed(3)),
+        };
+        const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = { attributions: { dtype: 'F32', shape: [...attr.shape], data: await attr.data() } };
+        if (delta) tensors.delta = { dtype: 'F32', shape: [...delta.shape], data: await delta.data() };
+        writeAtomic(outputOf(out, file), serializeSafetensors(tensors, { key, input: digest, record: JSON.stringify(record) }));
+        return record;
+      });
+      for (const [m, v] of Object.entries(record.metrics)) {
+        const s = metricSums.get(m) ?? { sum: 0, n: 0 };
+        metricSums.set(m, { sum: s.sum + v, n: s.n + 1 });
+      }
+      summary.done++;
+    } catch (e) {
+      summary.failed++;
+      writeAtomic(failureOf(out, file), JSON.stringify({ file, error: (e as Error).message }));
+      console.warn(`glimpse: ${file}: ${(e as Error).message}`);
+    }
+    const elapsed = (performance.now() - t0) / 1000, n = summary.done + summary.failed;
+    if (tty) process.stderr.write(`\r${method}: ${i + 1}/${files.length} (${(n / elapsed).toFixed(2)} images/s, ETA ${((files.length - i - 1) * elapsed / Math.max(1, n)).toFixed(0)} s) `);
+  }
+  if (tty) process.stderr.write('\n');
+  summary.seconds = (performance.now() - t0) / 1000;
+  const index = writeIndex(out);
+  const means = [...metricSums].map(([m, s]) => `${m} ${(s.sum / s.n).toPrecision(4)}`).join(', ');
+  console.log(`${method}: ${summary.done} attributed, ${summary.skipped} already done, ${summary.failed} failed${shard ? ` (shard ${shard.index}/${shard.count}: ${files.length} of ${all.length} inputs)` : ''} in ${summary.seconds.toFixed(1)} s${means ? `; mean ${means}` : ''}`);
+  console.log(`wrote ${join(out, 'index.jsonl')} (${index.done + index.failed} of ${all.length} inputs${index.missing.length ? `; ${index.missing.length} not done yet` : ''})`);
+  return summary;
+}
+
+/** One metric of an attribution: Captum's infidelity and sensitivity-max, RISE's deletion and insertion AUCs. */
+async function metric(m: Metric, model: Classifier, x: Tensor, attr: Tensor, target: number, compute: Compute): Promise<number> {
+  if (m === 'infidelity') return (await A.infidelity(model.net, infidelityPerturb(0), x, attr, { target, nPerturbSamples: 10 }))[0];
+  if (m === 'sensitivity-max') return (await A.sensitivityMax(async (xs, o) => {
+    const r = await compute(model, xs, o.target as number[], () => {});
+    return Array.isArray(r) ? r[0] : r;
+  }, x, { target: [target], nPerturbSamples: 10 }))[0];
+  if (attr.shape.join() !== x.shape.join()) throw new Error(`${m} ranks the input's pixels: the attributions [${attr.shape.join(', ')}] must have the input's shape (add --interpolate)`);
+  return (await (m === 'deletion' ? A.deletion : A.insertion)(model.net, x, attr, { target })).auc[0];
+}
