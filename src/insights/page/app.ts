@@ -6,48 +6,15 @@
  * from the same engine bundled into this script and run on the visitor's WebGPU (weights fetched
  * once; nothing is sent back).
  */
-import { fromArray, tidy } from '../../autograd/index.ts';
-import { GpuContext } from '../../gpu/device.ts';
-import type { RgbImage } from '../../io/image.ts';
-import { parseSafetensors } from '../../io/safetensors.ts';
-import { ResNet, type ResNetArch, type ResNetVariant } from '../../nn/resnet.ts';
-import { type GraphModel, loadOnnx } from '../../nn/graph.ts';
-import { type Feature, type FeatureKind, type FeatureOutput, GeneralFeature, ImageFeature, TextFeature } from '../features.ts';
-import { ablationGroups } from '../examples.ts';
-import { type ArgumentSpec, type ArgumentValues, type MethodSet, findMethod, methodSetOf, runMethod, validateArguments } from '../methods.ts';
-import { type Prediction, attributionViews } from '../present.ts';
+import type { FeatureOutput } from '../features.ts';
+import { type ArgumentValues, type MethodSet, findMethod, methodSetOf, validateArguments } from '../methods.ts';
 import { attributionColor } from '../text.ts';
-
-interface Init {
-  classes: string[];
-  models: { index: number; name: string; kind: 'resnet' | 'onnx'; browserCompute: boolean }[];
-  features: { name: string; type: FeatureKind; categories?: string[] }[];
-  methods: { name: string; label: string; arguments: ArgumentSpec[] }[];
-  examples: number;
-  inputShapes: number[][];
-  acceptsInput: boolean;
-}
-/** One feature's share of an attribution: an image's pictures, or a text's or row's scaled values. */
-interface PartAttribution { name: string; type: FeatureKind; heatMap?: string; blended?: string; feature?: FeatureOutput; note?: string }
-/** One feature of an example as shown: an image, a text's tokens, a row's values. */
-interface InputPart { name: string; type: FeatureKind; original?: string; tokens?: string[]; values?: { name: string; value: number }[] }
-interface Attribution {
-  method: string; arguments: ArgumentValues; seconds: number; computedOn: string;
-  contributions: { name: string; value: number; sum: number }[];
-  features: PartAttribution[];
-  /** A path method's convergence delta (Captum's), else null. */
-  delta: number | null;
-  shape?: number[]; data?: string;
-}
-interface Example {
-  index: number; model: number; label: { index: number; name: string } | null; predictions: Prediction[];
-  target: { index: number; name: string }; attribution: Attribution | null;
-  inputs: InputPart[];
-  /** A text or row typed into the page (index -1): what re-attribution sends again. */
-  input?: unknown;
-}
+import type { Attribution, Example, Init } from './api-types.ts';
+import { type AttributeRequest, attributeInBrowser as computeHere } from './browser-compute.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+/** One attribution on this browser's GPU (browser-compute.ts), progress on the page's bar. */
+const attributeInBrowser = (req: AttributeRequest) => computeHere(req, { init, layers: layerNames(), onProgress: (label, done, total) => setProgress(label, done, total), api });
 let init: Init;
 const kind = (): MethodSet => methodSetOf(init.features.map((f) => f.type));
 const chosenClasses = new Set<string>();
@@ -403,97 +370,6 @@ async function runCustom(): Promise<void> {
   } catch (err) {
     showError((err as Error).message);
   }
-}
-
-// ---- the in-browser engine: one GPU context, each model loaded on first use
-let gpu: Promise<GpuContext> | null = null;
-const engines = new Map<number, Promise<ResNet | GraphModel>>();
-function browserContext(): Promise<GpuContext> {
-  return (gpu ??= (async () => {
-    if (!navigator.gpu) throw new Error('this browser has no WebGPU (navigator.gpu); compute on the server instead');
-    const kernels = await api<Record<string, string>>('/api/kernels');
-    return GpuContext.create({ gpu: navigator.gpu, source: (file) => {
-      const text = kernels[file];
-      if (text === undefined) throw new Error(`kernel ${file} is missing from /api/kernels`);
-      return text;
-    } });
-  })().catch((e) => {
-    gpu = null;
-    throw e;
-  }));
-}
-
-async function browserEngine(model: number): Promise<{ ctx: GpuContext; net: ResNet | GraphModel }> {
-  const ctx = await browserContext();
-  let net = engines.get(model);
-  if (!net) {
-    const info = init.models[model];
-    if (!info?.browserCompute) throw new Error(`model ${model} runs on the server only`);
-    net = (async () => {
-      const res = await fetch(`/api/models/${model}/weights`);
-      if (!res.ok) throw new Error(`the model's weights could not be fetched: ${(await res.json()).error}`);
-      if (info.kind === 'onnx') return loadOnnx(ctx, new Uint8Array(await res.arrayBuffer()), { what: info.name });
-      const { tensors, metadata } = parseSafetensors(new Uint8Array(await res.arrayBuffer()), 'the model weights');
-      const r = new ResNet(metadata.arch as ResNetArch, metadata.variant as ResNetVariant, Number(metadata.numClasses));
-      r.loadStateDict(ctx, tensors);
-      return r;
-    })();
-    net.catch(() => engines.delete(model));
-    engines.set(model, net);
-  }
-  return { ctx, net: await net };
-}
-
-function toDataUrl(img: RgbImage): string {
-  const canvas = document.createElement('canvas');
-  canvas.width = img.width; canvas.height = img.height;
-  const g = canvas.getContext('2d')!;
-  const rgba = g.createImageData(img.width, img.height);
-  for (let i = 0; i < img.width * img.height; i++) {
-    rgba.data.set([img.data[i * 3], img.data[i * 3 + 1], img.data[i * 3 + 2], 255], i * 4);
-  }
-  g.putImageData(rgba, 0, 0);
-  return canvas.toDataURL('image/png');
-}
-
-interface AttributeRequest { example: number; target: number; method: string; arguments: ArgumentValues; model?: number }
-
-/** The page's features, as the server's: what the views are computed with (a text's words stay those the server sent). */
-function pageFeatures(): Feature[] {
-  return init.features.map((f) => (f.type === 'image' ? new ImageFeature(f.name) : f.type === 'text' ? new TextFeature(f.name) : new GeneralFeature(f.name, f.categories!)));
-}
-
-/** What the card shows of an attribution, computed as the server computes it. */
-function present(data: Float32Array, shape: number[], shown: { data: Float32Array; shape: number[] }[]): Pick<Attribution, 'features' | 'contributions'> {
-  const { views, contributions } = attributionViews(pageFeatures(), { data, shape }, shown.map((p, k) => ({ shown: p, inputShape: init.inputShapes[k] })));
-  return { contributions, features: views.map(({ heatMap, blended, ...v }) => ({ ...v, ...(heatMap && blended ? { heatMap: toDataUrl(heatMap), blended: toDataUrl(blended) } : {}) })) };
-}
-
-/** One attribution on this browser's GPU, with what its card shows; `data` is the raw result. */
-async function attributeInBrowser(req: AttributeRequest): Promise<{ target: { index: number; name: string }; attribution: Attribution; data: Float32Array }> {
-  const spec = findMethod(req.method, kind());
-  const values = validateArguments(spec, req.arguments, layerNames(), kind());
-  const { ctx, net } = await browserEngine(req.model ?? 0);
-  const res = await fetch(`/api/examples/${req.example}/tensors`);
-  if (!res.ok) throw new Error((await res.json()).error);
-  const { tensors } = parseSafetensors(new Uint8Array(await res.arrayBuffer()), 'the example');
-  const input = tensors.get('input')!, baseline = tensors.get('baseline')!;
-  const shown = init.features.map((_, k) => { const t = tensors.get(`shown.${k}`)!; return { data: t.data as Float32Array, shape: t.shape.slice(1) }; });
-  const t0 = performance.now();
-  const { data, shape, delta } = await tidy(async () => {
-    const x = fromArray(ctx, input.data as Float32Array, input.shape);
-    const b = fromArray(ctx, baseline.data as Float32Array, baseline.shape);
-    return runMethod(spec, x, req.target, values, {
-      net, layers: layerNames(), baseline: b, featureMask: ablationGroups(pageFeatures(), init.inputShapes),
-      onProgress: (done, total) => setProgress(`computing in this browser: ${spec.label}`, done, total),
-    });
-  });
-  const seconds = (performance.now() - t0) / 1000;
-  return {
-    target: { index: req.target, name: init.classes[req.target] },
-    attribution: { method: spec.name, arguments: values, seconds, computedOn: 'browser', delta, ...present(data, shape, shown) },
-    data,
-  };
 }
 
 // ---- start
