@@ -20,12 +20,13 @@ async function index(argv: string[]): Promise<void> {
   }
 }
 
-const HELP = `glimpse: explain image classifiers on the GPU (WebGPU)
+const HELP = `glimpse: explain classifiers of images, texts and table rows on the GPU (WebGPU)
 
   glimpse predict --image cat.png            top-5 ImageNet classes with the pretrained ResNet-50
   glimpse attribute --image cat.png --method integrated-gradients --target 285 --save ig.safetensors
   glimpse demo                               Captum's tutorial end to end: figures and a report in out/demo/
   glimpse insights --images photos/         the attribution explorer in the browser, on http://127.0.0.1:8080/
+  glimpse insights --model m.onnx --text-file t.txt --vocab v.json    ... over texts (or --csv rows.csv)
   glimpse predict --model net.onnx --image cat.png    any classifier exported with torch.onnx.export
   glimpse layers --model net.onnx            the layer names --layer takes, with output shapes
   glimpse attribute --images DIR --out OUT --method saliency   every image of a folder, resumable, shardable
