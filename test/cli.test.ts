@@ -15,7 +15,7 @@ import { parseShard, shardOf } from '../src/cli/batch.ts';
 import { PNG } from 'pngjs';
 import { fromArray, tidy, tuningKey } from '../src/autograd/index.ts';
 import { convGeometries } from '../src/nn/tune.ts';
-import { assertClose, getGpu, relL2Error } from './helpers.ts';
+import { assertClose, getGpu, relL2Error, relMaxError } from './helpers.ts';
 import { REF_DIR, ref, resnet18Seed0 } from './refdata.ts';
 
 const test = suite('cli');
@@ -293,6 +293,15 @@ test('a folder in one run: outputs equal single runs, a corrupt image is recorde
   if (s.code !== 0) throw new Error(`exit ${s.code}: ${s.err}`);
   const read = (f: string) => parseSafetensors(new Uint8Array(readFileSync(f))).tensors.get('attributions')!.data as Float32Array;
   assert.equal(Array.from(read(join(out, 'sub/c.png.safetensors'))), Array.from(read(single)), 'a batch output equals the single run');
+
+  // Three images per pass: IG's steps of three images share batches, so sums group differently: equal within rounding.
+  const shared = join(tmp, 'batch-shared');
+  const p3 = glimpse('attribute', ...model, ...method, '--images', dir, '--out', shared, '--images-per-pass', '3');
+  if (p3.code !== 0 || !p3.out.includes('4 attributed')) throw new Error(`--images-per-pass 3: ${p3.out} ${p3.err}`);
+  for (const f of ['a.png', 'b.png', 'sub/c.png', 'sub/d.png']) {
+    const err = relMaxError(read(join(shared, `${f}.safetensors`)), read(join(out, `${f}.safetensors`)));
+    assert.ok(err < 1e-4, `${f} with 3 images per pass: relative max error ${err}`);
+  }
 
   // Killed at the first output, then rerun: only whole files, and the same bytes as the run above.
   const killed = join(tmp, 'batch-killed');

@@ -106,11 +106,12 @@ function interpolateMode(a: Parsed): 'nearest' | 'bilinear' | undefined {
   return m as 'nearest' | 'bilinear' | undefined;
 }
 
-const BATCH_FLAGS = ['images', 'list', 'out', 'labels', 'shard', 'shards', 'force', 'metrics'];
+const BATCH_FLAGS = ['images', 'list', 'out', 'labels', 'shard', 'shards', 'force', 'metrics', 'images-per-pass'];
 
 const ALL_FLAGS: FlagSpec = {
   ...MODEL_FLAGS, method: 'string', target: 'string', save: 'string',
   images: 'string', list: 'string', out: 'string', labels: 'string', shard: 'string', shards: 'number', force: 'boolean', metrics: 'string',
+  'images-per-pass': 'number',
   'n-steps': 'number', 'ig-method': 'string', baselines: 'number', 'internal-batch-size': 'number', 'return-convergence-delta': 'boolean',
   'sliding-window-shapes': 'numbers', strides: 'numbers', 'perturbations-per-eval': 'number', 'feature-mask': 'string',
   layer: 'string', 'relu-attributions': 'boolean', 'attribute-to-layer-input': 'boolean', interpolate: 'numbers', 'interpolate-mode': 'string',
@@ -147,7 +148,8 @@ ${Object.entries(METHODS).map(([m, d]) => `    ${m.padEnd(28)} ${d.flags.map((f)
   writes OUT/<path>.safetensors per input and OUT/index.jsonl (file, target, prediction, delta, metrics,
   seconds); --target N|label|top1 (label: from --labels labels.json); --metrics infidelity,
   sensitivity-max,deletion,insertion; --shard I/N or auto [--shards N] (Kubernetes Indexed Job, Slurm
-  array); a rerun skips what is done (same image bytes, method and options); --force recomputes.
+  array); a rerun skips what is done (same image bytes, method and options); --force recomputes;
+  --images-per-pass B runs B images through each of the method's passes (faster on a GPU; default 1).
   glimpse index OUT merges the shards' outputs into OUT/index.jsonl and lists what is missing.`;
 
 /** --target as one class or one per example (single-input runs). */
@@ -187,7 +189,7 @@ export async function attribute(argv: string[]): Promise<void> {
   }
   const batch = !!(a.images || a.list);
   if (batch) checkBatchFlags(a);
-  else if (BATCH_FLAGS.some((f) => a[f] !== undefined && f !== 'images' && f !== 'list')) throw new UsageError('--out, --labels, --shard, --shards, --force and --metrics go with a batch run: --images DIR or --list FILE');
+  else if (BATCH_FLAGS.some((f) => a[f] !== undefined && f !== 'images' && f !== 'list')) throw new UsageError('--out, --labels, --shard, --shards, --force, --metrics and --images-per-pass go with a batch run: --images DIR or --list FILE');
   if (!batch) a.target = parseTargets(a.target);
   if (!a.save && !a.html && !batch) throw new UsageError('give --save OUT.safetensors (or, with --text, --html OUT.html)');
   if ((a.vocab || a.html) && !a.text) throw new UsageError('--vocab and --html go with --text "..."');

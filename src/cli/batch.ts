@@ -77,7 +77,8 @@ export function shardOf(file: string, count: number): number {
 
 /** What makes two runs' outputs the same: the method and its options, as JSON with sorted keys. */
 export function runKey(method: string, a: Parsed): string {
-  const skip = new Set(['images', 'list', 'out', 'shard', 'shards', 'force', 'autotune']);
+  // How the work is split does not change the outputs: images sharing a pass give a single run's numbers.
+  const skip = new Set(['images', 'list', 'out', 'shard', 'shards', 'force', 'autotune', 'images-per-pass']);
   return JSON.stringify({ method, ...Object.fromEntries(Object.entries(a).filter(([k, v]) => !skip.has(k) && v !== undefined).sort(([p], [q]) => (p < q ? -1 : 1))) });
 }
 
@@ -199,45 +200,78 @@ export async function attributeBatch(a: Parsed, method: string, ctx: GpuContext,
   const summary: BatchSummary = { done: 0, skipped: 0, failed: 0, seconds: 0 };
   const metricSums = new Map<string, { sum: number; n: number }>();
   const tty = !!process.stderr.isTTY;
+  const perPass = a['images-per-pass'] === undefined ? 1 : Number(a['images-per-pass']);
+  if (!Number.isInteger(perPass) || perPass < 1 || perPass > 256) throw new UsageError(`--images-per-pass must be an integer 1..256, got ${a['images-per-pass']}`);
+  const progress = (i: number) => {
+    const elapsed = (performance.now() - t0) / 1000, n = summary.done + summary.failed;
+    if (tty) process.stderr.write(`\r${method}: ${i}/${files.length} (${(n / elapsed).toFixed(2)} images/s, ETA ${((files.length - i) * elapsed / Math.max(1, n)).toFixed(0)} s) `);
+  };
+  const fail = (file: string, e: unknown) => {
+    summary.failed++;
+    writeAtomic(failureOf(out, file), JSON.stringify({ file, error: (e as Error).message }));
+    console.warn(`glimpse: ${file}: ${(e as Error).message}`);
+  };
+  /** Images that share the method's passes: one batch [B, 3, S, S], then each written on its own. */
+  const runGroup = async (group: { file: string; digest: string; input: Float32Array }[]) => {
+    const started = performance.now();
+    try {
+      const records = await tidy(async () => {
+        const B = group.length, per = 3 * size * size, data = new Float32Array(B * per);
+        group.forEach((g, k) => data.set(g.input, k * per));
+        const x = fromArray(ctx, data, [B, 3, size, size]);
+        const probs = await noGrad(() => ops.softmax(model.net.call(x))).data();
+        const K = probs.length / B;
+        const tops = group.map((_, k) => { const row = probs.subarray(k * K, (k + 1) * K); return row.indexOf(Math.max(...row)); });
+        const targets = group.map((g, k) => target(g.file, tops[k]));
+        const result = await compute(model, x, targets, () => {});
+        const [attr, delta] = Array.isArray(result) ? result : [result, null];
+        const deltas = delta ? await delta.data() : null;
+        const seconds = Number(((performance.now() - started) / 1000 / B).toFixed(3));
+        const scoresOf: Record<string, number>[] = [];
+        for (const [k, g] of group.entries()) {
+          const xk = ops.sliceBatch(x, k, k + 1), ak = ops.sliceBatch(attr, k, k + 1);
+          const scores: Record<string, number> = {};
+          for (const m of metrics) scores[m] = await metric(m, model, xk, ak, targets[k], compute);
+          const record = {
+            file: g.file, target: targets[k], predicted: tops[k], score: probs[k * K + tops[k]], method, arguments: JSON.parse(key),
+            delta: deltas ? deltas[k] : null, metrics: scores, seconds,
+          };
+          const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = { attributions: { dtype: 'F32', shape: [...ak.shape], data: await ak.data() } };
+          if (deltas) tensors.delta = { dtype: 'F32', shape: [1], data: Float32Array.of(deltas[k]) };
+          writeAtomic(outputOf(out, g.file), serializeSafetensors(tensors, { key, input: g.digest, record: JSON.stringify(record) }));
+          scoresOf.push(scores);
+        }
+        return scoresOf;
+      });
+      for (const scores of records) {
+        for (const [m, v] of Object.entries(scores)) {
+          const t = metricSums.get(m) ?? { sum: 0, n: 0 };
+          metricSums.set(m, { sum: t.sum + v, n: t.n + 1 });
+        }
+        summary.done++;
+      }
+    } catch (e) {
+      for (const g of group) fail(g.file, e);
+    }
+  };
+  let group: { file: string; digest: string; input: Float32Array }[] = [];
   for (const [i, file] of files.entries()) {
     const bytes = readFileSync(join(root, file));
     const digest = createHash('sha256').update(bytes).digest('hex');
     const meta = readMetadata(outputOf(out, file));
     if (!a.force && meta && meta.key === key && meta.input === digest) { summary.skipped++; continue; }
-    const started = performance.now();
     try {
-      const img = decodeImage(new Uint8Array(bytes), file);
-      const record = await tidy(async () => {
-        const x = fromArray(ctx, imageToInput(img, p), [1, 3, size, size]);
-        const probs = await noGrad(() => ops.softmax(model.net.call(x))).data();
-        const top = probs.indexOf(Math.max(...probs));
-        const t = target(file, top);
-        const result = await compute(model, x, [t], () => {});
-        const [attr, delta] = Array.isArray(result) ? result : [result, null];
-        const scores: Record<string, number> = {};
-        for (const m of metrics) scores[m] = await metric(m, model, x, attr, t, compute);
-        const record = {
-          file, target: t, predicted: top, score: probs[top], method, arguments: JSON.parse(key), delta: delta ? (await delta.data())[0] : null,
-          metrics: scores, seconds: Number(((performance.now() - started) / 1000).toFixed(3)),
-        };
-        const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = { attributions: { dtype: 'F32', shape: [...attr.shape], data: await attr.data() } };
-        if (delta) tensors.delta = { dtype: 'F32', shape: [...delta.shape], data: await delta.data() };
-        writeAtomic(outputOf(out, file), serializeSafetensors(tensors, { key, input: digest, record: JSON.stringify(record) }));
-        return record;
-      });
-      for (const [m, v] of Object.entries(record.metrics)) {
-        const s = metricSums.get(m) ?? { sum: 0, n: 0 };
-        metricSums.set(m, { sum: s.sum + v, n: s.n + 1 });
-      }
-      summary.done++;
+      group.push({ file, digest, input: imageToInput(decodeImage(new Uint8Array(bytes), file), p) });
     } catch (e) {
-      summary.failed++;
-      writeAtomic(failureOf(out, file), JSON.stringify({ file, error: (e as Error).message }));
-      console.warn(`glimpse: ${file}: ${(e as Error).message}`);
+      fail(file, e);
     }
-    const elapsed = (performance.now() - t0) / 1000, n = summary.done + summary.failed;
-    if (tty) process.stderr.write(`\r${method}: ${i + 1}/${files.length} (${(n / elapsed).toFixed(2)} images/s, ETA ${((files.length - i - 1) * elapsed / Math.max(1, n)).toFixed(0)} s) `);
+    if (group.length === perPass || i === files.length - 1) {
+      if (group.length) await runGroup(group);
+      group = [];
+      progress(i + 1);
+    }
   }
+  if (group.length) await runGroup(group);
   if (tty) process.stderr.write('\n');
   summary.seconds = (performance.now() - t0) / 1000;
   const index = writeIndex(out);
