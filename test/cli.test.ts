@@ -296,11 +296,13 @@ test('a folder in one run: outputs equal single runs, a corrupt image is recorde
 
   // Three images per pass: IG's steps of three images share batches, so sums group differently: equal within rounding.
   const shared = join(tmp, 'batch-shared');
-  const p3 = glimpse('attribute', ...model, ...method, '--images', dir, '--out', shared, '--images-per-pass', '3');
+  const p3 = glimpse('attribute', ...model, ...method, '--images', dir, '--out', shared, '--images-per-pass', '3', '--viz', 'blended_heat_map');
   if (p3.code !== 0 || !p3.out.includes('4 attributed')) throw new Error(`--images-per-pass 3: ${p3.out} ${p3.err}`);
   for (const f of ['a.png', 'b.png', 'sub/c.png', 'sub/d.png']) {
     const err = relMaxError(read(join(shared, `${f}.safetensors`)), read(join(out, `${f}.safetensors`)));
     assert.ok(err < 1e-4, `${f} with 3 images per pass: relative max error ${err}`);
+    const fig = PNG.sync.read(readFileSync(join(shared, `${f}.png`)));
+    assert.ok(fig.width > 64 && fig.height > 64, `${f}.png: a figure with its colorbar (${fig.width}x${fig.height})`);
   }
 
   // Killed at the first output, then rerun: only whole files, and the same bytes as the run above.

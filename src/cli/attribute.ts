@@ -164,8 +164,8 @@ function parseTargets(v: unknown): number[] | undefined {
 function checkBatchFlags(a: Parsed): void {
   if (a.images && a.list) throw new UsageError('give --images DIR or --list FILE, not both');
   if (!a.out) throw new UsageError('a batch run (--images DIR or --list FILE) writes under --out DIR');
-  for (const f of ['save', 'png', 'html', 'image', 'input', 'text', 'csv', 'viz']) {
-    if (a[f] !== undefined) throw new UsageError(`--${f} describes one input; a batch run writes OUT/<path>.safetensors per input under --out`);
+  for (const f of ['save', 'png', 'html', 'image', 'input', 'text', 'csv']) {
+    if (a[f] !== undefined) throw new UsageError(`--${f} describes one input; a batch run writes OUT/<path>.safetensors per input under --out${f === 'png' ? ' (--viz METHOD adds OUT/<path>.png)' : ''}`);
   }
   if (a.shards !== undefined && a.shard !== 'auto') throw new UsageError('--shards N goes with --shard auto (with --shard I/N the count is N)');
 }
@@ -215,7 +215,8 @@ export async function attribute(argv: string[]): Promise<void> {
   if (size && size.some((v) => v > MAX_SIDE)) throw new UsageError(`--interpolate ${size.join(',')}: each side is at most ${MAX_SIDE}`);
   const mode = interpolateMode(a);
   if (mode && !size && name !== 'guided-gradcam') throw new UsageError('--interpolate-mode goes with --interpolate H,W');
-  if ((a.viz || a.sign || a['outlier-perc'] !== undefined) && !a.png) throw new UsageError('--viz, --sign and --outlier-perc describe the --png picture');
+  if ((a.viz || a.sign || a['outlier-perc'] !== undefined) && !a.png && !batch) throw new UsageError('--viz, --sign and --outlier-perc describe the --png picture');
+  if ((a.sign || a['outlier-perc'] !== undefined) && batch && !a.viz) throw new UsageError('--sign and --outlier-perc describe the figures of --viz METHOD');
   if (a.png && !(a.png as string).endsWith('.png')) throw new UsageError(`--png must name a .png file, got ${a.png}`);
   // Captum's defaults: a heat map of absolute values.
   const vizMethod = (a.viz as VisualizeMethod | undefined) ?? 'heat_map', sign = (a.sign as VisualizeSign | undefined) ?? 'absolute_value';

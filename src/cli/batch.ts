@@ -12,7 +12,9 @@ import * as A from '../attr/index.ts';
 import { noisyCopies } from '../attr/noise.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import { imageToInput } from '../io/models.ts';
-import { decodeImage } from '../io/image-decode.ts';
+import { decodeImage, encodePng } from '../io/image-decode.ts';
+import { preprocessImage } from '../io/image.ts';
+import { type VisualizeMethod, type VisualizeSign, visualizeImageAttr } from '../io/visualize.ts';
 import { serializeSafetensors } from '../io/safetensors.ts';
 import type { Classifier } from '../nn/model.ts';
 import { UsageError, type Parsed } from './args.ts';
@@ -175,6 +177,8 @@ function infidelityPerturb(seed: number): A.InfidelityPerturbFunc {
   };
 }
 
+interface Pending { file: string; digest: string; input: Float32Array; shown: Float32Array | null }
+
 export interface BatchSummary { done: number; skipped: number; failed: number; seconds: number }
 
 /** Runs the batch: the inputs of this shard not done yet, then the index. */
@@ -200,6 +204,11 @@ export async function attributeBatch(a: Parsed, method: string, ctx: GpuContext,
   const summary: BatchSummary = { done: 0, skipped: 0, failed: 0, seconds: 0 };
   const metricSums = new Map<string, { sum: number; n: number }>();
   const tty = !!process.stderr.isTTY;
+  // --viz: a figure beside each output, as --png draws one for a single image.
+  const figures = a.viz === undefined ? null : {
+    method: a.viz as VisualizeMethod, sign: (a.sign as VisualizeSign | undefined) ?? 'absolute_value', outlierPerc: a['outlier-perc'] as number | undefined,
+    showColorbar: a.viz === 'heat_map' || a.viz === 'blended_heat_map',
+  };
   const perPass = a['images-per-pass'] === undefined ? 1 : Number(a['images-per-pass']);
   if (!Number.isInteger(perPass) || perPass < 1 || perPass > 256) throw new UsageError(`--images-per-pass must be an integer 1..256, got ${a['images-per-pass']}`);
   const progress = (i: number) => {
@@ -212,7 +221,7 @@ export async function attributeBatch(a: Parsed, method: string, ctx: GpuContext,
     console.warn(`glimpse: ${file}: ${(e as Error).message}`);
   };
   /** Images that share the method's passes: one batch [B, 3, S, S], then each written on its own. */
-  const runGroup = async (group: { file: string; digest: string; input: Float32Array }[]) => {
+  const runGroup = async (group: Pending[]) => {
     const started = performance.now();
     try {
       const records = await tidy(async () => {
@@ -238,6 +247,7 @@ export async function attributeBatch(a: Parsed, method: string, ctx: GpuContext,
           };
           const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = { attributions: { dtype: 'F32', shape: [...ak.shape], data: await ak.data() } };
           if (deltas) tensors.delta = { dtype: 'F32', shape: [1], data: Float32Array.of(deltas[k]) };
+          if (figures) writeAtomic(join(out, `${g.file}.png`), encodePng(visualizeImageAttr({ data: tensors.attributions.data, shape: [...ak.shape] }, { data: g.shown!, shape: [3, size, size] }, { ...figures, title: `${method} (class ${targets[k]})` })));
           writeAtomic(outputOf(out, g.file), serializeSafetensors(tensors, { key, input: g.digest, record: JSON.stringify(record) }));
           scoresOf.push(scores);
         }
@@ -254,14 +264,15 @@ export async function attributeBatch(a: Parsed, method: string, ctx: GpuContext,
       for (const g of group) fail(g.file, e);
     }
   };
-  let group: { file: string; digest: string; input: Float32Array }[] = [];
+  let group: Pending[] = [];
   for (const [i, file] of files.entries()) {
     const bytes = readFileSync(join(root, file));
     const digest = createHash('sha256').update(bytes).digest('hex');
     const meta = readMetadata(outputOf(out, file));
     if (!a.force && meta && meta.key === key && meta.input === digest) { summary.skipped++; continue; }
     try {
-      group.push({ file, digest, input: imageToInput(decodeImage(new Uint8Array(bytes), file), p) });
+      const img = decodeImage(new Uint8Array(bytes), file);
+      group.push({ file, digest, input: imageToInput(img, p), shown: figures ? preprocessImage(img, p) : null });
     } catch (e) {
       fail(file, e);
     }
