@@ -337,6 +337,40 @@ test('a folder in one run: outputs equal single runs, a corrupt image is recorde
   if (other.code !== 2 || !other.err.includes('holds a run of other options')) throw new Error(`other options: ${other.err}`);
 });
 
+test('batch runs over every row of a CSV and every line of a text file: Captum\'s IG on the wine rows and LIG on the sentences, resumable', () => {
+  const M = join(REF_DIR, 'models');
+  const wine = parseSafetensors(new Uint8Array(readFileSync(join(M, 'wine_ref.safetensors'))));
+  const norm = join(tmp, 'wine_norm_batch.json');
+  writeFileSync(norm, JSON.stringify({ mean: Array.from(wine.tensors.get('mean')!.data as Float32Array), std: Array.from(wine.tensors.get('std')!.data as Float32Array) }));
+  const rows: number[] = JSON.parse(wine.metadata.rows), ig = wine.tensors.get('ig_gl50')!.data as Float32Array;
+  const out = join(tmp, 'wine-batch');
+  const r = glimpse('attribute', '--model', join(M, 'wine_mlp.onnx'), '--csv', join(M, 'wine.csv'), '--normalize', norm, '--out', out, '--method', 'integrated-gradients', '--target', 'label', '--metrics', 'infidelity');
+  if (r.code !== 0 || !r.out.includes('178 attributed')) throw new Error(`exit ${r.code}: ${r.out} ${r.err}`);
+  const read = (f: string, k = 'attributions') => parseSafetensors(new Uint8Array(readFileSync(f))).tensors.get(k)!.data as Float32Array;
+  rows.forEach((row, i) => assertClose(read(join(out, `row-${row}.safetensors`)), ig.subarray(i * 13, (i + 1) * 13), 1e-3, `wine row ${row}`));
+  const lines = readFileSync(join(out, 'index.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.is(lines.length, 178);
+  assert.ok(lines.every((l) => l.target === l.predicted && Number.isFinite(l.metrics.infidelity)), 'the labels are the predictions (test accuracy 1.0), each with its infidelity');
+  const again = glimpse('attribute', '--model', join(M, 'wine_mlp.onnx'), '--csv', join(M, 'wine.csv'), '--normalize', norm, '--out', out, '--method', 'integrated-gradients', '--target', 'label', '--metrics', 'infidelity');
+  if (!again.out.includes('0 attributed, 178 already done')) throw new Error(`rerun: ${again.out}`);
+
+  const sentiment = parseSafetensors(new Uint8Array(readFileSync(join(M, 'sentiment_ref.safetensors'))));
+  const sentences: string[] = JSON.parse(sentiment.metadata.sentences);
+  const textFile = join(tmp, 'sentences-batch.txt');
+  writeFileSync(textFile, sentences.join('\n') + '\n');
+  const tout = join(tmp, 'text-batch');
+  const t = glimpse('attribute', '--model', join(M, 'sentiment_cnn.onnx'), '--vocab', join(M, 'sentiment_vocab.json'), '--text-file', textFile, '--out', tout,
+    '--method', 'layer-integrated-gradients', '--layer', 'embedding', '--target', '1', '--return-convergence-delta');
+  if (t.code !== 0 || !t.out.includes('4 attributed')) throw new Error(`exit ${t.code}: ${t.out} ${t.err}`);
+  const lig = sentiment.tensors.get('lig_embedding_gl50')!.data as Float32Array, delta = sentiment.tensors.get('lig_embedding_gl50_delta')!.data as Float32Array;
+  sentences.forEach((_, i) => {
+    assertClose(read(join(tout, `line-${i + 1}.safetensors`)), lig.subarray(i * 768, (i + 1) * 768), 1e-3, `sentence ${i}`);
+    assert.ok(Math.abs(read(join(tout, `line-${i + 1}.safetensors`), 'delta')[0] - delta[i]) < 1e-4, `sentence ${i} delta`);
+  });
+  const bad = glimpse('attribute', '--model', join(M, 'sentiment_cnn.onnx'), '--vocab', join(M, 'sentiment_vocab.json'), '--text-file', textFile, '--out', tout, '--method', 'occlusion', '--sliding-window-shapes', '1', '--metrics', 'deletion');
+  if (bad.code !== 2 || !bad.err.includes('--metrics deletion perturb the input continuously, which token ids are not')) throw new Error(`text metrics: ${bad.err}`);
+});
+
 test('an ONNX model from the command line: predict from the image, attribute with a layer named as in PyTorch, layers; bad names and inputs are one line', () => {
   const M = join(REF_DIR, 'models'), onnx = join(M, 'mobilenet_v2_seed0.onnx'), refs = join(M, 'mobilenet_v2_chelsea_64.safetensors');
   const logits = join(tmp, 'mnv2_logits.safetensors');

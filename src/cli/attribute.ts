@@ -106,7 +106,7 @@ function interpolateMode(a: Parsed): 'nearest' | 'bilinear' | undefined {
   return m as 'nearest' | 'bilinear' | undefined;
 }
 
-const BATCH_FLAGS = ['images', 'list', 'out', 'labels', 'shard', 'shards', 'force', 'metrics', 'images-per-pass'];
+const BATCH_FLAGS = ['images', 'list', 'text-file', 'out', 'labels', 'shard', 'shards', 'force', 'metrics', 'images-per-pass'];
 
 const ALL_FLAGS: FlagSpec = {
   ...MODEL_FLAGS, method: 'string', target: 'string', save: 'string',
@@ -117,7 +117,7 @@ const ALL_FLAGS: FlagSpec = {
   layer: 'string', 'relu-attributions': 'boolean', 'attribute-to-layer-input': 'boolean', interpolate: 'numbers', 'interpolate-mode': 'string',
   'no-abs': 'boolean', 'n-samples': 'number', stdevs: 'number', seed: 'number',
   'nt-method': 'string', 'nt-type': 'string', 'nt-samples': 'number', 'nt-samples-batch-size': 'number',
-  png: 'string', viz: 'string', sign: 'string', 'outlier-perc': 'number', text: 'string', vocab: 'string', html: 'string',
+  png: 'string', viz: 'string', sign: 'string', 'outlier-perc': 'number', text: 'string', vocab: 'string', html: 'string', 'text-file': 'string',
   csv: 'string', row: 'number', 'label-column': 'string', normalize: 'string',
 };
 const COMMON = new Set([...Object.keys(MODEL_FLAGS), 'method', 'target', 'save', 'png', 'viz', 'sign', 'outlier-perc', 'text', 'vocab', 'html', 'csv', 'row', 'label-column', 'normalize',
@@ -144,8 +144,9 @@ ${Object.entries(METHODS).map(([m, d]) => `    ${m.padEnd(28)} ${d.flags.map((f)
   visualize_text table (attributions summed per token, divided by their L2 norm).
   Tables (a model of [N, C] features): --csv FILE --row I (0 = the first data row) [--label-column NAME]
   [--normalize FILE.json with "mean" and "std" per feature]; --png draws one bar per feature.
-  Batches: --images DIR (every .png/.jpg below it) or --list FILE (paths, one per line) with --out OUT
-  writes OUT/<path>.safetensors per input and OUT/index.jsonl (file, target, prediction, delta, metrics,
+  Batches: --images DIR (every .png/.jpg below it), --list FILE (paths, one per line), --text-file FILE
+  (one text per line, "LABEL<TAB>text" optional; with --vocab) or --csv FILE (every row) with --out OUT
+  writes OUT/<path>.safetensors per input (OUT/line-N, OUT/row-N for texts and rows) and OUT/index.jsonl (file, target, prediction, delta, metrics,
   seconds); --target N|label|top1 (label: from --labels labels.json); --metrics infidelity,
   sensitivity-max,deletion,insertion; --shard I/N or auto [--shards N] (Kubernetes Indexed Job, Slurm
   array); a rerun skips what is done (same image bytes, method and options); --force recomputes;
@@ -162,9 +163,10 @@ function parseTargets(v: unknown): number[] | undefined {
 
 /** A batch run writes under --out, one file per input: the single-input options do not apply. */
 function checkBatchFlags(a: Parsed): void {
-  if (a.images && a.list) throw new UsageError('give --images DIR or --list FILE, not both');
-  if (!a.out) throw new UsageError('a batch run (--images DIR or --list FILE) writes under --out DIR');
-  for (const f of ['save', 'png', 'html', 'image', 'input', 'text', 'csv']) {
+  const given = ['images', 'list', 'text-file', 'csv'].filter((f) => a[f] !== undefined);
+  if (given.length > 1) throw new UsageError(`give one batch input, not --${given.join(' and --')}`);
+  if (!a.out) throw new UsageError('a batch run (--images DIR, --list FILE or --text-file FILE) writes under --out DIR');
+  for (const f of ['save', 'png', 'html', 'image', 'input', 'text', 'row']) {
     if (a[f] !== undefined) throw new UsageError(`--${f} describes one input; a batch run writes OUT/<path>.safetensors per input under --out${f === 'png' ? ' (--viz METHOD adds OUT/<path>.png)' : ''}`);
   }
   if (a.shards !== undefined && a.shard !== 'auto') throw new UsageError('--shards N goes with --shard auto (with --shard I/N the count is N)');
@@ -187,25 +189,26 @@ export async function attribute(argv: string[]): Promise<void> {
   for (const flag of Object.keys(a)) {
     if (!allowed.has(flag)) throw new UsageError(`--${flag} is not an option of ${name}${tunnel ? ` with --nt-method ${inner}` : ''} (see glimpse attribute --help)`);
   }
-  const batch = !!(a.images || a.list);
+  // Every image of a folder, every line of a text file, every row of a CSV (with --out, without --row).
+  const batch = !!(a.images || a.list || a['text-file'] || (a.csv && a.out !== undefined && a.row === undefined));
   if (batch) checkBatchFlags(a);
-  else if (BATCH_FLAGS.some((f) => a[f] !== undefined && f !== 'images' && f !== 'list')) throw new UsageError('--out, --labels, --shard, --shards, --force, --metrics and --images-per-pass go with a batch run: --images DIR or --list FILE');
+  else if (BATCH_FLAGS.some((f) => a[f] !== undefined && f !== 'images' && f !== 'list')) throw new UsageError('--out, --labels, --shard, --shards, --force, --metrics and --images-per-pass go with a batch run: --images DIR, --list FILE, --text-file FILE or --csv FILE --out DIR');
   if (!batch) a.target = parseTargets(a.target);
   if (!a.save && !a.html && !batch) throw new UsageError('give --save OUT.safetensors (or, with --text, --html OUT.html)');
-  if ((a.vocab || a.html) && !a.text) throw new UsageError('--vocab and --html go with --text "..."');
-  if (a.text && !a.vocab) throw new UsageError('--text needs --vocab V.json (the model\'s tokens in index order, with its "unk" and "pad" indices)');
+  if ((a.vocab || a.html) && !a.text && !a['text-file']) throw new UsageError('--vocab and --html go with --text "..."');
+  if ((a.text || a['text-file']) && !a.vocab) throw new UsageError('--text needs --vocab V.json (the model\'s tokens in index order, with its "unk" and "pad" indices)');
   if ([a.text, a.image, a.input, a.csv].filter(Boolean).length > 1) throw new UsageError('give one input: --image, --input, --text or --csv');
   if ((a.row !== undefined || a['label-column'] || a.normalize) && !a.csv) throw new UsageError('--row, --label-column and --normalize go with --csv FILE');
-  if (a.csv && a.row === undefined) throw new UsageError('--csv needs --row I (0 = the first data row)');
+  if (a.csv && a.row === undefined && !batch) throw new UsageError('--csv needs --row I (0 = the first data row), or --out DIR for every row');
   if (a.html && !(a.html as string).endsWith('.html')) throw new UsageError(`--html must name a .html file, got ${a.html}`);
   if (a.text && a.png) throw new UsageError('--png draws images; for a text, --html draws its words');
   for (const flag of ['save', 'png', 'html']) if (a[flag]) checkOutputFolder(a[flag] as string, flag);
   // Token ids are indices: nothing differentiates through them (the embedding lookup has no gradient to them).
   if (inner === 'saliency' && a.layer && !a.text) throw new UsageError('--layer goes with saliency over a --text (the gradient at that per-token layer)');
   const toInput = ['integrated-gradients', 'input-x-gradient', 'guided-backprop', 'deconvolution', 'gradient-shap', 'guided-gradcam'];
-  if (a.text && toInput.includes(inner!)) throw new UsageError(`${inner} differentiates the input, and token ids have no gradient: attribute to the embedding (--method layer-integrated-gradients or layer-gradient-x-activation --layer NAME), or use occlusion or feature-ablation`);
+  if ((a.text || a['text-file']) && toInput.includes(inner!)) throw new UsageError(`${inner} differentiates the input, and token ids have no gradient: attribute to the embedding (--method layer-integrated-gradients or layer-gradient-x-activation --layer NAME), or use occlusion or feature-ablation`);
   const text = a.text ? textInput(a) : null;
-  if (text && inner === 'saliency' && !a.layer) a.layer = ''; // the embedding, found once the model is read
+  if ((text || a['text-file']) && inner === 'saliency' && !a.layer) a.layer = ''; // the embedding, found once the model is read
   // Captum's TokenReferenceBase: every token the pad index.
   if (text && a.baselines === undefined) a.baselines = text.vocab.pad;
   if (a['outlier-perc'] !== undefined && !((a['outlier-perc'] as number) >= 0 && (a['outlier-perc'] as number) < 100)) throw new UsageError(`--outlier-perc must be at least 0 and below 100, got ${a['outlier-perc']}`);
@@ -237,6 +240,10 @@ export async function attribute(argv: string[]): Promise<void> {
   };
 
   await withModel(a, async (ctx, model) => {
+    if (a.layer === '') {
+      a.layer = embeddingLayer(model) ?? '';
+      if (!a.layer) throw new UsageError('saliency over a text takes the gradient at the embedding, and this model has no Gather reading its input: give --layer NAME (glimpse layers --model M lists them)');
+    }
     if (batch) {
       await attributeBatch(a, name, ctx, model, async (m, x, target, onProgress) => {
         const r = await compute(m, x, target, onProgress);
@@ -246,10 +253,6 @@ export async function attribute(argv: string[]): Promise<void> {
         return delta ? [up, delta] : up;
       });
       return;
-    }
-    if (a.layer === '') {
-      a.layer = embeddingLayer(model) ?? '';
-      if (!a.layer) throw new UsageError('saliency over a text takes the gradient at the embedding, and this model has no Gather reading its input: give --layer NAME (glimpse layers --model M lists them)');
     }
     const table = a.csv ? tableInput(a, model) : null;
     const input = text ? textTensor(text, model) : table ? table.input : readInput(a, model);

@@ -17,6 +17,9 @@ import { preprocessImage } from '../io/image.ts';
 import { type VisualizeMethod, type VisualizeSign, visualizeImageAttr } from '../io/visualize.ts';
 import { serializeSafetensors } from '../io/safetensors.ts';
 import type { Classifier } from '../nn/model.ts';
+import type { HostArray } from '../io/visualize.ts';
+import type { GeneralFeature, TextFeature } from '../insights/features.ts';
+import { tableData, textData } from './insights-data.ts';
 import { UsageError, type Parsed } from './args.ts';
 
 const IMAGE = /\.(png|jpe?g)$/i;
@@ -47,6 +50,63 @@ export function listInputs(a: Parsed): { root: string; files: string[] } {
   const files = readFileSync(list, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
   for (const f of files) if (f.split(/[\\/]/).includes('..')) throw new UsageError(`--list ${list}: '${f}' leaves the list's folder; give paths below it`);
   return { root, files: [...new Set(files)].sort() };
+}
+
+/** One input read for the model: its identity for resuming, the model input, its label, and for an image what figures draw over. */
+interface Item { digest: string; input: Float32Array; label: number | null; shown: Float32Array | null }
+
+/** The inputs of a batch run: their names (output paths under OUT) and how each is read. */
+interface Source { ids: string[]; what: string; dims: number[]; read(id: string): Item }
+
+const sha256 = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+function imageSource(a: Parsed, model: Classifier): Source {
+  const { root, files } = listInputs(a);
+  if (!files.length) throw new UsageError(`no .png or .jpg inputs in ${a.images ?? a.list}`);
+  const p = model.card.preprocessing;
+  return {
+    ids: files, what: 'images', dims: [3, p.crop, p.crop],
+    read(file) {
+      const bytes = readFileSync(join(root, file));
+      const img = decodeImage(new Uint8Array(bytes), file);
+      return { digest: sha256(bytes), input: imageToInput(img, p), label: null, shown: a.viz === undefined ? null : preprocessImage(img, p) };
+    },
+  };
+}
+
+/** Every line of a text file (LABEL<TAB>text optional): line-N, N from 1; the baseline is all pad. */
+function textSource(a: Parsed, model: Classifier): Source {
+  const data = textData({ textFile: a['text-file'] as string, vocab: a.vocab as string, model });
+  const vocab = (data.feature as TextFeature).options.vocabulary!;
+  if (a.baselines === undefined) a.baselines = vocab.pad;
+  const lines = readFileSync(a['text-file'] as string, 'utf8').split(/\r?\n/).map((l, i) => [i + 1, l] as const).filter(([, l]) => l.trim());
+  const batch = data.dataset[0], L = (batch.inputs as HostArray).shape[1];
+  const ids = lines.map(([n]) => `line-${n}`);
+  return {
+    ids, what: 'texts', dims: [L],
+    read(id) {
+      const k = ids.indexOf(id), x = (batch.inputs as HostArray).data;
+      return { digest: sha256(`${lines[k][1]}\n${readFileSync(a.vocab as string)}`), input: Float32Array.from({ length: L }, (_, i) => x[k * L + i]), label: batch.labels?.[k] ?? null, shown: null };
+    },
+  };
+}
+
+/** Every row of a CSV: row-N, N from 0 (as --row counts), standardized with --normalize. */
+function tableSource(a: Parsed, model: Classifier): Source {
+  const data = tableData({ csv: a.csv as string, model, labelColumn: a['label-column'] as string | undefined, normalize: a.normalize as string | undefined });
+  const feature = data.feature as GeneralFeature, batch = data.dataset[0], C = feature.categories.length;
+  const raw = (batch.inputs as HostArray).data;
+  const norm = a.normalize ? readFileSync(a.normalize as string, 'utf8') : '';
+  const ids = Array.from({ length: (batch.inputs as HostArray).shape[0] }, (_, i) => `row-${i}`);
+  return {
+    ids, what: 'rows', dims: [C],
+    read(id) {
+      const k = ids.indexOf(id);
+      let row = { data: Float32Array.from({ length: C }, (_, i) => raw[k * C + i]), shape: [C] } as HostArray;
+      for (const t of feature.options.inputTransforms ?? []) row = t(row);
+      return { digest: sha256(`${Array.from({ length: C }, (_, i) => raw[k * C + i]).join(',')}\n${norm}`), input: Float32Array.from(row.data), label: batch.labels?.[k] ?? null, shown: null };
+    },
+  };
 }
 
 /** --shard I/N, or auto from a Kubernetes Indexed Job or a Slurm array; null for all inputs. */
@@ -150,9 +210,16 @@ export function writeIndex(out: string): { done: number; failed: number; missing
 }
 
 /** Class per input: a number, each input's label (from --labels, by relative path or file name), or its top-1. */
-function targetRule(a: Parsed, classes: string[]): (file: string, top1: number) => number {
+function targetRule(a: Parsed, classes: string[]): (file: string, top1: number, label?: number | null) => number {
   const t = a.target === undefined ? 'top1' : String(a.target);
   if (t === 'top1') return (_f, top1) => top1;
+  if (t === 'label' && !a.images && !a.list) {
+    // A text file's labels are its LABEL<TAB> prefixes, a CSV's its label column.
+    return (file, _top1, label) => {
+      if (label === null || label === undefined) throw new Error(`${file} has no label (--target label)`);
+      return label;
+    };
+  }
   if (t === 'label') {
     if (!a.labels) throw new UsageError('--target label needs --labels labels.json (file names to class indices or names)');
     let map: Record<string, unknown>;
@@ -177,15 +244,21 @@ function infidelityPerturb(seed: number): A.InfidelityPerturbFunc {
   };
 }
 
-interface Pending { file: string; digest: string; input: Float32Array; shown: Float32Array | null }
+interface Pending extends Item { file: string }
 
 export interface BatchSummary { done: number; skipped: number; failed: number; seconds: number }
 
 /** Runs the batch: the inputs of this shard not done yet, then the index. */
 export async function attributeBatch(a: Parsed, method: string, ctx: GpuContext, model: Classifier, compute: Compute): Promise<BatchSummary> {
   const out = resolve(a.out as string);
-  const { root, files: all } = listInputs(a);
-  if (!all.length) throw new UsageError(`no .png or .jpg inputs in ${a.images ?? a.list}`);
+  const source = a['text-file'] ? textSource(a, model) : a.csv ? tableSource(a, model) : imageSource(a, model);
+  if (source.what !== 'images') {
+    if (a.viz !== undefined) throw new UsageError(`--viz draws images; a batch of ${source.what} writes the attributions only`);
+    const pixels = (a.metrics === undefined ? [] : String(a.metrics).split(',')).map((m) => m.trim()).filter((m) => m === 'deletion' || m === 'insertion' || (source.what === 'texts' && m !== ''));
+    if (pixels.length) throw new UsageError(`--metrics ${pixels.join(',')} ${source.what === 'texts' ? 'perturb the input continuously, which token ids are not' : 'rank pixels'}: not for ${source.what}`);
+  }
+  const all = source.ids;
+  if (!all.length) throw new UsageError(`no inputs in ${a.images ?? a.list ?? a['text-file'] ?? a.csv}`);
   const shard = parseShard(a);
   const files = shard ? all.filter((f) => shardOf(f, shard.count) === shard.index) : all;
   const metrics = a.metrics === undefined ? [] : String(a.metrics).split(',').map((m) => m.trim()) as Metric[];
@@ -199,7 +272,6 @@ export async function attributeBatch(a: Parsed, method: string, ctx: GpuContext,
     throw new UsageError(`${out} holds a run of other options (${JSON.parse(readFileSync(runFile, 'utf8')).key}); give another --out, or --force to recompute`);
   }
   writeAtomic(runFile, run);
-  const p = model.card.preprocessing, size = p.crop;
   const t0 = performance.now();
   const summary: BatchSummary = { done: 0, skipped: 0, failed: 0, seconds: 0 };
   const metricSums = new Map<string, { sum: number; n: number }>();
@@ -225,13 +297,13 @@ export async function attributeBatch(a: Parsed, method: string, ctx: GpuContext,
     const started = performance.now();
     try {
       const records = await tidy(async () => {
-        const B = group.length, per = 3 * size * size, data = new Float32Array(B * per);
+        const B = group.length, per = source.dims.reduce((p, d) => p * d, 1), data = new Float32Array(B * per);
         group.forEach((g, k) => data.set(g.input, k * per));
-        const x = fromArray(ctx, data, [B, 3, size, size]);
+        const x = fromArray(ctx, data, [B, ...source.dims]);
         const probs = await noGrad(() => ops.softmax(model.net.call(x))).data();
         const K = probs.length / B;
         const tops = group.map((_, k) => { const row = probs.subarray(k * K, (k + 1) * K); return row.indexOf(Math.max(...row)); });
-        const targets = group.map((g, k) => target(g.file, tops[k]));
+        const targets = group.map((g, k) => target(g.file, tops[k], g.label));
         const result = await compute(model, x, targets, () => {});
         const [attr, delta] = Array.isArray(result) ? result : [result, null];
         const deltas = delta ? await delta.data() : null;
@@ -247,7 +319,7 @@ export async function attributeBatch(a: Parsed, method: string, ctx: GpuContext,
           };
           const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = { attributions: { dtype: 'F32', shape: [...ak.shape], data: await ak.data() } };
           if (deltas) tensors.delta = { dtype: 'F32', shape: [1], data: Float32Array.of(deltas[k]) };
-          if (figures) writeAtomic(join(out, `${g.file}.png`), encodePng(visualizeImageAttr({ data: tensors.attributions.data, shape: [...ak.shape] }, { data: g.shown!, shape: [3, size, size] }, { ...figures, title: `${method} (class ${targets[k]})` })));
+          if (figures) writeAtomic(join(out, `${g.file}.png`), encodePng(visualizeImageAttr({ data: tensors.attributions.data, shape: [...ak.shape] }, { data: g.shown!, shape: source.dims }, { ...figures, title: `${method} (class ${targets[k]})` })));
           writeAtomic(outputOf(out, g.file), serializeSafetensors(tensors, { key, input: g.digest, record: JSON.stringify(record) }));
           scoresOf.push(scores);
         }
@@ -266,13 +338,11 @@ export async function attributeBatch(a: Parsed, method: string, ctx: GpuContext,
   };
   let group: Pending[] = [];
   for (const [i, file] of files.entries()) {
-    const bytes = readFileSync(join(root, file));
-    const digest = createHash('sha256').update(bytes).digest('hex');
-    const meta = readMetadata(outputOf(out, file));
-    if (!a.force && meta && meta.key === key && meta.input === digest) { summary.skipped++; continue; }
     try {
-      const img = decodeImage(new Uint8Array(bytes), file);
-      group.push({ file, digest, input: imageToInput(img, p), shown: figures ? preprocessImage(img, p) : null });
+      const item = source.read(file);
+      const meta = readMetadata(outputOf(out, file));
+      if (!a.force && meta && meta.key === key && meta.input === item.digest) summary.skipped++;
+      else group.push({ file, ...item });
     } catch (e) {
       fail(file, e);
     }
