@@ -2,6 +2,7 @@
 //                 [--peak-gflops N] [--precision f32|f16|F,GI] [--autotune] [--device] [--json] [--profile]
 // The whole suite: IG (50 steps, or each of --ig-steps), Occlusion (3x15x15 / 3x8x8), Grad-CAM and Saliency on ResNet-18 and
 // the pretrained ResNet-50 at 224, IG, Occlusion and Grad-CAM on MobileNetV2 (../shared/ref/models' ONNX file) at 224,
+// IG and Grad-CAM of ResNet-50 over a dataset of 16 images (images per second, pool bytes across them),
 // and the conv kernels' means over ResNet-18's shapes at batch 16.
 // Each case runs alternately on the engine and on a plain-PyTorch reference (bench/reference/, started
 // in this invocation when /usr/bin/python3 has torch); times are medians. Errors are against
@@ -221,6 +222,55 @@ for (const m of MODELS) {
   x.release();
 }
 
+// A dataset: DATASET_IMAGES views of the reference photo (mirrored and shifted), attributed one at a time
+// as a batch run does, against the same loop in PyTorch; images per second and the pool's live bytes
+// across the images (flat: nothing accumulates). The first view is the photo itself: its result is
+// checked against Captum's single-image reference.
+const DATASET_IMAGES = 16;
+const datasetLabel = (what: string) => `resnet50 dataset of ${DATASET_IMAGES} images, ${what}`;
+const datasetCases = [
+  { method: 'ig', what: 'IG 50 steps', refKey: 'ig_gl50', run: (net: Module, x: Tensor) => new A.IntegratedGradients(net).attribute(x, { target: 285, nSteps: 50 }) },
+  { method: 'gradcam', what: 'Grad-CAM layer4.2.conv3', refKey: 'gradcam_layer4.2.conv3', run: (net: Module, x: Tensor) => new A.LayerGradCam(net, 'layer4.2.conv3').attribute(x, { target: 285 }) },
+].filter((c) => selected(datasetLabel(c.what)));
+const datasetNotes: string[] = [];
+if (datasetCases.length && existsSync(weights50)) {
+  const net = (await loadClassifier(ctx, { model: 'resnet50' })).net as ResNet;
+  const file = 'resnet50_keras_chelsea_224.safetensors', photo = ref(file, 'input').data, S = 224, plane = S * S;
+  const views = new Float32Array(DATASET_IMAGES * 3 * plane);
+  for (let k = 0; k < DATASET_IMAGES; k++) {
+    const shift = 7 * Math.floor(k / 2), mirror = k % 2 === 1;
+    for (let c = 0; c < 3; c++) for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) {
+      const sx = ((mirror ? S - 1 - x : x) + shift) % S;
+      views[k * 3 * plane + c * plane + y * S + x] = photo[c * plane + y * S + sx];
+    }
+  }
+  const viewsFile = join(tmpdir(), `glimpse-bench-views-${process.pid}.f32`);
+  writeFileSync(viewsFile, new Uint8Array(views.buffer));
+  const layers = layerFlops(ctx, net, 224), full = passFlops(layers), toCam = passFlops(layers, 'layer4.2.conv3');
+  for (const c of datasetCases) {
+    let first: Float32Array | null = null;
+    const live: number[] = [];
+    const t0 = performance.now();
+    for (let k = 0; k < DATASET_IMAGES; k++) {
+      await tidy(async () => {
+        const out = await (await c.run(net, fromArray(ctx, views.subarray(k * 3 * plane, (k + 1) * 3 * plane), [1, 3, S, S]))).data();
+        first ??= out;
+      });
+      live.push(ctx.pool.liveBytes);
+      log(`  ${datasetLabel(c.what)}: image ${k + 1}/${DATASET_IMAGES} at ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    }
+    const engineMs = performance.now() - t0;
+    const refMs = 'missing' in reference ? [] : [(await reference.run({ case: `resnet50.${c.method}`, dataset: viewsFile, count: DATASET_IMAGES })).ms];
+    const want = ref(file, c.refKey).data;
+    const flops = DATASET_IMAGES * (c.method === 'ig' ? 50 * (full.forward + full.backward) : full.forward + toCam.backward);
+    addRow({ case: datasetLabel(c.what), ...timing([engineMs], refMs), gflops: round(flops / engineMs / 1e6), rel_l2: round(relL2Error(first!, want)), rel_max: round(relMaxError(first!, want)), error_against: 'captum', runs: 1 });
+    const spread = Math.max(...live) - Math.min(...live);
+    datasetNotes.push(`${datasetLabel(c.what)}: ${round((DATASET_IMAGES * 1000) / engineMs)} images/s (PyTorch ${refMs.length ? round((DATASET_IMAGES * 1000) / refMs[0]) : '-'}); the pool's live bytes after each image: ${Math.min(...live)}..${Math.max(...live)} (spread ${spread} bytes); errors: the first image (the photo) against Captum.`);
+    log(datasetNotes[datasetNotes.length - 1]);
+  }
+  rmSync(viewsFile, { force: true });
+}
+
 // The conv kernels: mean GFLOP/s over ResNet-18's shapes at batch 16, against PyTorch's on the same shapes.
 const BATCH = 16;
 const convLabel = (k: string) => `${k} ResNet-18 shapes, batch ${BATCH} (mean)`;
@@ -321,6 +371,7 @@ function runReport(h: string): string[] {
     ...rows.map((r) => `| ${r.case} | ${r.engine_ms} | ${fmt(r.reference_ms)} | ${fmt(r.ratio)} | ${fmt(r.gflops)} |${peakGflops ? ` ${round((100 * r.gflops) / peakGflops, 2)} |` : ''} ${fmt(r.rel_l2)} | ${fmt(r.rel_max)} | ${r.error_against ?? '-'} | ${fmt(r.reference_rel_max)} | ${r.runs} |`),
     '',
   ];
+  if (datasetNotes.length) lines.push(`${h} Datasets`, '', ...datasetNotes.map((n) => `- ${n}`), '');
   if (depthwise.length) {
     lines.push(`${h} Depthwise kernel`, '', 'MobileNetV2\'s depthwise 3x3 layers at 224x224, batch 8: GB/s counts the input and output once each (what the layer must move), beside a buffer-to-buffer copy of the same bytes (a memcpy on a CPU adapter) and a shader that loads and stores each value once (vec4).', '',
       '| pass | layer | ms | GB/s | copy GB/s | shader copy GB/s |', '|---|---|---:|---:|---:|---:|',

@@ -194,6 +194,19 @@ def main():
             if name not in models:
                 raise ValueError(f"no {name} here (its weights are missing)")
             model, _, target, layer = models[name]
+            if req.get("dataset"):
+                # A folder's worth of images, one at a time, as a user's loop would: the total time.
+                xs = torch.from_numpy(np.fromfile(req["dataset"], dtype="<f4").reshape(req["count"], *inputs[name].shape[1:])).to(DEVICE)
+                synchronize()
+                t0 = time.perf_counter()
+                outs = [methods[method](model, xs[i:i + 1], target, layer, req.get("steps", 50)) for i in range(req["count"])]
+                synchronize()
+                out = outs[0]
+                ms = (time.perf_counter() - t0) * 1000
+                if req.get("out"):
+                    out.detach().cpu().contiguous().numpy().astype("<f4").tofile(req["out"])
+                print(json.dumps({"ms": ms, "shape": list(out.shape)}), flush=True)
+                continue
             synchronize()
             t0 = time.perf_counter()
             out = methods[method](model, inputs[name], target, layer, req.get("steps", 50))
