@@ -333,6 +333,13 @@ test('a folder in one run: outputs equal single runs, a corrupt image is recorde
   assert.equal(readFileSync(join(sharded, 'index.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).file), index.map((l) => l.file));
   const bad = glimpse('attribute', ...model, ...method, '--images', dir, '--out', sharded, '--shard', '3/3');
   if (bad.code !== 2 || !bad.err.includes('index 3 of 3 shards is out of range')) throw new Error(`bad shard: ${bad.err}`);
+  // The corrupt image repaired: the rerun attributes it and drops its failure record.
+  copyFileSync(join(REF_DIR, 'images', 'chelsea.png'), join(dir, 'broken.png'));
+  const fixed = glimpse('attribute', ...model, ...method, '--images', dir, '--out', out);
+  if (!fixed.out.includes('1 attributed, 4 already done, 0 failed')) throw new Error(`repaired input: ${fixed.out} ${fixed.err}`);
+  assert.not.ok(existsSync(join(out, 'broken.png.failed.json')), 'the failure record is gone');
+  assert.not.ok(readFileSync(join(out, 'index.jsonl'), 'utf8').includes('"error"'));
+  writeFileSync(join(dir, 'broken.png'), png.subarray(0, 100));
   const other = glimpse('attribute', ...model, '--method', 'saliency', '--images', dir, '--out', out);
   if (other.code !== 2 || !other.err.includes('holds a run of other options')) throw new Error(`other options: ${other.err}`);
 });

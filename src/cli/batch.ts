@@ -4,7 +4,7 @@
 // options) and rebuilds OUT/index.jsonl. --shard I/N takes a stable 1/N of the inputs, so that
 // processes and machines (a Kubernetes Indexed Job, a Slurm array) share one OUT.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { type Tensor, fromArray, noGrad, tidy } from '../autograd/index.ts';
 import * as ops from '../autograd/ops/index.ts';
@@ -190,8 +190,8 @@ function indexLine(out: string, file: string): Record<string, unknown> | null {
 }
 
 /**
- * `glimpse index OUT`: index.jsonl from every input the run lists (OUT/run.json), and what is missing.
- * Returns the number of inputs with neither an output nor a recorded failure.
+ * `glimpse index OUT`: index.jsonl from every input the run lists (OUT/run.json); the counts of
+ * attributed and failed inputs, and those with neither an output nor a recorded failure.
  */
 export function writeIndex(out: string): { done: number; failed: number; missing: string[] } {
   const runFile = join(out, 'run.json');
@@ -321,6 +321,7 @@ export async function attributeBatch(a: Parsed, method: string, ctx: GpuContext,
           if (deltas) tensors.delta = { dtype: 'F32', shape: [1], data: Float32Array.of(deltas[k]) };
           if (figures) writeAtomic(join(out, `${g.file}.png`), encodePng(visualizeImageAttr({ data: tensors.attributions.data, shape: [...ak.shape] }, { data: g.shown!, shape: source.dims }, { ...figures, title: `${method} (class ${targets[k]})` })));
           writeAtomic(outputOf(out, g.file), serializeSafetensors(tensors, { key, input: g.digest, record: JSON.stringify(record) }));
+          rmSync(failureOf(out, g.file), { force: true }); // an earlier failure of this input no longer holds
           scoresOf.push(scores);
         }
         return scoresOf;
