@@ -150,50 +150,11 @@ test('inputs, options and weights that used to mislead: one clear line, exit 2 f
   }
 });
 
-test('insights serves a folder with labels until SIGINT; a bad folder or labels file is one clear error', async () => {
-  const dir = join(tmp, 'photos');
-  mkdirSync(dir, { recursive: true });
-  copyFileSync(join(REF_DIR, 'images', 'chelsea.png'), join(dir, 'chelsea.png'));
-  writeFileSync(join(dir, 'notes.txt'), 'not an image');
-  mkdirSync(join(dir, 'folder.png'), { recursive: true }); // a folder named like an image
-  writeFileSync(join(dir, 'broken.jpg'), readFileSync(join(REF_DIR, 'images', 'chelsea.png')).subarray(0, 100)); // unreadable
-  const labels = join(tmp, 'labels.json');
-  writeFileSync(labels, JSON.stringify({ 'chelsea.png': 'Egyptian cat' }));
-  const model = ['--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet18'];
-  // Bound to every interface: it warns, and prints the machine's own addresses rather than 0.0.0.0.
-  const child = spawn(process.execPath, [BIN, 'insights', '--images', dir, '--labels', labels, ...model, '--port', '0', '--host', '0.0.0.0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '', err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  try {
-    const t0 = Date.now();
-    while (!/http:\/\/127\.0\.0\.1:\d+\//.test(out)) {
-      if (Date.now() - t0 > 120_000 || child.exitCode !== null) throw new Error(`no URL printed: ${out} ${err}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const url = /http:\/\/127\.0\.0\.1:\d+\//.exec(out)![0];
-    const init = await (await fetch(`${url}api/init`)).json();
-    if (init.examples !== 1 || init.models[0].name !== 'resnet18') throw new Error(JSON.stringify(init).slice(0, 200));
-    const res = await (await fetch(`${url}api/fetch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ method: 'Saliency' }) })).json();
-    const e = res.examples[0];
-    if (e.label.index !== 285 || e.target.index !== 285 || !e.attribution.features[0].heatMap.startsWith('data:image/png')) throw new Error(JSON.stringify(e).slice(0, 300));
-    if (out.includes('0.0.0.0') || !err.includes('with no authentication')) throw new Error(`0.0.0.0: ${out} ${err}`);
-    if (!/skipped 2 of .* not readable images: broken\.jpg: .*; folder\.png: not a file/.test(err) && !/skipped 2 of .* folder\.png: not a file; broken\.jpg/.test(err)) throw new Error(`skipped files: ${err}`);
-  } finally {
-    child.kill('SIGINT');
-  }
-  const code = await exited;
-  if (code !== 0) throw new Error(`insights exited ${code} after SIGINT: ${err}`);
-  writeFileSync(labels, JSON.stringify({ 'cat.png': 285 }));
-  const bad = glimpse('insights', '--images', dir, '--labels', labels, ...model, '--port', '0');
-  if (bad.code !== 1 || !bad.err.includes("labels 'cat.png', which is not an image in")) throw new Error(`exit ${bad.code}: ${bad.err}`);
-  const missing = glimpse('insights', '--images', join(tmp, 'nowhere'), ...model);
-  if (missing.code !== 1 || !missing.err.includes('is not a folder')) throw new Error(`exit ${missing.code}: ${missing.err}`);
-});
-
-/** Runs `glimpse insights ARGS` until it prints its URL, calls `use(url)`, then stops it with SIGINT and expects exit 0. */
-async function withInsights(args: string[], use: (url: string) => Promise<void>): Promise<void> {
+/**
+ * Runs `glimpse insights ARGS` until it prints its URL, calls `use(url, output)` (what it has printed,
+ * read as it grows), then stops it with SIGINT and expects exit 0.
+ */
+async function withInsights(args: string[], use: (url: string, output: { out: string; err: string }) => Promise<void>): Promise<void> {
   const child = spawn(process.execPath, [BIN, 'insights', ...args, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '', err = '';
   child.stdout.on('data', (d) => (out += d));
@@ -205,13 +166,41 @@ async function withInsights(args: string[], use: (url: string) => Promise<void>)
       if (Date.now() - t0 > 120_000 || child.exitCode !== null) throw new Error(`no URL printed: ${out} ${err}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    await use(/http:\/\/127\.0\.0\.1:\d+\//.exec(out)![0]);
+    await use(/http:\/\/127\.0\.0\.1:\d+\//.exec(out)![0], { get out() { return out; }, get err() { return err; } });
   } finally {
     child.kill('SIGINT');
   }
   const code = await exited;
   if (code !== 0) throw new Error(`insights exited ${code} after SIGINT: ${err}`);
 }
+
+test('insights serves a folder with labels until SIGINT; a bad folder or labels file is one clear error', async () => {
+  const dir = join(tmp, 'photos');
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(join(REF_DIR, 'images', 'chelsea.png'), join(dir, 'chelsea.png'));
+  writeFileSync(join(dir, 'notes.txt'), 'not an image');
+  mkdirSync(join(dir, 'folder.png'), { recursive: true }); // a folder named like an image
+  writeFileSync(join(dir, 'broken.jpg'), readFileSync(join(REF_DIR, 'images', 'chelsea.png')).subarray(0, 100)); // unreadable
+  const labels = join(tmp, 'labels.json');
+  writeFileSync(labels, JSON.stringify({ 'chelsea.png': 'Egyptian cat' }));
+  const model = ['--weights', join(REF_DIR, 'resnet18_seed0.pth'), '--arch', 'resnet18'];
+  // Bound to every interface: it warns, and prints the machine's own addresses rather than 0.0.0.0.
+  await withInsights(['--images', dir, '--labels', labels, ...model, '--host', '0.0.0.0'], async (url, output) => {
+    const init = await (await fetch(`${url}api/init`)).json();
+    if (init.examples !== 1 || init.models[0].name !== 'resnet18') throw new Error(JSON.stringify(init).slice(0, 200));
+    const res = await (await fetch(`${url}api/fetch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ method: 'Saliency' }) })).json();
+    const e = res.examples[0];
+    if (e.label.index !== 285 || e.target.index !== 285 || !e.attribution.features[0].heatMap.startsWith('data:image/png')) throw new Error(JSON.stringify(e).slice(0, 300));
+    const { out, err } = output;
+    if (out.includes('0.0.0.0') || !err.includes('with no authentication')) throw new Error(`0.0.0.0: ${out} ${err}`);
+    if (!/skipped 2 of .* not readable images: broken\.jpg: .*; folder\.png: not a file/.test(err) && !/skipped 2 of .* folder\.png: not a file; broken\.jpg/.test(err)) throw new Error(`skipped files: ${err}`);
+  });
+  writeFileSync(labels, JSON.stringify({ 'cat.png': 285 }));
+  const bad = glimpse('insights', '--images', dir, '--labels', labels, ...model, '--port', '0');
+  if (bad.code !== 1 || !bad.err.includes("labels 'cat.png', which is not an image in")) throw new Error(`exit ${bad.code}: ${bad.err}`);
+  const missing = glimpse('insights', '--images', join(tmp, 'nowhere'), ...model);
+  if (missing.code !== 1 || !missing.err.includes('is not a folder')) throw new Error(`exit ${missing.code}: ${missing.err}`);
+});
 
 test('insights over texts (--text-file, --vocab) and table rows (--csv, --normalize); bad files are one clear line each', async () => {
   const M = join(REF_DIR, 'models'), textModel = join(M, 'sentiment_cnn.onnx'), vocab = join(M, 'sentiment_vocab.json'), wine = join(M, 'wine_mlp.onnx');
