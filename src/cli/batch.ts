@@ -52,11 +52,14 @@ export function listInputs(a: Parsed): { root: string; files: string[] } {
   return { root, files: [...new Set(files)].sort() };
 }
 
-/** One input read for the model: its identity for resuming, the model input, its label, and for an image what figures draw over. */
-interface Item { digest: string; input: Float32Array; label: number | null; shown: Float32Array | null }
+/** One input for the model: its input, its label, and for an image what figures draw over. */
+interface Item { input: Float32Array; label: number | null; shown: Float32Array | null }
 
-/** The inputs of a batch run: their names (output paths under OUT) and how each is read. */
-interface Source { ids: string[]; what: string; dims: number[]; read(id: string): Item }
+/**
+ * The inputs of a batch run: their names (output paths under OUT) and how each is read: its identity
+ * for resuming at once, the rest (an image's decoding) only when it is not done yet.
+ */
+interface Source { ids: string[]; what: string; dims: number[]; read(id: string): { digest: string; load(): Item } }
 
 const sha256 = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
 
@@ -68,8 +71,13 @@ function imageSource(a: Parsed, model: Classifier): Source {
     ids: files, what: 'images', dims: [3, p.crop, p.crop],
     read(file) {
       const bytes = readFileSync(join(root, file));
-      const img = decodeImage(new Uint8Array(bytes), file);
-      return { digest: sha256(bytes), input: imageToInput(img, p), label: null, shown: a.viz === undefined ? null : preprocessImage(img, p) };
+      return {
+        digest: sha256(bytes),
+        load() {
+          const img = decodeImage(new Uint8Array(bytes), file);
+          return { input: imageToInput(img, p), label: null, shown: a.viz === undefined ? null : preprocessImage(img, p) };
+        },
+      };
     },
   };
 }
@@ -86,7 +94,8 @@ function textSource(a: Parsed, model: Classifier): Source {
     ids, what: 'texts', dims: [L],
     read(id) {
       const k = ids.indexOf(id), x = (batch.inputs as HostArray).data;
-      return { digest: sha256(`${lines[k][1]}\n${readFileSync(a.vocab as string)}`), input: Float32Array.from({ length: L }, (_, i) => x[k * L + i]), label: batch.labels?.[k] ?? null, shown: null };
+      const item = { input: Float32Array.from({ length: L }, (_, i) => x[k * L + i]), label: batch.labels?.[k] ?? null, shown: null };
+      return { digest: sha256(`${lines[k][1]}\n${readFileSync(a.vocab as string)}`), load: () => item };
     },
   };
 }
@@ -104,7 +113,8 @@ function tableSource(a: Parsed, model: Classifier): Source {
       const k = ids.indexOf(id);
       let row = { data: Float32Array.from({ length: C }, (_, i) => raw[k * C + i]), shape: [C] } as HostArray;
       for (const t of feature.options.inputTransforms ?? []) row = t(row);
-      return { digest: sha256(`${Array.from({ length: C }, (_, i) => raw[k * C + i]).join(',')}\n${norm}`), input: Float32Array.from(row.data), label: batch.labels?.[k] ?? null, shown: null };
+      const item = { input: Float32Array.from(row.data), label: batch.labels?.[k] ?? null, shown: null };
+      return { digest: sha256(`${Array.from({ length: C }, (_, i) => raw[k * C + i]).join(',')}\n${norm}`), load: () => item };
     },
   };
 }
@@ -244,7 +254,7 @@ function infidelityPerturb(seed: number): A.InfidelityPerturbFunc {
   };
 }
 
-interface Pending extends Item { file: string }
+interface Pending extends Item { file: string; digest: string }
 
 export interface BatchSummary { done: number; skipped: number; failed: number; seconds: number }
 
@@ -340,10 +350,10 @@ export async function attributeBatch(a: Parsed, method: string, ctx: GpuContext,
   let group: Pending[] = [];
   for (const [i, file] of files.entries()) {
     try {
-      const item = source.read(file);
+      const { digest, load } = source.read(file);
       const meta = readMetadata(outputOf(out, file));
-      if (!a.force && meta && meta.key === key && meta.input === item.digest) summary.skipped++;
-      else group.push({ file, ...item });
+      if (!a.force && meta && meta.key === key && meta.input === digest) summary.skipped++;
+      else group.push({ file, digest, ...load() });
     } catch (e) {
       fail(file, e);
     }
