@@ -353,15 +353,19 @@ test('batch runs over every row of a CSV and every line of a text file: Captum\'
   const sentiment = parseSafetensors(new Uint8Array(readFileSync(join(M, 'sentiment_ref.safetensors'))));
   const sentences: string[] = JSON.parse(sentiment.metadata.sentences);
   const textFile = join(tmp, 'sentences-batch.txt');
-  writeFileSync(textFile, sentences.join('\n') + '\n');
+  // Two bad lines among them (too long; an unknown label): each is recorded, the others go on.
+  writeFileSync(textFile, [sentences[0], 'word '.repeat(30), 'great\ta fine film', ...sentences.slice(1)].join('\n') + '\n');
+  const lineOf = (i: number) => (i === 0 ? 1 : i + 3);
   const tout = join(tmp, 'text-batch');
   const t = glimpse('attribute', '--model', join(M, 'sentiment_cnn.onnx'), '--vocab', join(M, 'sentiment_vocab.json'), '--text-file', textFile, '--out', tout,
     '--method', 'layer-integrated-gradients', '--layer', 'embedding', '--target', '1', '--return-convergence-delta');
-  if (t.code !== 0 || !t.out.includes('4 attributed')) throw new Error(`exit ${t.code}: ${t.out} ${t.err}`);
+  if (t.code !== 0 || !t.out.includes('4 attributed, 0 already done, 2 failed')) throw new Error(`exit ${t.code}: ${t.out} ${t.err}`);
+  assert.match(JSON.parse(readFileSync(join(tout, 'line-2.failed.json'), 'utf8')).error, 'line 2: the text has 30 tokens; the model reads at most 24');
+  assert.match(JSON.parse(readFileSync(join(tout, 'line-3.failed.json'), 'utf8')).error, 'line 3: label "great" is neither a class index');
   const lig = sentiment.tensors.get('lig_embedding_gl50')!.data as Float32Array, delta = sentiment.tensors.get('lig_embedding_gl50_delta')!.data as Float32Array;
   sentences.forEach((_, i) => {
-    assertClose(read(join(tout, `line-${i + 1}.safetensors`)), lig.subarray(i * 768, (i + 1) * 768), 1e-3, `sentence ${i}`);
-    assert.ok(Math.abs(read(join(tout, `line-${i + 1}.safetensors`), 'delta')[0] - delta[i]) < 1e-4, `sentence ${i} delta`);
+    assertClose(read(join(tout, `line-${lineOf(i)}.safetensors`)), lig.subarray(i * 768, (i + 1) * 768), 1e-3, `sentence ${i}`);
+    assert.ok(Math.abs(read(join(tout, `line-${lineOf(i)}.safetensors`), 'delta')[0] - delta[i]) < 1e-4, `sentence ${i} delta`);
   });
   const bad = glimpse('attribute', '--model', join(M, 'sentiment_cnn.onnx'), '--vocab', join(M, 'sentiment_vocab.json'), '--text-file', textFile, '--out', tout, '--method', 'occlusion', '--sliding-window-shapes', '1', '--metrics', 'deletion');
   if (bad.code !== 2 || !bad.err.includes('--metrics deletion perturb the input continuously, which token ids are not')) throw new Error(`text metrics: ${bad.err}`);

@@ -18,8 +18,8 @@ import { type VisualizeMethod, type VisualizeSign, visualizeImageAttr } from '..
 import { serializeSafetensors } from '../io/safetensors.ts';
 import type { Classifier } from '../nn/model.ts';
 import type { HostArray } from '../io/visualize.ts';
-import type { GeneralFeature, TextFeature } from '../insights/features.ts';
-import { tableData, textData } from './insights-data.ts';
+import type { GeneralFeature } from '../insights/features.ts';
+import { tableData, textLines } from './insights-data.ts';
 import { UsageError, type Parsed } from './args.ts';
 
 const IMAGE = /\.(png|jpe?g)$/i;
@@ -82,20 +82,28 @@ function imageSource(a: Parsed, model: Classifier): Source {
   };
 }
 
-/** Every line of a text file (LABEL<TAB>text optional): line-N, N from 1; the baseline is all pad. */
+/**
+ * Every line of a text file (LABEL<TAB>text optional): line-N, N from 1; the baseline is all pad. Lines
+ * are encoded one by one, so a bad one (a wrong length, an unknown label) is recorded as a failure.
+ */
 function textSource(a: Parsed, model: Classifier): Source {
-  const data = textData({ textFile: a['text-file'] as string, vocab: a.vocab as string, model });
-  const vocab = (data.feature as TextFeature).options.vocabulary!;
-  if (a.baselines === undefined) a.baselines = vocab.pad;
-  const lines = readFileSync(a['text-file'] as string, 'utf8').split(/\r?\n/).map((l, i) => [i + 1, l] as const).filter(([, l]) => l.trim());
-  const batch = data.dataset[0], L = (batch.inputs as HostArray).shape[1];
-  const ids = lines.map(([n]) => `line-${n}`);
+  const t = textLines({ textFile: a['text-file'] as string, vocab: a.vocab as string, model });
+  if (a.baselines === undefined) a.baselines = t.vocab.pad;
+  // Texts share passes, so they share a length: the model's, the vocabulary's, or the first good line's.
+  let L = t.width ?? t.vocab.length;
+  if (L === null) for (const l of t.lines) { try { L = t.line(l, null).ids.length; break; } catch { /* recorded when read */ } }
+  const ids = t.lines.map((l) => `line-${l.n}`), vocabText = readFileSync(a.vocab as string);
   return {
-    ids, what: 'texts', dims: [L],
+    ids, what: 'texts', dims: [L ?? 1],
     read(id) {
-      const k = ids.indexOf(id), x = (batch.inputs as HostArray).data;
-      const item = { input: Float32Array.from({ length: L }, (_, i) => x[k * L + i]), label: batch.labels?.[k] ?? null, shown: null };
-      return { digest: sha256(`${lines[k][1]}\n${readFileSync(a.vocab as string)}`), load: () => item };
+      const l = t.lines[ids.indexOf(id)];
+      return {
+        digest: sha256(`${l.text}\n${vocabText}`),
+        load() {
+          const e = t.line(l, L);
+          return { input: Float32Array.from(e.ids), label: e.label, shown: null };
+        },
+      };
     },
   };
 }

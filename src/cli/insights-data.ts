@@ -31,10 +31,11 @@ function classIndex(label: number | string, classes: string[], where: string): n
 }
 
 /**
- * One text per line of `textFile`, optionally after its label and a tab ("positive<TAB>a fine film");
- * blank lines are skipped. The baseline is every token the pad index (Captum's TokenReferenceBase).
+ * A text file's reader: its vocabulary, classes and the width the model reads, and `line` to encode one
+ * line (optionally LABEL<TAB>text) as token ids and a class index, throwing a one-line UsageError for
+ * a bad one. Batch runs encode line by line, so that one bad line is recorded and the rest go on.
  */
-export function textData(opts: { textFile: string; vocab: string; model: Classifier; classes?: string[] }): ExplorerData {
+export function textLines(opts: { textFile: string; vocab: string; model: Classifier; classes?: string[] }) {
   let vocab;
   try {
     vocab = parseVocabulary(read(opts.vocab, 'vocabulary file'), opts.vocab);
@@ -43,28 +44,41 @@ export function textData(opts: { textFile: string; vocab: string; model: Classif
   }
   const width = rowInput(opts.model, 'tokens', '--text-file');
   const classes = opts.classes ?? vocab.classes ?? opts.model.classes;
-  const ids: number[] = [], labels: (number | null)[] = [];
-  let L: number | null = null;
-  read(opts.textFile, 'text file').split(/\r?\n/).forEach((line, n) => {
-    if (!line.trim()) return;
-    const where = `${opts.textFile} line ${n + 1}`;
-    const tab = line.indexOf('\t');
-    const label = tab < 0 ? null : line.slice(0, tab).trim();
+  const lines = read(opts.textFile, 'text file').split(/\r?\n/).map((text, i) => ({ n: i + 1, text })).filter((l) => l.text.trim());
+  const line = (l: { n: number; text: string }, length: number | null): { ids: number[]; label: number | null } => {
+    const where = `${opts.textFile} line ${l.n}`;
+    const tab = l.text.indexOf('\t');
+    const label = tab < 0 ? null : l.text.slice(0, tab).trim();
     let enc;
     try {
-      enc = encodeText(tab < 0 ? line : line.slice(tab + 1), vocab);
+      enc = encodeText(tab < 0 ? l.text : l.text.slice(tab + 1), vocab);
     } catch (e) {
       throw new UsageError(`${where}: ${(e as Error).message}`);
     }
     if (width !== null && enc.ids.length !== width) throw new UsageError(`${where} gives ${enc.ids.length} tokens; the model reads ${width} (give the vocabulary "length": ${width} to pad every text to it)`);
-    if (L !== null && enc.ids.length !== L) throw new UsageError(`${where} gives ${enc.ids.length} tokens, the first text ${L}: give the vocabulary a fixed "length" so that texts batch`);
-    L = enc.ids.length;
-    ids.push(...enc.ids);
-    labels.push(label === null || label === '' ? null : classIndex(/^\d+$/.test(label) ? Number(label) : label, classes, where));
-  });
-  if (L === null) throw new UsageError(`${opts.textFile} holds no text: one text per line`);
+    if (length !== null && enc.ids.length !== length) throw new UsageError(`${where} gives ${enc.ids.length} tokens, the first text ${length}: give the vocabulary a fixed "length" so that texts batch`);
+    return { ids: enc.ids, label: label === null || label === '' ? null : classIndex(/^\d+$/.test(label) ? Number(label) : label, classes, where) };
+  };
   const feature = new TextFeature('Text', { vocabulary: vocab, baselineTransforms: [tokenReferenceBaseline(vocab.pad)] });
-  return { feature, classes, dataset: [{ inputs: { data: Float32Array.from(ids), shape: [labels.length, L] }, labels }] };
+  return { vocab, classes, width, lines, line, feature };
+}
+
+/**
+ * One text per line of `textFile`, optionally after its label and a tab ("positive<TAB>a fine film");
+ * blank lines are skipped. The baseline is every token the pad index (Captum's TokenReferenceBase).
+ */
+export function textData(opts: { textFile: string; vocab: string; model: Classifier; classes?: string[] }): ExplorerData {
+  const t = textLines(opts);
+  if (!t.lines.length) throw new UsageError(`${opts.textFile} holds no text: one text per line`);
+  const ids: number[] = [], labels: (number | null)[] = [];
+  let L: number | null = null;
+  for (const l of t.lines) {
+    const e = t.line(l, L);
+    L = e.ids.length;
+    ids.push(...e.ids);
+    labels.push(e.label);
+  }
+  return { feature: t.feature, classes: t.classes, dataset: [{ inputs: { data: Float32Array.from(ids), shape: [labels.length, L!] }, labels }] };
 }
 
 /** The rows of a CSV with a header; standardized by `normalize` ({"mean": [...], "std": [...]}) when given. */
