@@ -1,4 +1,8 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
+import { parseSafetensors } from '../src/io/safetensors.ts';
 import { type Tensor, fromArray, tidy } from '../src/autograd/index.ts';
 import * as ops from '../src/autograd/ops/index.ts';
 import * as A from '../src/attr/index.ts';
@@ -150,6 +154,16 @@ test('internalBatchSize does not change IG; convergence delta under 0.005 on a s
     for (const d of await delta.data()) if (!(Math.abs(d) < 0.005)) throw new Error(`delta ${d}`);
   });
   [w1, b1, w2, b2].forEach((t) => t.release());
+});
+
+test('Deconvolution on ResNet-18 64x64 matches Captum (test/fixtures/make_deconvolution.py)', async () => {
+  const model = (await resnet18Seed0(await getGpu())).net;
+  const file = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'deconvolution_64.safetensors');
+  const want = parseSafetensors(new Uint8Array(readFileSync(file))).tensors.get('deconvolution')!.data as Float32Array;
+  await tidy(async () => {
+    const got = await (await new A.Deconvolution(model).attribute(await input64(), { target: 281 })).data();
+    assertClose(got, want, 1e-3, 'deconvolution');
+  });
 });
 
 test('NoiseTunnel: closed forms on a linear and a quadratic model; same seed, same result', async () => {
