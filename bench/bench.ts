@@ -21,7 +21,8 @@ import * as A from '../src/attr/index.ts';
 import { type Tensor, type TuneChoice, convSettings, describeChoice, fromArray, parsePrecision, parseWinograd, tidy, tuneConv, winograd } from '../src/autograd/index.ts';
 import { tuneModel } from '../src/nn/tune.ts';
 import { createNodeGpu } from '../src/io/node-gpu.ts';
-import { RESNET50_WEIGHTS, ROOT, loadClassifier, loadOnnxClassifier } from '../src/io/models.ts';
+import { loadClassifier, loadOnnxClassifier } from '../src/io/models.ts';
+import { resnet50Path } from '../src/io/pretrained.ts';
 import { parseSafetensors } from '../src/io/safetensors.ts';
 import type { Module } from '../src/nn/module.ts';
 import type { GraphModel } from '../src/nn/graph.ts';
@@ -85,7 +86,7 @@ interface Row {
 const ctx = await createNodeGpu({ profile });
 if (f16 && !ctx.shaderF16) throw new Error(`--precision f16: the adapter (${ctx.adapterDescription}) lacks the shader-f16 feature`);
 log(`adapter: ${ctx.adapterDescription}${profile && !ctx.profiler ? ' (no timestamp-query: --profile is ignored)' : ''}; ${convNote}`);
-const weights50 = join(ROOT, RESNET50_WEIGHTS);
+const weights50 = resnet50Path();
 const reference = await startReference(REF_DIR, weights50);
 const referenceNote = 'missing' in reference ? `no reference times: ${reference.missing}`
   : `PyTorch ${reference.describe.torch} on ${reference.describe.device === 'cpu' ? `the CPU, ${reference.describe.threads} threads` : reference.describe.device}`;
@@ -190,7 +191,7 @@ for (const m of MODELS) {
   const names = [label.gradcam, label.saliency, ...label.ig, ...(quick ? [] : [label.occlusion])];
   if (!names.some((l) => selected(`${m.model} ${l}`))) continue;
   if (m.model === 'resnet50' && !existsSync(weights50)) {
-    log(`resnet50: ${RESNET50_WEIGHTS} is not installed (npm run fetch-weights); its cases are skipped`);
+    log(`resnet50: ${weights50} is not there (npx glimpse fetch-weights); its cases are skipped`);
     continue;
   }
   const graph = m.model === 'mobilenet_v2' ? loadOnnxClassifier(ctx, MOBILENET_ONNX).net : null;

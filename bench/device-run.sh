@@ -21,12 +21,13 @@ pack)
   (cd .device/p1 && apt-get $o download -qq libvulkan1 libglvnd0 libglx0 libegl1 libgl1 libgles2 libopengl0)
   ref=${GLIMPSE_REF:-../shared/ref}
   cp "$ref"/resnet50_keras_chelsea_224.safetensors .device/p1/ref/ && cp "$ref"/images/* .device/p1/ref/images/ && cp "$ref"/labels/* .device/p1/ref/labels/
-  xz -T2 -c weights/resnet50-imagenet.safetensors | split -b 28000000 - .device/r50.part.
+  w=$(node --import tsx -e "import('./src/io/pretrained.ts').then((m) => console.log(m.resnet50Path()))")
+  xz -T2 -c "$w" | split -b 28000000 - .device/r50.part.
   mv .device/r50.part.aa .device/p1/ && cat .device/r50.part.ab .device/r50.part.ac > .device/p2/r50.part.ab && mv .device/r50.part.ad .device/p3/
   rm .device/r50.part.*
   tar -cJf .device/p3/mods.tar.xz --exclude='node_modules/webgpu/dist/[dw]*' --exclude='node_modules/webgpu/dist/linux-arm64' \
     --exclude=node_modules/typescript --exclude=node_modules/@typescript --exclude=node_modules/playwright-core --exclude=node_modules/@types node_modules
-  sha256sum weights/resnet50-imagenet.safetensors | tee .device/p3/weights.sha256
+  (cd "$(dirname "$w")" && sha256sum resnet50-imagenet.safetensors) | tee .device/p3/weights.sha256
   du -sh .device/*
   ;;
 unpack)
@@ -45,9 +46,10 @@ add)
 bench)
   cp -r .device/p3/. "$G"/
   tar -xJf "$G"/mods.tar.xz
+  export GLIMPSE_CACHE="$PWD/weights"
   mkdir -p weights
   cat "$G"/r50.part.* | xz -dc > weights/resnet50-imagenet.safetensors
-  sha256sum -c "$G"/weights.sha256
+  (cd weights && sha256sum -c "$G"/weights.sha256)
   icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
   [ -f "$icd" ] && export VK_DRIVER_FILES="$icd"
   export XDG_RUNTIME_DIR=/tmp GLIMPSE_REF="$G/ref" GLIMPSE_PYTHON=python3 GLIMPSE_REF_DEVICE=cuda PATH="$G:$PATH"

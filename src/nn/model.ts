@@ -2,6 +2,7 @@ import type { GpuContext } from '../gpu/device.ts';
 import type { StateDict } from '../io/host-tensor.ts';
 import { ARCHS, ResNet, resnetArchOf, type ResNetArch, type ResNetVariant } from './resnet.ts';
 import type { Module } from './module.ts';
+import type { GraphModel } from './graph.ts';
 
 /** torchvision-style preprocessing: Resize(resize), CenterCrop(crop), ToTensor, Normalize(mean, std). */
 export interface Preprocessing {
@@ -59,4 +60,23 @@ export function buildClassifier(ctx: GpuContext, tensors: StateDict, card: Model
     throw new Error(`the model has ${numClasses} outputs but ${classes.length} class names`);
   }
   return { net, card, classes };
+}
+
+/**
+ * An ONNX graph as an image classifier: ImageNet's preprocessing unless told (the crop: `size`, else
+ * the model's fixed input size, else 224; the resize before it: crop * 256 / 224), ImageNet's class
+ * names for 1000 outputs, "class i" otherwise.
+ */
+export function graphClassifier(net: GraphModel, spec: { size?: number; resize?: number; mean?: number[]; std?: number[] }, imagenetClasses: string[], source: string): Classifier<GraphModel> {
+  const onnx = net.onnx;
+  const dims = onnx.inputs[0].shape ?? [];
+  const fixed = typeof dims[2] === 'number' && dims[2] === dims[3] ? dims[2] : null;
+  const crop = spec.size ?? fixed ?? 224;
+  const preprocessing: Preprocessing = {
+    crop, resize: spec.resize ?? Math.floor((crop * 256) / 224),
+    mean: spec.mean ?? IMAGENET_PREPROCESSING.mean, std: spec.std ?? IMAGENET_PREPROCESSING.std,
+  };
+  const out = onnx.outputs[0].shape?.[1];
+  const classes = out === 1000 || out === null || out === undefined || typeof out === 'string' ? imagenetClasses : Array.from({ length: out }, (_, i) => `class ${i}`);
+  return { net, classes, card: { arch: 'onnx', variant: 'v1.5', preprocessing, classes: classes.length === 1000 ? 'imagenet' : classes, source } };
 }
