@@ -23,7 +23,7 @@ const escapeHtml = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '
 export async function demo(argv: string[]): Promise<void> {
   const a = parseArgs(argv, { ...MODEL_FLAGS, out: 'string', quick: 'boolean' }, 'demo');
   const quick = !!a.quick;
-  const outDir = resolve((a.out as string | undefined) ?? join(ROOT, 'out', 'demo'));
+  const outDir = resolve((a.out as string | undefined) ?? join('out', 'demo')); // beside the caller, not inside an installed package
   const imagePath = (a.image as string | undefined) ?? join(ROOT, 'assets', 'chelsea.png');
   if (a.input) throw new Error('demo takes --image, not --input');
   mkdirSync(outDir, { recursive: true });

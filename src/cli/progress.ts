@@ -1,6 +1,6 @@
-/** A progress bar with ETA on stderr, drawn only when stderr is a terminal. */
+/** A progress bar with ETA on stderr, drawn only when stderr is a terminal (or bin/glimpse.js's filter before one). */
 export function progressBar(label: string): { update: (done: number, total: number) => void; done: () => void } {
-  const tty = !!process.stderr.isTTY;
+  const tty = !!process.stderr.isTTY || process.env.GLIMPSE_STDERR_TTY === '1';
   const start = performance.now();
   let drawn = false;
   // Shown at once: the first batch of a long run can take a while.

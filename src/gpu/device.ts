@@ -1,12 +1,12 @@
 import { BufferPool } from './pool.ts';
-import { type Kernel, type KernelSource, kernelKey, preprocess } from './kernel.ts';
+import { type Kernel, type KernelSource, embeddedKernelSource, kernelKey, preprocess } from './kernel.ts';
 import { Profiler } from './profiler.ts';
 
 export interface GpuOptions {
   /** `navigator.gpu` in a browser; in Node, the object made by the `webgpu` package (see src/io/node-gpu.ts). */
   gpu: GPU;
-  /** Where kernel texts come from. */
-  source: KernelSource;
+  /** Where kernel texts come from; by default the texts a build embedded (the npm package, a bundle). */
+  source?: KernelSource;
   /** Record per-kernel GPU time with timestamp queries (needs the `timestamp-query` feature). */
   profile?: boolean;
   powerPreference?: GPUPowerPreference;
@@ -103,7 +103,7 @@ export class GpuContext {
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
     const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number };
     const description = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s).join(' ') || 'unknown adapter';
-    return new GpuContext(opts.gpu, device, description, opts.source, profile, subgroups ? info?.subgroupMinSize ?? 0 : 0, shaderF16);
+    return new GpuContext(opts.gpu, device, description, opts.source ?? embeddedKernelSource(), profile, subgroups ? info?.subgroupMinSize ?? 0 : 0, shaderF16);
   }
 
   /** A CPU implementation of WebGPU (lavapipe, SwiftShader): 8-lane SIMD, where loads, not FMAs, bound kernels. */

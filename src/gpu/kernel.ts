@@ -1,4 +1,5 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js'; // the package declares no main
+import { KERNEL_TEXTS } from './kernel-texts.ts';
 
 /** Compile-time constants of a kernel: numbers and booleans substituted at `${NAME}` in its .wgsl file. */
 export type Defines = Record<string, number | boolean>;
@@ -22,6 +23,17 @@ export interface Kernel {
 
 /** Returns the text of `kernels/<file>.wgsl`. Node reads files; a browser bundle embeds them. */
 export type KernelSource = (file: string) => string;
+
+/** The kernel texts a build embedded; from source (no build) there are none, and the caller must pass a source. */
+export function embeddedKernelSource(): KernelSource {
+  const texts = KERNEL_TEXTS;
+  if (!texts) throw new Error('the kernels are not embedded (running from source): pass GpuContext.create a `source`, or in Node use createNodeGpu, which reads kernels/');
+  return (file) => {
+    const text = texts[file];
+    if (text === undefined) throw new Error(`kernel file kernels/${file}.wgsl is not among the embedded kernels`);
+    return text;
+  };
+}
 
 export function kernelKey(k: Kernel): string {
   const defs = k.defines ? Object.keys(k.defines).sort().map((n) => `${n}=${Number(k.defines![n])}`).join(',') : '';

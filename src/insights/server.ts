@@ -1,20 +1,24 @@
 /**
  * The explorer's HTTP server (Node's built-in http): the page and its bundle, the JSON API under /api/,
- * and the binary endpoints the in-browser mode reads (kernels, weights, an example's tensors). Only
+ * and the binary endpoints the in-browser mode reads (weights, an example's tensors). Only
  * fixed routes and example indices are served: no path from a request ever reaches the file system.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ROOT } from '../io/models.ts';
+import { embedKernels } from '../io/bundle.ts';
 import { GraphModel } from '../nn/graph.ts';
 import { serializeSafetensors } from '../io/safetensors.ts';
 import { RequestError } from './methods.ts';
 import { AbortedError } from './queue.ts';
 import type { AttributionVisualizer } from './visualizer.ts';
 
-const PAGE_DIR = join(ROOT, 'src', 'insights', 'page');
+// From source, the page is bundled on first request; an installed package ships it built (scripts/build.ts).
+const SOURCE_PAGE = join(ROOT, 'src', 'insights', 'page');
+const FROM_SOURCE = existsSync(join(SOURCE_PAGE, 'app.ts'));
+const PAGE_DIR = FROM_SOURCE ? SOURCE_PAGE : join(ROOT, 'dist', 'insights');
 const MAX_BODY = 64 * 1024;
 
 class HttpError extends Error {
@@ -24,24 +28,19 @@ class HttpError extends Error {
 }
 
 let bundle: Promise<string> | null = null;
-/** The page's script: src/insights/page/app.ts and the engine, bundled once per process by esbuild. */
+/** The page's script: src/insights/page/app.ts and the engine (kernels embedded), bundled once per process. */
 function pageBundle(): Promise<string> {
+  if (!FROM_SOURCE) return (bundle ??= Promise.resolve(readFileSync(join(PAGE_DIR, 'app.js'), 'utf8')));
   return (bundle ??= import('esbuild').then(async (esbuild) => {
     const r = await esbuild.build({
       entryPoints: [join(PAGE_DIR, 'app.ts')], bundle: true, format: 'esm', platform: 'browser', target: 'es2022',
-      write: false, minify: false, sourcemap: 'inline', logLevel: 'silent',
+      write: false, minify: false, sourcemap: 'inline', logLevel: 'silent', plugins: [embedKernels(join(ROOT, 'kernels'))],
     });
     return r.outputFiles[0].text;
   }).catch((e) => {
     bundle = null;
     throw new Error(`building the page's script failed: ${(e as Error).message}`);
   }));
-}
-
-let kernels: string | null = null;
-function kernelTexts(): string {
-  const dir = join(ROOT, 'kernels');
-  return (kernels ??= JSON.stringify(Object.fromEntries(readdirSync(dir).filter((f) => f.endsWith('.wgsl')).map((f) => [f.slice(0, -5), readFileSync(join(dir, f), 'utf8')]))));
 }
 
 const STATIC: Record<string, { file: string; type: string }> = {
@@ -123,7 +122,6 @@ async function route(vis: AttributionVisualizer, req: IncomingMessage, res: Serv
   if (path === '/api/progress') return only('GET'), json(res, 200, { ...vis.queue.status(), memory: vis.memory() });
   if (path === '/api/fetch') return only('POST'), json(res, 200, await vis.fetch(await readBody(req, res), signal));
   if (path === '/api/attribute') return only('POST'), json(res, 200, await vis.attribute(await readBody(req, res), signal));
-  if (path === '/api/kernels') return only('GET'), send(res, 200, kernelTexts(), 'application/json; charset=utf-8');
   let m = /^\/api\/models\/(\d{1,4})\/weights$/.exec(path);
   if (m) {
     only('GET');

@@ -117,3 +117,8 @@ import type { Preprocessing } from '../nn/model.ts';
 export function preprocessImage(img: RgbImage, p: Pick<Preprocessing, 'resize' | 'crop'>): Float32Array {
   return toTensorData(centerCrop(resizeShorter(img, p.resize), p.crop));
 }
+
+/** An image as the model's normalized input data [3, crop, crop]. */
+export function imageToInput(img: RgbImage, p: Preprocessing): Float32Array {
+  return normalizeData(preprocessImage(img, p), p.mean, p.std);
+}

@@ -2,12 +2,15 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GpuContext } from '../gpu/device.ts';
-import type { KernelSource } from '../gpu/kernel.ts';
+import { type KernelSource, embeddedKernelSource } from '../gpu/kernel.ts';
+import { KERNEL_TEXTS } from '../gpu/kernel-texts.ts';
 
 const KERNEL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'kernels');
 
-/** Reads kernels/*.wgsl from the package, once per file. */
-export function nodeKernelSource(dir = KERNEL_DIR): KernelSource {
+/** The kernels a build embedded, else kernels/*.wgsl read once per file (running from source). */
+export function nodeKernelSource(dir?: string): KernelSource {
+  if (KERNEL_TEXTS && dir === undefined) return embeddedKernelSource();
+  dir ??= KERNEL_DIR;
   const cache = new Map<string, string>();
   return (file) => {
     let text = cache.get(file);
@@ -30,7 +33,7 @@ export async function createNodeGpu(opts: { profile?: boolean } = {}): Promise<G
   try {
     webgpu = await import('webgpu');
   } catch (e) {
-    throw new Error(`the 'webgpu' package (Dawn for Node) failed to load: ${(e as Error).message}. Run \`npm install\`.`);
+    throw new Error(`the 'webgpu' package (Dawn for Node, an optional peer of glimpse) failed to load: ${(e as Error).message}. Run \`npm install webgpu\`.`);
   }
   Object.assign(globalThis, webgpu.globals);
   const gpu = webgpu.create([]);

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import type { StateDict } from './host-tensor.ts';
-import { parseSafetensors, serializeSafetensors } from './safetensors.ts';
-import { parsePth } from './pth.ts';
+import { serializeSafetensors } from './safetensors.ts';
+import { stateDictFromBytes } from './state-dict.ts';
 import type { ModelCard } from '../nn/model.ts';
 
 function readBytes(path: string): Uint8Array {
@@ -15,19 +15,7 @@ function readBytes(path: string): Uint8Array {
 
 /** Reads a state_dict from .safetensors or a PyTorch .pth/.pt checkpoint (by content, not name). */
 export async function readStateDict(path: string): Promise<{ tensors: StateDict; card: ModelCard | null }> {
-  const bytes = readBytes(path);
-  if (bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b) return { tensors: await parsePth(bytes, path), card: null };
-  if (bytes.length >= 2 && bytes[0] === 0x80) return { tensors: await parsePth(bytes, path), card: null }; // legacy pickle: parsePth explains
-  const { tensors, metadata } = parseSafetensors(bytes, path);
-  let card: ModelCard | null = null;
-  if (metadata.glimpse) {
-    try {
-      card = JSON.parse(metadata.glimpse);
-    } catch {
-      throw new Error(`${path}: its 'glimpse' metadata is not JSON`);
-    }
-  }
-  return { tensors, card };
+  return stateDictFromBytes(readBytes(path), path);
 }
 
 /** Writes a state_dict as safetensors, with the model card in the metadata; atomically (temp file, then rename). */

@@ -11,6 +11,7 @@ import { type ArgumentValues, type MethodSet, findMethod, methodSetOf, validateA
 import { attributionColor } from '../text.ts';
 import type { Attribution, Example, Init } from './api-types.ts';
 import { type AttributeRequest, attributeInBrowser as computeHere } from './browser-compute.ts';
+import { checkedArguments, renderArgumentInputs } from './widgets.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 /** One attribution on this browser's GPU (browser-compute.ts), progress on the page's bar. */
@@ -73,53 +74,13 @@ async function whileBusy<T>(label: string, work: () => Promise<T>, pollServer: b
 
 // ---- the method picker and its typed fields
 function renderArgumentFields(): void {
-  const spec = init.methods.find((m) => m.name === $<HTMLSelectElement>('method').value)!;
-  const box = $('arguments');
-  box.replaceChildren();
-  for (const a of spec.arguments) {
-    const label = document.createElement('label');
-    label.title = a.help;
-    label.append(a.name + ' ');
-    let input: HTMLInputElement | HTMLSelectElement;
-    if (a.type === 'enum') {
-      input = document.createElement('select');
-      for (const o of a.options) input.append(new Option(o, o, o === a.default, o === a.default));
-    } else {
-      input = document.createElement('input');
-      if (a.type === 'boolean') { input.type = 'checkbox'; input.checked = a.default; }
-      else if (a.type === 'integers') { input.className = 'tuple'; input.value = a.default.join(','); input.pattern = `\\d+(,\\d+){${a.length - 1}}`; }
-      else {
-        input.type = 'number'; input.min = String(a.min); input.max = String(a.max); input.step = a.type === 'integer' ? '1' : 'any';
-        input.value = a.default === null ? '' : String(a.default);
-        if (a.default === null) input.placeholder = 'auto';
-      }
-    }
-    input.name = a.name;
-    input.dataset.kind = a.type;
-    label.append(input);
-    box.append(label);
-  }
+  renderArgumentInputs($('arguments'), init.methods.find((m) => m.name === $<HTMLSelectElement>('method').value)!.arguments);
 }
 
 /** The fields' values as the API takes them, checked by the same validator the server runs. */
 function readArguments(): { method: string; arguments: ArgumentValues } {
   const method = $<HTMLSelectElement>('method').value;
-  const values: Record<string, unknown> = {};
-  for (const el of $('arguments').querySelectorAll<HTMLInputElement | HTMLSelectElement>('input, select')) {
-    const kind = el.dataset.kind;
-    el.classList.remove('bad');
-    if (kind === 'boolean') values[el.name] = (el as HTMLInputElement).checked;
-    else if (kind === 'enum') values[el.name] = el.value;
-    else if (kind === 'integers') values[el.name] = el.value.split(',').map((s) => (s.trim() === '' ? NaN : Number(s)));
-    else values[el.name] = el.value.trim() === '' ? null : Number(el.value);
-  }
-  try {
-    return { method, arguments: validateArguments(findMethod(method, kind()), values, layerNames(), kind()) };
-  } catch (e) {
-    const bad = /\.(\w+) /.exec((e as Error).message)?.[1];
-    $('arguments').querySelector(`[name="${bad}"]`)?.classList.add('bad');
-    throw e;
-  }
+  return { method, arguments: checkedArguments($('arguments'), (values) => validateArguments(findMethod(method, kind()), values, layerNames(), kind())) };
 }
 
 function layerNames(): string[] {

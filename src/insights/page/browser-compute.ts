@@ -1,11 +1,11 @@
 /**
- * The explorer's in-browser mode: the same engine bundled into the page, on the visitor's WebGPU. The
- * kernels and the weights (or the .onnx file) come from the server once; the attributions and what
+ * The explorer's in-browser mode: the same engine bundled into the page (kernels included), on the
+ * visitor's WebGPU. The weights (or the .onnx file) come from the server once; the attributions and what
  * their cards show are computed here, as the server computes them.
  */
 import { fromArray, tidy } from '../../autograd/index.ts';
-import { GpuContext } from '../../gpu/device.ts';
-import type { RgbImage } from '../../io/image.ts';
+import type { GpuContext } from '../../gpu/device.ts';
+import { createWebGpu } from '../../gpu/web.ts';
 import { parseSafetensors } from '../../io/safetensors.ts';
 import { ResNet, type ResNetArch, type ResNetVariant } from '../../nn/resnet.ts';
 import { type GraphModel, loadOnnx } from '../../nn/graph.ts';
@@ -14,6 +14,7 @@ import { type Feature, GeneralFeature, ImageFeature, TextFeature } from '../feat
 import { type ArgumentValues, findMethod, methodSetOf, runMethod, validateArguments } from '../methods.ts';
 import { attributionViews } from '../present.ts';
 import type { Attribution, Init } from './api-types.ts';
+import { toDataUrl } from './widgets.ts';
 
 /** What the computation needs of the page: its init answer, the layer names, where progress goes. */
 export interface BrowserPage {
@@ -27,23 +28,16 @@ export interface BrowserPage {
 // One GPU context, each model loaded on first use.
 let gpu: Promise<GpuContext> | null = null;
 const engines = new Map<number, Promise<ResNet | GraphModel>>();
-function browserContext(page: BrowserPage): Promise<GpuContext> {
-  return (gpu ??= (async () => {
-    if (!navigator.gpu) throw new Error('this browser has no WebGPU (navigator.gpu); compute on the server instead');
-    const kernels = await page.api<Record<string, string>>('/api/kernels');
-    return GpuContext.create({ gpu: navigator.gpu, source: (file) => {
-      const text = kernels[file];
-      if (text === undefined) throw new Error(`kernel ${file} is missing from /api/kernels`);
-      return text;
-    } });
-  })().catch((e) => {
+function browserContext(): Promise<GpuContext> {
+  // The page's bundle embeds the kernels (src/io/bundle.ts), so the context needs nothing from the server.
+  return (gpu ??= createWebGpu().catch((e) => {
     gpu = null;
-    throw e;
+    throw new Error(`${(e as Error).message}; or compute on the server`);
   }));
 }
 
 async function browserEngine(model: number, page: BrowserPage): Promise<{ ctx: GpuContext; net: ResNet | GraphModel }> {
-  const ctx = await browserContext(page);
+  const ctx = await browserContext();
   let net = engines.get(model);
   if (!net) {
     const info = page.init.models[model];
@@ -61,18 +55,6 @@ async function browserEngine(model: number, page: BrowserPage): Promise<{ ctx: G
     engines.set(model, net);
   }
   return { ctx, net: await net };
-}
-
-export function toDataUrl(img: RgbImage): string {
-  const canvas = document.createElement('canvas');
-  canvas.width = img.width; canvas.height = img.height;
-  const g = canvas.getContext('2d')!;
-  const rgba = g.createImageData(img.width, img.height);
-  for (let i = 0; i < img.width * img.height; i++) {
-    rgba.data.set([img.data[i * 3], img.data[i * 3 + 1], img.data[i * 3 + 2], 255], i * 4);
-  }
-  g.putImageData(rgba, 0, 0);
-  return canvas.toDataURL('image/png');
 }
 
 export interface AttributeRequest { example: number; target: number; method: string; arguments: ArgumentValues; model?: number }
