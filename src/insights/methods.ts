@@ -4,7 +4,7 @@
  * of feature (image, text, table row). The server
  * and the in-browser mode share this file, so both accept the same requests and compute the same thing.
  */
-import { type Tensor, tidy } from '../autograd/index.ts';
+import { type Tensor, noGrad, tidy } from '../autograd/index.ts';
 import * as A from '../attr/index.ts';
 import * as ops from '../autograd/ops/index.ts';
 import type { Module } from '../nn/module.ts';
@@ -202,6 +202,21 @@ const severalAblation: MethodSpec = {
  * gradient methods and Feature Ablation over the packed inputs; with token ids among them, whose
  * gradient means nothing, Feature Ablation alone).
  */
+/**
+ * The model's modules whose output `fits` (leaves and blocks alike), in module order: found by one
+ * forward pass of `x` with a hook on every module. Images: rank 4, what Grad-CAM takes.
+ */
+export function layersWhoseOutput(net: Module, x: Tensor, fits: (y: Tensor) => boolean): string[] {
+  const hit = new Set<string>();
+  const unhook = [...net.namedModules()].filter(([n]) => n !== '').map(([n, m]) => m.registerForwardHook((_m, _x, y) => { if (fits(y)) hit.add(n); }));
+  try {
+    tidy(() => { noGrad(() => net.call(x)); });
+  } finally {
+    unhook.forEach((u) => u());
+  }
+  return [...net.namedModules()].map(([n]) => n).filter((n) => hit.has(n));
+}
+
 export type MethodSet = FeatureKind | 'several' | 'several with text';
 
 export function methodSetOf(kinds: FeatureKind[]): MethodSet {

@@ -14,7 +14,7 @@ import { ResNet } from '../nn/resnet.ts';
 import { GraphModel } from '../nn/graph.ts';
 import { type Feature, ImageFeature, TextFeature, GeneralFeature } from './features.ts';
 import { type Example, type Part, ablationGroups, batchRank, exampleOf, makePart, requestExample } from './examples.ts';
-import { type ArgumentValues, type MethodSet, type MethodSpec, RequestError, describeMethods, findMethod, methodSetOf, runMethod, validateArguments } from './methods.ts';
+import { type ArgumentValues, type MethodSet, type MethodSpec, RequestError, describeMethods, layersWhoseOutput, findMethod, methodSetOf, runMethod, validateArguments } from './methods.ts';
 import { type Prediction, attributionViews, encodeFloats, topPredictions } from './present.ts';
 import { WorkQueue } from './queue.ts';
 
@@ -132,16 +132,7 @@ export class AttributionVisualizer {
     const e = (await this.loadExamples())[0], net = this.o.models[model];
     const L = e.input.shape[0];
     const fits = (y: Tensor) => (kind === 'image' ? y.rank === 4 : y.rank >= 3 && y.shape[1] === L);
-    const spatial = new Set<string>();
-    const unhook = [...net.namedModules()].filter(([n]) => n !== '').map(([n, m]) => m.registerForwardHook((_m, _x, y) => { if (fits(y)) spatial.add(n); }));
-    try {
-      await this.queue.run('finding the layers', () => tidy(async () => {
-        noGrad(() => net.call(fromArray(this.o.ctx, e.input.data, [1, ...e.input.shape])));
-      }));
-    } finally {
-      unhook.forEach((u) => u());
-    }
-    return [...net.namedModules()].map(([n]) => n).filter((n) => spatial.has(n));
+    return this.queue.run('finding the layers', () => tidy(async () => layersWhoseOutput(net, fromArray(this.o.ctx, e.input.data, [1, ...e.input.shape]), fits)));
   }
 
   /** Reads the dataset once, applying each feature's transforms to its part of each example. */
