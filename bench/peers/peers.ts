@@ -1,10 +1,13 @@
-// npm run bench:peers [-- --batches 1,16] [--runs N] [--engines tfjs-webgpu,ort-webgpu,ort-wasm,ort-node]:
-// the pretrained ResNet-50's forward at 224 on Glimpse and on the engines a web page could use instead
+// npm run bench:peers [-- --batches 1,16] [--runs N] [--engines tfjs-webgpu,ort-webgpu,ort-wasm,ort-node]
+//   [--ig-steps N] [--grad-runs N] [--no-grad]:
+// the pretrained ResNet-50 at 224 on Glimpse and on the engines a web page could use instead
 // (TensorFlow.js and ONNX Runtime Web on the same WebGPU adapter through Dawn, ONNX Runtime Web's
-// WebAssembly) and onnxruntime-node's CPU for scale. Each engine runs in its own process
-// (worker.ts); runs alternate between engines; medians. Every peer's logits are compared with
-// Glimpse's. Writes bench/PEERS.md and bench/results/peers.json. The peers are installed into
-// bench/peers/node_modules on first use, apart from Glimpse's own dependencies.
+// WebAssembly) and onnxruntime-node's CPU for scale: the forward at each batch, and with TF.js (the
+// one peer with gradients) Saliency and Gauss-Legendre IG to class 285. Each engine runs in its own
+// process (worker.ts); runs alternate between engines after one untimed pass; medians. Every peer's
+// logits and attributions are compared with Glimpse's. Writes bench/PEERS.md and
+// bench/results/peers.json. The peers are installed into bench/peers/node_modules on first use,
+// apart from Glimpse's own dependencies.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -19,6 +22,8 @@ const arg = (name: string, fallback: string) => { const i = process.argv.indexOf
 const batches = arg('--batches', '1,16').split(',').map(Number);
 const runs = Number(arg('--runs', '3'));
 const peers = arg('--engines', 'tfjs-webgpu,ort-webgpu,ort-wasm,ort-node').split(',');
+const igSteps = Number(arg('--ig-steps', '50')), gradRuns = Number(arg('--grad-runs', '1'));
+const GRADIENT_PEERS = ['tfjs-webgpu'];
 const log = (line: string) => console.error(`bench:peers: ${line}`);
 
 if (!existsSync(join(HERE, 'node_modules', 'onnxruntime-web'))) {
@@ -30,7 +35,8 @@ if (!existsSync(join(HERE, 'node_modules', 'onnxruntime-web'))) {
 execFileSync(process.execPath, [join(HERE, '..', '..', 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(HERE, 'tsconfig.json'), '--noEmit'], { stdio: 'inherit' });
 await preparePeerFiles(log);
 
-interface Worker { name: string; describe: string; forward(batch: number): Promise<{ ms: number; logits: number[] }>; close(): void }
+type Request = { method: 'forward'; batch: number; model: 'resnet50' | 'mobilenet_v2' } | { method: 'saliency' } | { method: 'ig'; steps: number };
+interface Worker { name: string; describe: string; run(r: Request): Promise<{ ms: number; logits?: number[]; attributions?: number[] }>; close(): void }
 
 async function startWorker(name: string): Promise<Worker> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'worker.ts'), name], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
@@ -45,8 +51,8 @@ async function startWorker(name: string): Promise<Worker> {
   const { describe } = await next();
   return {
     name, describe,
-    async forward(batch) {
-      child.stdin.write(`${JSON.stringify({ batch })}\n`);
+    async run(request) {
+      child.stdin.write(`${JSON.stringify(request)}\n`);
       return next();
     },
     close: () => child.stdin.end(),
@@ -63,37 +69,48 @@ for (const name of ['glimpse', ...peers]) {
   workers.push(await startWorker(name));
   log(`${workers[workers.length - 1].describe}: ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
-const times = new Map<string, number[]>(), logits = new Map<string, number[]>();
-for (const b of batches) {
-  for (const w of workers) {
-    const t0 = performance.now();
-    logits.set(`${w.name} ${b}`, (await w.forward(b)).logits); // the first pass compiles: not timed
-    log(`${w.name} batch ${b}: first pass ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+// Each case: its request, the engines that run it, how many timed runs.
+const cases = [
+  ...batches.map((b) => ({ label: `resnet50 forward b${b}`, request: { method: 'forward', batch: b, model: 'resnet50' } as Request, engines: workers, runs })),
+  // MobileNetV2 from ../shared/ref (the ONNX importer's file) on the engines that read ONNX.
+  ...batches.map((b) => ({ label: `mobilenet_v2 (ONNX) forward b${b}`, request: { method: 'forward', batch: b, model: 'mobilenet_v2' } as Request, engines: workers.filter((w) => w.name !== 'tfjs-webgpu'), runs })),
+  ...(process.argv.includes('--no-grad') ? [] : [
+    { label: 'resnet50 Saliency b1', request: { method: 'saliency' } as Request, engines: workers.filter((w) => w.name === 'glimpse' || GRADIENT_PEERS.includes(w.name)), runs: gradRuns },
+    { label: `resnet50 IG ${igSteps} steps`, request: { method: 'ig', steps: igSteps } as Request, engines: workers.filter((w) => w.name === 'glimpse' || GRADIENT_PEERS.includes(w.name)), runs: gradRuns },
+  ]),
+];
+const rows: Record<string, string | number>[] = [];
+for (const c of cases) {
+  const times = new Map<string, number[]>(), outputs = new Map<string, number[]>();
+  for (const w of c.engines) {
+    const t0 = performance.now(), r = await w.run(c.request); // the first pass compiles: not timed
+    outputs.set(w.name, (r.logits ?? r.attributions)!);
+    log(`${c.label}, ${w.name}: first pass ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
-  for (let r = 0; r < runs; r++) {
-    for (const w of workers) {
-      const { ms } = await w.forward(b);
-      times.set(`${w.name} ${b}`, [...(times.get(`${w.name} ${b}`) ?? []), ms]);
-      log(`${w.name} batch ${b}: run ${r + 1}/${runs} ${(ms / 1000).toFixed(2)} s`);
+  for (let k = 0; k < c.runs; k++) {
+    for (const w of c.engines) {
+      const { ms } = await w.run(c.request);
+      times.set(w.name, [...(times.get(w.name) ?? []), ms]);
+      log(`${c.label}, ${w.name}: run ${k + 1}/${c.runs} ${(ms / 1000).toFixed(2)} s`);
     }
+  }
+  const mine = median(times.get('glimpse')!), ours = outputs.get('glimpse')!;
+  for (const w of c.engines.filter((e) => e.name !== 'glimpse')) {
+    const theirs = median(times.get(w.name)!), peer = outputs.get(w.name)!;
+    rows.push({
+      case: c.label, peer: w.name, glimpse_ms: round(mine, 4), peer_ms: round(theirs, 4), ratio: round(mine / theirs),
+      rel_l2_vs_glimpse: round(relL2Error(peer, ours), 2), ...(c.request.method === 'forward' ? { same_top1: top1(peer) === top1(ours) ? 'yes' : 'no' } : {}), runs: c.runs,
+    });
   }
 }
 workers.forEach((w) => w.close());
 
-const rows = batches.flatMap((b) => workers.slice(1).map((w) => {
-  const mine = median(times.get(`glimpse ${b}`)!), theirs = median(times.get(`${w.name} ${b}`)!);
-  const ours = logits.get(`glimpse ${b}`)!, peer = logits.get(`${w.name} ${b}`)!;
-  return {
-    case: `resnet50 forward b${b}`, peer: w.name, glimpse_ms: round(mine, 4), peer_ms: round(theirs, 4), ratio: round(mine / theirs),
-    logits_rel_l2: round(relL2Error(peer, ours), 2), same_top1: top1(peer) === top1(ours) ? 'yes' : 'no', runs,
-  };
-}));
 const engines = workers.map((w) => `- ${w.name}: ${w.describe}`);
 writeResult('peers.json', { date: new Date().toISOString(), engines: workers.map((w) => ({ name: w.name, describe: w.describe })), rows });
 const md = [
   '# Glimpse beside the engines a web page could use',
   '',
-  `Written by \`npm run bench:peers\` on ${new Date().toISOString().slice(0, 10)}: the pretrained ResNet-50's forward at 224x224 on the reference photo, each engine in its own process, ${runs} runs alternating between engines after one untimed pass, medians. ratio = Glimpse / peer (below 1: Glimpse is faster). logits_rel_l2: the peer's logits against Glimpse's.`,
+  `Written by \`npm run bench:peers\` on ${new Date().toISOString().slice(0, 10)}: the pretrained ResNet-50 and ../shared/ref's MobileNetV2 (ONNX; TF.js does not read it) at 224x224 on the reference photo (forward at each batch; Saliency and Gauss-Legendre IG to class 285, steps in batches of 16, against TF.js's tf.grad), each engine in its own process, runs alternating between engines after one untimed pass, medians. ratio = Glimpse / peer (below 1: Glimpse is faster). rel_l2_vs_glimpse: the peer's logits or attributions against Glimpse's.`,
   '',
   ...engines,
   '',
