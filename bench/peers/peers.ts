@@ -59,7 +59,7 @@ async function startWorker(name: string): Promise<Worker> {
   };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b), m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const round = (x: number, d = 3) => Number(x.toPrecision(d));
 const top1 = (l: number[]) => l.indexOf(Math.max(...l));
 
@@ -110,7 +110,7 @@ writeResult('peers.json', { date: new Date().toISOString(), engines: workers.map
 const md = [
   '# Glimpse beside the engines a web page could use',
   '',
-  `Written by \`npm run bench:peers\` on ${new Date().toISOString().slice(0, 10)}: the pretrained ResNet-50 and ../shared/ref's MobileNetV2 (ONNX; TF.js does not read it) at 224x224 on the reference photo (forward at each batch; Saliency and Gauss-Legendre IG to class 285, steps in batches of 16, against TF.js's tf.grad), each engine in its own process, runs alternating between engines after one untimed pass, medians. ratio = Glimpse / peer (below 1: Glimpse is faster). rel_l2_vs_glimpse: the peer's logits or attributions against Glimpse's.`,
+  `Written by \`npm run bench:peers${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` on ${new Date().toISOString().slice(0, 10)}: the pretrained ResNet-50 and ../shared/ref's MobileNetV2 (ONNX; TF.js does not read it) at 224x224 on the reference photo (forward at each batch; Saliency and Gauss-Legendre IG to class 285, steps in batches of 16, against TF.js's tf.grad), each engine in its own process, runs alternating between engines after one untimed pass, medians. ratio = Glimpse / peer (below 1: Glimpse is faster). rel_l2_vs_glimpse: the peer's logits or attributions against Glimpse's.`,
   '',
   ...engines,
   '',
