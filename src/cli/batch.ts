@@ -11,9 +11,8 @@ import * as ops from '../autograd/ops/index.ts';
 import * as A from '../attr/index.ts';
 import { noisyCopies } from '../attr/noise.ts';
 import type { GpuContext } from '../gpu/device.ts';
-import { imageToInput } from '../io/models.ts';
 import { decodeImage, encodePng } from '../io/image-decode.ts';
-import { preprocessImage } from '../io/image.ts';
+import { normalizeData, preprocessImage } from '../io/image.ts';
 import { type VisualizeMethod, type VisualizeSign, visualizeImageAttr } from '../io/visualize.ts';
 import { serializeSafetensors } from '../io/safetensors.ts';
 import type { Classifier } from '../nn/model.ts';
@@ -74,8 +73,9 @@ function imageSource(a: Parsed, model: Classifier): Source {
       return {
         digest: sha256(bytes),
         load() {
-          const img = decodeImage(new Uint8Array(bytes), file);
-          return { input: imageToInput(img, p), label: null, shown: a.viz === undefined ? null : preprocessImage(img, p) };
+          // One resize serves the input and the figure drawn over it.
+          const shown = preprocessImage(decodeImage(new Uint8Array(bytes), file), p);
+          return { input: normalizeData(a.viz === undefined ? shown : shown.slice(), p.mean, p.std), label: null, shown: a.viz === undefined ? null : shown };
         },
       };
     },
@@ -93,10 +93,11 @@ function textSource(a: Parsed, model: Classifier): Source {
   let L = t.width ?? t.vocab.length;
   if (L === null) for (const l of t.lines) { try { L = t.line(l, null).ids.length; break; } catch { /* recorded when read */ } }
   const ids = t.lines.map((l) => `line-${l.n}`), vocabText = readFileSync(a.vocab as string);
+  const lineOf = new Map(ids.map((id, k) => [id, t.lines[k]]));
   return {
     ids, what: 'texts', dims: [L ?? 1],
     read(id) {
-      const l = t.lines[ids.indexOf(id)];
+      const l = lineOf.get(id)!;
       return {
         digest: sha256(`${l.text}\n${vocabText}`),
         load() {
@@ -118,11 +119,11 @@ function tableSource(a: Parsed, model: Classifier): Source {
   return {
     ids, what: 'rows', dims: [C],
     read(id) {
-      const k = ids.indexOf(id);
-      let row = { data: Float32Array.from({ length: C }, (_, i) => raw[k * C + i]), shape: [C] } as HostArray;
+      const k = Number(id.slice('row-'.length)), values = Float32Array.from({ length: C }, (_, i) => raw[k * C + i]);
+      let row: HostArray = { data: values, shape: [C] };
       for (const t of feature.options.inputTransforms ?? []) row = t(row);
       const item = { input: Float32Array.from(row.data), label: batch.labels?.[k] ?? null, shown: null };
-      return { digest: sha256(`${Array.from({ length: C }, (_, i) => raw[k * C + i]).join(',')}\n${norm}`), load: () => item };
+      return { digest: sha256(`${Array.from(values).join(',')}\n${norm}`), load: () => item };
     },
   };
 }
@@ -270,16 +271,16 @@ export interface BatchSummary { done: number; skipped: number; failed: number; s
 export async function attributeBatch(a: Parsed, method: string, ctx: GpuContext, model: Classifier, compute: Compute): Promise<BatchSummary> {
   const out = resolve(a.out as string);
   const source = a['text-file'] ? textSource(a, model) : a.csv ? tableSource(a, model) : imageSource(a, model);
+  const metrics = a.metrics === undefined ? [] : String(a.metrics).split(',').map((m) => m.trim()) as Metric[];
   if (source.what !== 'images') {
     if (a.viz !== undefined) throw new UsageError(`--viz draws images; a batch of ${source.what} writes the attributions only`);
-    const pixels = (a.metrics === undefined ? [] : String(a.metrics).split(',')).map((m) => m.trim()).filter((m) => m === 'deletion' || m === 'insertion' || (source.what === 'texts' && m !== ''));
+    const pixels = metrics.filter((m) => m === 'deletion' || m === 'insertion' || (source.what === 'texts' && (m as string) !== ''));
     if (pixels.length) throw new UsageError(`--metrics ${pixels.join(',')} ${source.what === 'texts' ? 'perturb the input continuously, which token ids are not' : 'rank pixels'}: not for ${source.what}`);
   }
   const all = source.ids;
   if (!all.length) throw new UsageError(`no inputs in ${a.images ?? a.list ?? a['text-file'] ?? a.csv}`);
   const shard = parseShard(a);
   const files = shard ? all.filter((f) => shardOf(f, shard.count) === shard.index) : all;
-  const metrics = a.metrics === undefined ? [] : String(a.metrics).split(',').map((m) => m.trim()) as Metric[];
   for (const m of metrics) if (!METRICS.includes(m)) throw new UsageError(`--metrics takes ${METRICS.join(', ')}; got '${m}'`);
   const target = targetRule(a, model.classes);
   const key = runKey(method, a);
