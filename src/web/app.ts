@@ -10,7 +10,7 @@ import { type Tensor, fromArray, noGrad, softmax, tidy } from '../autograd/index
 import type { GpuContext } from '../gpu/device.ts';
 import { createWebGpu } from '../gpu/web.ts';
 import { f32 } from '../io/host-tensor.ts';
-import { type RgbImage, imageToInput, preprocessImage } from '../io/image.ts';
+import { type RgbImage, normalizeData, preprocessImage } from '../io/image.ts';
 import { serializeSafetensors } from '../io/safetensors.ts';
 import { stateDictFromBytes } from '../io/state-dict.ts';
 import { VISUALIZE_METHODS, VISUALIZE_SIGNS, type VisualizeMethod, type VisualizeSign, visualizeImageAttr } from '../io/visualize.ts';
@@ -27,6 +27,8 @@ let ctx: GpuContext;
 let imagenet: string[] = [];
 let model: (Classifier & { name: string; layers: string[] }) | null = null;
 let photo: RgbImage | null = null;
+/** The photo resized and cropped for the model, [3, S, S] in [0, 1]: made once per photo and preprocessing (predict). */
+let shown: Float32Array | null = null;
 let result: { data: Float32Array; shape: number[]; method: string; target: number; args: ArgumentValues; delta: number | null } | null = null;
 let busy = false;
 
@@ -97,10 +99,10 @@ async function decodeImage(blob: Blob): Promise<RgbImage> {
   return { width: bitmap.width, height: bitmap.height, data };
 }
 
-/** The model's input for the photo [1, 3, S, S], and the photo as the figure shows it [3, S, S] in [0, 1]. */
-function input(): { x: Tensor; shown: Float32Array } {
+/** The model's input for the photo, [1, 3, S, S]: `shown`, normalized. */
+function input(): Tensor {
   const p = model!.card.preprocessing;
-  return { x: fromArray(ctx, imageToInput(photo!, p), [1, 3, p.crop, p.crop]), shown: preprocessImage(photo!, p) };
+  return fromArray(ctx, normalizeData(shown!.slice(), p.mean, p.std), [1, 3, p.crop, p.crop]);
 }
 
 function renderMethods(): void {
@@ -144,13 +146,12 @@ async function openImage(blob: Blob): Promise<void> {
 }
 
 async function predict(): Promise<void> {
-  const { top, shown } = await tidy(async () => {
-    const { x, shown } = input();
-    const probs = await noGrad(() => softmax(model!.net.call(x))).data();
-    return { shown, top: [...probs.keys()].sort((a, b) => probs[b] - probs[a]).slice(0, 5).map((i) => ({ i, p: probs[i] })) };
+  const S = model!.card.preprocessing.crop, view = (shown = preprocessImage(photo!, model!.card.preprocessing));
+  const top = await tidy(async () => {
+    const probs = await noGrad(() => softmax(model!.net.call(input()))).data();
+    return [...probs.keys()].sort((a, b) => probs[b] - probs[a]).slice(0, 5).map((i) => ({ i, p: probs[i] }));
   });
-  const S = model!.card.preprocessing.crop;
-  $('photo').replaceChildren(toCanvas({ width: S, height: S, data: Uint8Array.from({ length: S * S * 3 }, (_, k) => Math.round(shown[(k % 3) * S * S + Math.floor(k / 3)] * 255)) }));
+  $('photo').replaceChildren(toCanvas({ width: S, height: S, data: Uint8Array.from({ length: S * S * 3 }, (_, k) => Math.round(view[(k % 3) * S * S + Math.floor(k / 3)] * 255)) }));
   $('top5').replaceChildren(...top.map(({ i, p }) => {
     const li = document.createElement('li'), b = document.createElement('button');
     b.type = 'button';
@@ -169,12 +170,12 @@ function markTarget(): void {
 }
 
 async function explain(): Promise<void> {
-  if (!model || !photo) throw new Error('open an image first');
+  if (!model || !photo || !shown) throw new Error('open an image first');
   const name = $<HTMLSelectElement>('method').value, spec = findMethod(name, 'image');
   const args = checkedArguments($('arguments'), (v) => validateArguments(spec, v, model!.layers, 'image'));
   const target = Number($<HTMLInputElement>('target').value);
   if (!(Number.isInteger(target) && target >= 0 && target < model.classes.length)) throw new Error(`target must be a class index from 0 to ${model.classes.length - 1}`);
-  const out = await tidy(async () => runMethod(spec, input().x, target, args, {
+  const out = await tidy(async () => runMethod(spec, input(), target, args, {
     net: model!.net, layers: model!.layers, baseline: undefined,
     onProgress: (done, total) => progress(`${spec.label}: ${done} of ${total}`, done, total),
   }));
@@ -183,9 +184,9 @@ async function explain(): Promise<void> {
 }
 
 function drawFigure(): void {
-  if (!result || !model || !photo) return;
+  if (!result || !model || !shown) return;
   const S = model.card.preprocessing.crop;
-  const fig = visualizeImageAttr({ data: result.data, shape: result.shape }, { data: preprocessImage(photo, model.card.preprocessing), shape: [3, S, S] }, {
+  const fig = visualizeImageAttr({ data: result.data, shape: result.shape }, { data: shown, shape: [3, S, S] }, {
     method: $<HTMLSelectElement>('viz').value as VisualizeMethod, sign: $<HTMLSelectElement>('sign').value as VisualizeSign,
     outlierPerc: Number($<HTMLInputElement>('outlier').value), title: `${result.method} (class ${result.target})`,
   });
