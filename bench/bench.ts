@@ -34,7 +34,7 @@ import { multiplyAddCeiling } from './ceiling.ts';
 import { type DepthwiseRow, depthwiseRows } from './depthwise.ts';
 import { graphLayerFlops, layerFlops, passFlops } from './flops.ts';
 import { type ReferenceWorker, startReference } from './reference.ts';
-import { BENCH_DIR, table, writeResult } from './util.ts';
+import { README_SECTIONS, table, writeBenchRows, writeReadmePart, writeResult } from './util.ts';
 
 const argv = process.argv.slice(2);
 const flag = (f: string) => argv.includes(f);
@@ -63,8 +63,7 @@ if (winogradMode !== undefined) Object.assign(winograd, parseWinograd(winogradMo
 const tileNote = (t: number) => (t ? `Winograd F(${t}x${t}, 3x3)` : 'direct');
 const precisionNote = f16 ? `; convolutions: forward ${forwardPrecision}, input gradient ${gradInputPrecision} (\`--precision\`: the direct and tiled kernels; Winograd's and the weight gradient stay f32)` : '';
 const convNote = `3x3 stride-1 convolutions: forward ${tileNote(winograd.forwardTile)}, input gradient ${tileNote(winograd.gradInputTile)}, weight gradient ${tileNote(winograd.gradWeightTile)}${precisionNote}`;
-const GPU_HEADING = '## On a real GPU';
-const F16_HEADING = '## f16 path';
+const [GPU_HEADING, , F16_HEADING] = README_SECTIONS;
 const log = (...a: unknown[]) => (jsonOnly ? console.error(...a) : console.log(...a));
 
 interface Row {
@@ -320,7 +319,7 @@ if (selected(CEILING)) {
 }
 
 if (!('missing' in reference)) (reference as ReferenceWorker).close();
-const path = writeResult('bench.json', rows);
+const path = writeBenchRows(rows, false);
 if (profile) writeResult('profile.json', profiles);
 writeReadme();
 if (jsonOnly) console.log(JSON.stringify(rows, null, 1));
@@ -337,17 +336,8 @@ ctx.destroy();
  * per precision and kind of adapter; each keeps the other sections as they were.
  */
 function writeReadme(): void {
-  const file = join(BENCH_DIR, 'README.md');
-  const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  const headings = [...old.matchAll(new RegExp(`^(${GPU_HEADING}|${F16_HEADING}.*)$`, 'gm'))];
-  const parts = new Map<string, string>([['', old.slice(0, headings[0]?.index ?? old.length).trimEnd()]]);
-  for (const [i, m] of headings.entries()) parts.set(m[0], old.slice(m.index, headings[i + 1]?.index ?? old.length).trimEnd());
   const mine = f16 ? `${F16_HEADING}: forward ${forwardPrecision}, input gradient ${gradInputPrecision}${ctx.cpuAdapter ? '' : ' (on a real GPU)'}` : ctx.cpuAdapter ? '' : GPU_HEADING;
-  const body = runReport(mine ? '###' : '##');
-  parts.set(mine, (mine ? [mine, '', ...body] : ['# Benchmarks', '', ...body]).join('\n').trimEnd());
-  if (!parts.get('')) parts.set('', '# Benchmarks');
-  const order = ['', GPU_HEADING, ...[...parts.keys()].filter((h) => h && h !== GPU_HEADING).sort()];
-  writeFileSync(file, order.filter((h) => parts.has(h)).map((h) => parts.get(h)).join('\n\n') + '\n');
+  writeReadmePart(mine, runReport(mine ? '###' : '##'));
 }
 
 /** This run's part of bench/README.md: how it was run, on what, and the table; `h` is its subheadings' level. */

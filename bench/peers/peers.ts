@@ -1,20 +1,22 @@
 // npm run bench:peers [-- --batches 1,16] [--runs N] [--engines tfjs-webgpu,ort-webgpu,ort-wasm,ort-node]
-//   [--ig-steps N] [--grad-runs N] [--no-grad]:
+//   [--ig-steps N] [--grad-runs N] [--no-grad] [--report]:
 // the pretrained ResNet-50 at 224 on Glimpse and on the engines a web page could use instead
 // (TensorFlow.js and ONNX Runtime Web on the same WebGPU adapter through Dawn, ONNX Runtime Web's
 // WebAssembly) and onnxruntime-node's CPU for scale: the forward at each batch, and with TF.js (the
 // one peer with gradients) Saliency and Gauss-Legendre IG to class 285. Each engine runs in its own
 // process (worker.ts); runs alternate between engines after one untimed pass; medians. Every peer's
-// logits and attributions are compared with Glimpse's. Writes bench/PEERS.md and
-// bench/results/peers.json. The peers are installed into bench/peers/node_modules on first use,
-// apart from Glimpse's own dependencies.
+// logits and attributions are compared with Glimpse's. Writes bench/results/peers.json (the run) and,
+// from it, the section "Beside the WebGPU peers and WebAssembly" of bench/README.md and the peer rows
+// of bench/results/bench.json; `--report` rewrites those two from the saved run. The peers are
+// installed into bench/peers/node_modules on first use, apart from Glimpse's own dependencies.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { relL2Error } from '../../test/helpers.ts';
-import { table, writeResult } from '../util.ts';
+import { type PeerRow, README_SECTIONS, lastPeerRun, writeBenchRows, writeReadmePart, writeResult } from '../util.ts';
 import { preparePeerFiles } from './files.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -25,6 +27,11 @@ const peers = arg('--engines', 'tfjs-webgpu,ort-webgpu,ort-wasm,ort-node').split
 const igSteps = Number(arg('--ig-steps', '50')), gradRuns = Number(arg('--grad-runs', '1'));
 const GRADIENT_PEERS = ['tfjs-webgpu'];
 const log = (line: string) => console.error(`bench:peers: ${line}`);
+const PEERS_HEADING = README_SECTIONS[1];
+if (process.argv.includes('--report')) {
+  report();
+  process.exit(0);
+}
 
 if (!existsSync(join(HERE, 'node_modules', 'onnxruntime-web'))) {
   log('installing the peers into bench/peers/node_modules (once)');
@@ -79,7 +86,7 @@ const cases = [
     { label: `resnet50 IG ${igSteps} steps`, request: { method: 'ig', steps: igSteps } as Request, engines: workers.filter((w) => w.name === 'glimpse' || GRADIENT_PEERS.includes(w.name)), runs: gradRuns },
   ]),
 ];
-const rows: Record<string, string | number>[] = [];
+const rows: PeerRow[] = [];
 for (const c of cases) {
   const times = new Map<string, number[]>(), outputs = new Map<string, number[]>();
   for (const w of c.engines) {
@@ -98,27 +105,39 @@ for (const c of cases) {
   for (const w of c.engines.filter((e) => e.name !== 'glimpse')) {
     const theirs = median(times.get(w.name)!), peer = outputs.get(w.name)!;
     rows.push({
-      case: c.label, peer: w.name, glimpse_ms: round(mine, 4), peer_ms: round(theirs, 4), ratio: round(mine / theirs),
+      case: c.label, peer: w.name, engine_ms: round(mine, 4), peer_ms: round(theirs, 4), ratio: round(mine / theirs),
       rel_l2_vs_glimpse: round(relL2Error(peer, ours), 2), ...(c.request.method === 'forward' ? { same_top1: top1(peer) === top1(ours) ? 'yes' : 'no' } : {}), runs: c.runs,
     });
   }
 }
 workers.forEach((w) => w.close());
 
-const engines = workers.map((w) => `- ${w.name}: ${w.describe}`);
-writeResult('peers.json', { date: new Date().toISOString(), engines: workers.map((w) => ({ name: w.name, describe: w.describe })), rows });
-const md = [
-  '# Glimpse beside the engines a web page could use',
-  '',
-  `Written by \`npm run bench:peers${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` on ${new Date().toISOString().slice(0, 10)}: the pretrained ResNet-50 and ../shared/ref's MobileNetV2 (ONNX; TF.js does not read it) at 224x224 on the reference photo (forward at each batch; Saliency and Gauss-Legendre IG to class 285, steps in batches of 16, against TF.js's tf.grad), each engine in its own process, runs alternating between engines after one untimed pass, medians. ratio = Glimpse / peer (below 1: Glimpse is faster). rel_l2_vs_glimpse: the peer's logits or attributions against Glimpse's.`,
-  '',
-  ...engines,
-  '',
-  '```',
-  table(rows),
-  '```',
-  '',
-];
-writeFileSync(join(HERE, '..', 'PEERS.md'), md.join('\n'));
-console.log(table(rows));
+const args = process.argv.slice(2).join(' ');
+const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; Node ${process.version}`;
+writeResult('peers.json', { date: new Date().toISOString(), args, machine, engines: workers.map((w) => ({ name: w.name, describe: w.describe })), rows });
+report();
 process.exit(0);
+
+/**
+ * The last run (bench/results/peers.json) as the section of bench/README.md headed PEERS_HEADING
+ * and as rows of bench/results/bench.json, beside the main bench's.
+ */
+function report(): void {
+  const run = lastPeerRun();
+  if (!run) throw new Error('bench:peers --report: no bench/results/peers.json yet; run npm run bench:peers first');
+  writeBenchRows(run.rows, true);
+  const fmt = (v: number) => (Math.abs(v) < 0.01 ? v.toExponential(1) : String(v));
+  writeReadmePart(PEERS_HEADING, [
+    `Written by \`npm run bench:peers${run.args ? ` -- ${run.args}` : ''}\` on ${run.date.slice(0, 16).replace('T', ' ')} UTC; do not edit by hand, rerun it.${run.note ? ` Note: ${run.note}.` : ''}`,
+    '',
+    'The pretrained ResNet-50 and ../shared/ref\'s MobileNetV2 (ONNX; TF.js does not read it) at 224x224 on the reference photo: the forward at each batch; Saliency and Gauss-Legendre IG to class 285, steps in batches of 16, against TF.js\'s `tf.grad`. Each engine runs in its own process, on the same adapter where it takes WebGPU; runs alternate between engines after one untimed pass; times are medians. ratio = Glimpse / peer (below 1: Glimpse is faster); rel L2 vs Glimpse: the peer\'s logits or attributions against Glimpse\'s.',
+    '',
+    `- Machine: ${run.machine}.`,
+    ...run.engines.map((e) => `- ${e.name}: ${e.describe}`),
+    '',
+    '| case | peer | Glimpse ms | peer ms | ratio | rel L2 vs Glimpse | same top 1 | runs |',
+    '|---|---|---:|---:|---:|---:|---|---:|',
+    ...run.rows.map((r) => `| ${r.case} | ${r.peer} | ${r.engine_ms} | ${r.peer_ms} | ${r.ratio} | ${fmt(r.rel_l2_vs_glimpse)} | ${r.same_top1 ?? '-'} | ${r.runs} |`),
+  ]);
+  log('wrote bench/README.md (its peers section) and bench/results/bench.json');
+}
