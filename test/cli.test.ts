@@ -278,7 +278,8 @@ test('a folder in one run: outputs equal single runs, a corrupt image is recorde
   assert.match(index[2].error, 'not a readable PNG');
   assert.is(index[0].target, 281);
   const single = join(tmp, 'single.safetensors');
-  const s = glimpse('attribute', ...model, ...method, '--image', join(dir, 'sub/c.png'), '--save', single);
+  const singleFigure = join(tmp, 'single.png');
+  const s = glimpse('attribute', ...model, ...method, '--image', join(dir, 'sub/c.png'), '--save', single, '--png', singleFigure, '--viz', 'blended_heat_map');
   if (s.code !== 0) throw new Error(`exit ${s.code}: ${s.err}`);
   const read = (f: string) => parseSafetensors(new Uint8Array(readFileSync(f))).tensors.get('attributions')!.data as Float32Array;
   assert.equal(Array.from(read(join(out, 'sub/c.png.safetensors'))), Array.from(read(single)), 'a batch output equals the single run');
@@ -293,6 +294,12 @@ test('a folder in one run: outputs equal single runs, a corrupt image is recorde
     const fig = PNG.sync.read(readFileSync(join(shared, `${f}.png`)));
     assert.ok(fig.width > 64 && fig.height > 64, `${f}.png: a figure with its colorbar (${fig.width}x${fig.height})`);
   }
+  // The single run's blended figure (the image under the heat map) is the batch's, but for rounding.
+  const [one, many] = [singleFigure, join(shared, 'sub/c.png.png')].map((f) => PNG.sync.read(readFileSync(f)));
+  assert.equal([one.width, one.height], [many.width, many.height], 'figure sizes');
+  let off = 0;
+  for (let i = 0; i < one.data.length; i++) off = Math.max(off, Math.abs(one.data[i] - many.data[i]));
+  assert.ok(off <= 2, `single and batch blended figures differ by ${off}/255`);
 
   // Killed at the first output, then rerun: only whole files, and the same bytes as the run above.
   const killed = join(tmp, 'batch-killed');

@@ -9,8 +9,8 @@ import { tokenSaliency } from '../insights/methods.ts';
 import { embeddingLayer, tableInput, textInput, textReport, textTensor } from './text-table.ts';
 import { attributeBatch } from './batch.ts';
 import { VISUALIZE_METHODS, VISUALIZE_SIGNS, type VisualizeMethod, type VisualizeSign, visualizeFeatureBars, visualizeImageAttr } from '../io/visualize.ts';
-import { encodePng, readImage } from '../io/image-decode.ts';
-import { preprocessImage } from '../io/image.ts';
+import { encodePng } from '../io/image-decode.ts';
+import type { HostTensor } from '../io/host-tensor.ts';
 
 type Run = (model: Classifier, x: Tensor, target: number[] | undefined, a: Parsed, progress: (done: number, total: number) => void) => Promise<Tensor | [Tensor, Tensor]>;
 
@@ -255,7 +255,7 @@ export async function attribute(argv: string[]): Promise<void> {
       return;
     }
     const table = a.csv ? tableInput(a, model) : null;
-    const input = text ? textTensor(text, model) : table ? table.input : readInput(a, model);
+    const input: HostTensor & { pixels?: Float32Array } = text ? textTensor(text, model) : table ? table.input : readInput(a, model);
     const targets = a.target as number[] | undefined;
     if (targets) {
       if (targets.length !== 1 && targets.length !== input.shape[0]) throw new UsageError(`--target gives ${targets.length} classes for ${input.shape[0]} examples`);
@@ -289,7 +289,7 @@ export async function attribute(argv: string[]): Promise<void> {
         console.log(`wrote ${a.png}`);
       } else if (a.png) {
         if (attr.shape[0] !== 1) throw new UsageError('--png draws one example; the input holds several');
-        const original = vizMethod === 'heat_map' ? null : a.image ? { data: preprocessImage(readImage(a.image as string), model.card.preprocessing), shape: [3, model.card.preprocessing.crop, model.card.preprocessing.crop] } : null;
+        const original = vizMethod === 'heat_map' || !input.pixels ? null : { data: input.pixels, shape: [3, model.card.preprocessing.crop, model.card.preprocessing.crop] };
         writeFileSync(a.png as string, encodePng(visualizeImageAttr({ data, shape: attr.shape }, original, {
           method: vizMethod, sign, outlierPerc: a['outlier-perc'] as number | undefined, showColorbar: vizMethod === 'heat_map' || vizMethod === 'blended_heat_map', title: `${name}${target ? ` (class ${target[0]})` : ''}`,
         })));

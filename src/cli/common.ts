@@ -2,7 +2,8 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { GpuContext } from '../gpu/device.ts';
 import { createNodeGpu } from '../io/node-gpu.ts';
-import { loadClassifier, imageToInput, type ModelSpec } from '../io/models.ts';
+import { loadClassifier, type ModelSpec } from '../io/models.ts';
+import { normalizeData, preprocessImage } from '../io/image.ts';
 import { readImage } from '../io/image-decode.ts';
 import { parseSafetensors, serializeSafetensors } from '../io/safetensors.ts';
 import type { HostTensor } from '../io/host-tensor.ts';
@@ -45,8 +46,12 @@ export function modelSpec(a: Parsed): ModelSpec {
     size: a.size as number | undefined, resize: a.resize as number | undefined };
 }
 
-/** The model's input as a host tensor [N, 3, H, W]: from --image (preprocessed) or --input FILE.safetensors:KEY (as is). */
-export function readInput(a: Parsed, model: Classifier, anyShape = false): HostTensor {
+/**
+ * The model's input as a host tensor [N, 3, H, W]: from --image (preprocessed; `pixels` keeps the
+ * resized and cropped image before normalization, [3, crop, crop] in 0..1, for figures) or --input
+ * FILE.safetensors:KEY (as is).
+ */
+export function readInput(a: Parsed, model: Classifier, anyShape = false): HostTensor & { pixels?: Float32Array } {
   if (!!a.image === !!a.input) throw new UsageError('give exactly one of --image FILE or --input FILE.safetensors:KEY');
   if (a.image) {
     const p = model.card.preprocessing;
@@ -54,7 +59,8 @@ export function readInput(a: Parsed, model: Classifier, anyShape = false): HostT
     if (want && (want.length !== 4 || (typeof want[1] === 'number' && want[1] !== 3))) {
       throw new UsageError(`${(model.net as GraphModel).source} takes [${want.map((d) => d ?? '?').join(', ')}], not an RGB image: give --input FILE.safetensors:KEY`);
     }
-    return { dtype: 'F32', shape: [1, 3, p.crop, p.crop], data: imageToInput(readImage(a.image as string), p) };
+    const pixels = preprocessImage(readImage(a.image as string), p);
+    return { dtype: 'F32', shape: [1, 3, p.crop, p.crop], data: normalizeData(pixels.slice(), p.mean, p.std), pixels }; // normalizeData works in place
   }
   const t = readInputFile(a.input as string, anyShape, model.net instanceof GraphModel ? model.net : null);
   if (t.shape[0] === 0) throw new UsageError(`${a.input} holds no examples (batch 0)`);
