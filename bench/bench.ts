@@ -9,7 +9,7 @@
 // ../shared/ref (Captum), or against the PyTorch reference where shared/ref has no such output.
 // Writes bench/results/bench.json (rows) and bench/README.md (the latest table, with the machine): a CPU
 // adapter's run (lavapipe) writes its main part, a GPU's run its section "On a real GPU", each keeping
-// the other's. --peak-gflops (the adapter's FP32 peak) adds each case's share of it. --autotune times
+// the others (bench:peers writes its own section, and its rows of bench.json stay). --peak-gflops (the adapter's FP32 peak) adds each case's share of it. --autotune times
 // the convolution tiles of each model (and of the kernel rows) in this run before timing its cases.
 // --precision f16 runs the convolutions' f16 path (convSettings.precision; F,GI: forward's and input
 // gradient's, each f32 or f16) and writes its own section of bench/README.md, "f16 path", so that its
@@ -333,7 +333,7 @@ ctx.destroy();
 /**
  * bench/README.md: a CPU adapter's f32 run (lavapipe, the machine the targets are set on) writes the
  * main part, a GPU's run the section headed GPU_HEADING, an f16 run (--precision) a section of its own
- * per precision and kind of adapter; each keeps the other sections as they were.
+ * per precision and kind of adapter; each keeps the other sections (bench:peers' too) as they were.
  */
 function writeReadme(): void {
   const mine = f16 ? `${F16_HEADING}: forward ${forwardPrecision}, input gradient ${gradInputPrecision}${ctx.cpuAdapter ? '' : ' (on a real GPU)'}` : ctx.cpuAdapter ? '' : GPU_HEADING;
