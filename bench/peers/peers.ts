@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { relL2Error } from '../../test/helpers.ts';
-import { type PeerRow, README_SECTIONS, lastPeerRun, writeBenchRows, writeReadmePart, writeResult } from '../util.ts';
+import { type PeerRow, README_SECTIONS, lastPeerRun, table, writeBenchRows, writeReadmePart, writeResult } from '../util.ts';
 import { preparePeerFiles } from './files.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -119,6 +119,7 @@ const args = process.argv.slice(2).join(' ');
 const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; Node ${process.version}`;
 writeResult('peers.json', { date: new Date().toISOString(), args, machine, engines: workers.map((w) => ({ name: w.name, describe: w.describe })), rows });
 report();
+console.log(table(rows as unknown as Record<string, string | number>[]));
 process.exit(0);
 
 /**
