@@ -19,7 +19,7 @@ export {
   visualizeImageAttr, visualizeImageAttrMultiple, renderImageAttr, visualizeFeatureBars, normalizeAttr,
   VISUALIZE_METHODS, VISUALIZE_SIGNS, type VisualizeMethod, type VisualizeSign, type VisualizeOptions, type HostArray,
 } from './io/visualize.ts';
-export { imageToInput, preprocessImage, normalizeData, resizeShorter, centerCrop, toTensorData, type RgbImage } from './io/image.ts';
+export { imageToInput, preprocessImage, normalizeData, normalizedInput, resizeShorter, centerCrop, toTensorData, type RgbImage } from './io/image.ts';
 export { ImageFeature, TextFeature, GeneralFeature, normalizeTransform, zeroBaseline, tokenReferenceBaseline, type Feature, type Transform } from './insights/features.ts';
 export { encodeText, parseVocabulary, tokenize, TokenReferenceBase, VisualizationDataRecord, visualizeText, type Vocabulary } from './insights/text.ts';
 export { tuneModel, convGeometries } from './nn/tune.ts';

@@ -12,7 +12,7 @@ import * as A from '../attr/index.ts';
 import { noisyCopies } from '../attr/noise.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import { decodeImage, encodePng } from '../io/image-decode.ts';
-import { normalizeData, preprocessImage } from '../io/image.ts';
+import { normalizedInput, preprocessImage } from '../io/image.ts';
 import { type VisualizeMethod, type VisualizeSign, visualizeImageAttr } from '../io/visualize.ts';
 import { serializeSafetensors } from '../io/safetensors.ts';
 import type { Classifier } from '../nn/model.ts';
@@ -73,9 +73,8 @@ function imageSource(a: Parsed, model: Classifier): Source {
       return {
         digest: sha256(bytes),
         load() {
-          // One resize serves the input and the figure drawn over it.
           const shown = preprocessImage(decodeImage(new Uint8Array(bytes), file), p);
-          return { input: normalizeData(a.viz === undefined ? shown : shown.slice(), p.mean, p.std), label: null, shown: a.viz === undefined ? null : shown };
+          return { input: normalizedInput(shown, p), label: null, shown: a.viz === undefined ? null : shown };
         },
       };
     },

@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import type { GpuContext } from '../gpu/device.ts';
 import { createNodeGpu } from '../io/node-gpu.ts';
 import { loadClassifier, type ModelSpec } from '../io/models.ts';
-import { normalizeData, preprocessImage } from '../io/image.ts';
+import { normalizedInput, preprocessImage } from '../io/image.ts';
 import { readImage } from '../io/image-decode.ts';
 import { parseSafetensors, serializeSafetensors } from '../io/safetensors.ts';
 import type { HostTensor } from '../io/host-tensor.ts';
@@ -60,7 +60,7 @@ export function readInput(a: Parsed, model: Classifier, anyShape = false): HostT
       throw new UsageError(`${(model.net as GraphModel).source} takes [${want.map((d) => d ?? '?').join(', ')}], not an RGB image: give --input FILE.safetensors:KEY`);
     }
     const pixels = preprocessImage(readImage(a.image as string), p);
-    return { dtype: 'F32', shape: [1, 3, p.crop, p.crop], data: normalizeData(pixels.slice(), p.mean, p.std), pixels }; // normalizeData works in place
+    return { dtype: 'F32', shape: [1, 3, p.crop, p.crop], data: normalizedInput(pixels, p), pixels };
   }
   const t = readInputFile(a.input as string, anyShape, model.net instanceof GraphModel ? model.net : null);
   if (t.shape[0] === 0) throw new UsageError(`${a.input} holds no examples (batch 0)`);

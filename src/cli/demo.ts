@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { type Tensor, fromArray, noGrad, softmax, tidy } from '../autograd/index.ts';
 import * as A from '../attr/index.ts';
 import { readImage, encodePng } from '../io/image-decode.ts';
-import { normalizeData, preprocessImage } from '../io/image.ts';
+import { normalizedInput, preprocessImage } from '../io/image.ts';
 import { ROOT } from '../io/models.ts';
 import { type HostArray, visualizeImageAttr, visualizeImageAttrMultiple } from '../io/visualize.ts';
 import { parseArgs } from './args.ts';
@@ -39,7 +39,7 @@ export async function demo(argv: string[]): Promise<void> {
     };
     const host = async (t: Tensor): Promise<HostArray> => ({ data: await t.data(), shape: [...t.shape] });
     await tidy(async () => {
-      const x = fromArray(ctx, normalizeData(Float32Array.from(shown), p.mean, p.std), [1, 3, p.crop, p.crop]);
+      const x = fromArray(ctx, normalizedInput(shown, p), [1, 3, p.crop, p.crop]);
 
       let t0 = performance.now();
       const probs = await noGrad(() => softmax(model.net.call(x))).data();

@@ -118,6 +118,14 @@ export function preprocessImage(img: RgbImage, p: Pick<Preprocessing, 'resize' |
   return toTensorData(centerCrop(resizeShorter(img, p.resize), p.crop));
 }
 
+/**
+ * The model's input normalized from `pixels` (preprocessImage's [3, crop, crop] in [0, 1]), in a new
+ * array: the pixels stay as they are for the figures drawn over them, so one resize serves both.
+ */
+export function normalizedInput(pixels: Float32Array, p: Pick<Preprocessing, 'mean' | 'std'>): Float32Array {
+  return normalizeData(pixels.slice(), p.mean, p.std);
+}
+
 /** An image as the model's normalized input data [3, crop, crop]. */
 export function imageToInput(img: RgbImage, p: Preprocessing): Float32Array {
   return normalizeData(preprocessImage(img, p), p.mean, p.std);

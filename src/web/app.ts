@@ -10,7 +10,7 @@ import { type Tensor, fromArray, noGrad, softmax, tidy } from '../autograd/index
 import type { GpuContext } from '../gpu/device.ts';
 import { createWebGpu } from '../gpu/web.ts';
 import { f32 } from '../io/host-tensor.ts';
-import { type RgbImage, normalizeData, preprocessImage } from '../io/image.ts';
+import { type RgbImage, normalizedInput, preprocessImage } from '../io/image.ts';
 import { serializeSafetensors } from '../io/safetensors.ts';
 import { stateDictFromBytes } from '../io/state-dict.ts';
 import { VISUALIZE_METHODS, VISUALIZE_SIGNS, type VisualizeMethod, type VisualizeSign, visualizeImageAttr } from '../io/visualize.ts';
@@ -102,7 +102,7 @@ async function decodeImage(blob: Blob): Promise<RgbImage> {
 /** The model's input for the photo, [1, 3, S, S]: `shown`, normalized. */
 function input(): Tensor {
   const p = model!.card.preprocessing;
-  return fromArray(ctx, normalizeData(shown!.slice(), p.mean, p.std), [1, 3, p.crop, p.crop]);
+  return fromArray(ctx, normalizedInput(shown!, p), [1, 3, p.crop, p.crop]);
 }
 
 function renderMethods(): void {
