@@ -1,18 +1,17 @@
 // The autotuner's choices kept across runs (Node only): one JSON file, by adapter, then by key
-// (pass and geometry). $GLIMPSE_TUNING names the file; else $XDG_CACHE_HOME/glimpse/tuning.json, else
-// ~/.cache/glimpse/tuning.json. A file that cannot be read as such is reported and ignored (tuning
+// (pass and geometry). $GLIMPSE_TUNING names the file; else tuning.json in Glimpse's cache folder, where
+// the weights are (cacheDir: $GLIMPSE_CACHE, $XDG_CACHE_HOME/glimpse or ~/.cache/glimpse). A file that cannot be read as such is reported and ignored (tuning
 // again costs time, never a result); it is replaced on the next save.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { type ConvTile, convTuning } from '../autograd/index.ts';
 import type { GpuContext } from '../gpu/device.ts';
+import { cacheDir } from './pretrained.ts';
 
 type CacheFile = Record<string, Record<string, ConvTile>>;
 
 export function tuningCachePath(): string {
-  if (process.env.GLIMPSE_TUNING) return process.env.GLIMPSE_TUNING;
-  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'glimpse', 'tuning.json');
+  return process.env.GLIMPSE_TUNING || join(cacheDir(), 'tuning.json');
 }
 
 function validTile(t: unknown): t is ConvTile {
