@@ -9,8 +9,9 @@
 // ../shared/ref (Captum), or against the PyTorch reference where shared/ref has no such output.
 // Writes bench/results/bench.json (rows) and bench/README.md (the latest table, with the machine): a CPU
 // adapter's run (lavapipe) writes its main part, a GPU's run its section "On a real GPU", each keeping
-// the others (bench:peers writes its own section, and its rows of bench.json stay). --peak-gflops (the adapter's FP32 peak) adds each case's share of it. --autotune times
-// the convolution tiles of each model (and of the kernel rows) in this run before timing its cases.
+// the others (bench:peers writes its own section, and its rows of bench.json stay). --peak-gflops (the
+// adapter's FP32 peak) adds each case's share of it. --autotune times the convolution tiles of each
+// model (and of the kernel rows) in this run before timing its cases.
 // --precision f16 runs the convolutions' f16 path (convSettings.precision; F,GI: forward's and input
 // gradient's, each f32 or f16) and writes its own section of bench/README.md, "f16 path", so that its
 // errors and times stand beside the f32 run's.

@@ -5,7 +5,7 @@ import { copyFileSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
-import { embedKernels } from '../src/io/bundle.ts';
+import { pageBundleOptions } from '../src/io/bundle.ts';
 import { ensureResNet50 } from '../src/io/pretrained.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -13,10 +13,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export async function buildWeb(out: string, opts: { weights: boolean }): Promise<void> {
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
-  await esbuild.build({
-    entryPoints: [join(root, 'src/web/app.ts')], outfile: join(out, 'app.js'), bundle: true, format: 'esm',
-    platform: 'browser', target: 'es2022', minify: true, plugins: [embedKernels(join(root, 'kernels'))], logLevel: 'warning',
-  });
+  await esbuild.build({ ...pageBundleOptions(join(root, 'src/web/app.ts'), join(root, 'kernels')), outfile: join(out, 'app.js'), minify: true });
   for (const f of ['index.html', 'style.css']) copyFileSync(join(root, 'src/web', f), join(out, f));
   for (const f of ['imagenet_classes.json', 'chelsea.png']) copyFileSync(join(root, 'assets', f), join(out, f));
   if (opts.weights) copyFileSync(await ensureResNet50({ log: (l) => console.error(`glimpse: ${l}`) }), join(out, 'resnet50-imagenet.safetensors'));

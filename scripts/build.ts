@@ -2,11 +2,11 @@
 // the CLI) with shared chunks and the kernels embedded, leaving every package import to the consumer's
 // node_modules; the explorer's page is bundled whole for the browser; tsc writes the declarations.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
-import { embedKernels } from '../src/io/bundle.ts';
+import { embedKernels, pageBundleOptions } from '../src/io/bundle.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist'), kernels = join(root, 'kernels');
@@ -20,10 +20,7 @@ await esbuild.build({
 });
 
 const page = join(dist, 'insights');
-await esbuild.build({
-  entryPoints: ['src/insights/page/app.ts'], absWorkingDir: root, outfile: join(page, 'app.js'),
-  bundle: true, format: 'esm', platform: 'browser', target: 'es2022', minify: true, plugins: [embedKernels(kernels)], logLevel: 'warning',
-});
+await esbuild.build({ ...pageBundleOptions(join(root, 'src/insights/page/app.ts'), kernels), outfile: join(page, 'app.js'), minify: true });
 for (const f of ['index.html', 'style.css']) copyFileSync(join(root, 'src/insights/page', f), join(page, f));
 
 // Declarations: tsc keeps the sources' `.ts` specifiers, which a consumer resolves as `.js`.
@@ -41,6 +38,5 @@ for (const f of ['index.d.ts', 'node.d.ts']) {
   const p = join(dist, 'types', f);
   writeFileSync(p, `/// <reference types="@webgpu/types" />\n${readFileSync(p, 'utf8')}`);
 }
-mkdirSync(dist, { recursive: true });
 const size = (dir: string): number => readdirSync(dir).reduce((s, f) => s + (statSync(join(dir, f)).isDirectory() ? size(join(dir, f)) : statSync(join(dir, f)).size), 0);
 console.log(`dist/: ${(size(dist) / 1e6).toFixed(2)} MB (entry points index.js, node.js, cli.js; insights/; types/)`);

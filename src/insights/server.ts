@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ROOT } from '../io/models.ts';
-import { embedKernels } from '../io/bundle.ts';
+import { pageBundleOptions } from '../io/bundle.ts';
 import { GraphModel } from '../nn/graph.ts';
 import { serializeSafetensors } from '../io/safetensors.ts';
 import { RequestError } from './methods.ts';
@@ -32,10 +32,7 @@ let bundle: Promise<string> | null = null;
 function pageBundle(): Promise<string> {
   if (!FROM_SOURCE) return (bundle ??= Promise.resolve(readFileSync(join(PAGE_DIR, 'app.js'), 'utf8')));
   return (bundle ??= import('esbuild').then(async (esbuild) => {
-    const r = await esbuild.build({
-      entryPoints: [join(PAGE_DIR, 'app.ts')], bundle: true, format: 'esm', platform: 'browser', target: 'es2022',
-      write: false, minify: false, sourcemap: 'inline', logLevel: 'silent', plugins: [embedKernels(join(ROOT, 'kernels'))],
-    });
+    const r = await esbuild.build({ ...pageBundleOptions(join(PAGE_DIR, 'app.ts'), join(ROOT, 'kernels')), write: false, sourcemap: 'inline', logLevel: 'silent' });
     return r.outputFiles[0].text;
   }).catch((e) => {
     bundle = null;

@@ -2,7 +2,7 @@
 // texts go into the bundle, so that nothing reads kernels/ at run time.
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Plugin } from 'esbuild';
+import type { BuildOptions, Plugin } from 'esbuild';
 
 /** Every kernels/*.wgsl by file name (without .wgsl). */
 export function readKernelTexts(dir: string): Record<string, string> {
@@ -20,4 +20,9 @@ export function embedKernels(kernelDir: string): Plugin {
       }));
     },
   };
+}
+
+/** esbuild's options for a page's script (`entry`): the engine bundled for browsers, kernels embedded. Callers add where it goes and how. */
+export function pageBundleOptions(entry: string, kernelDir: string): BuildOptions {
+  return { entryPoints: [entry], bundle: true, format: 'esm', platform: 'browser', target: 'es2022', plugins: [embedKernels(kernelDir)], logLevel: 'warning' };
 }
