@@ -354,7 +354,7 @@ function runReport(h: string): string[] {
     `- Reference: ${referenceNote} (\`bench/reference/reference.py\`: the same computations with \`torch.autograd.grad\`, no Captum), run in the same invocation, alternating with the engine; times are medians of \`runs\`.`,
     '- Errors (relative L2 and max) are against `../shared/ref` (Captum\'s outputs) where it has the case, else against the PyTorch reference (`vs`); `PyTorch err` is the reference\'s own relative max error against `../shared/ref`, for scale.',
     '- GFLOP/s counts the convolutions and the classifier (x2 multiply-adds): a backward pass to the input costs what the forward costs (no weight gradients); Grad-CAM\'s backward stops at its layer; IG with N steps is N forward+backward passes, Occlusion 785 full forwards (what Captum computes; the receptive-field forward does less, so its GFLOP/s is effective).',
-    '- The multiply-add ceiling (`kernels/peak.wgsl`, `bench/ceiling.ts`): invocations that only multiply-add in registers, 64 independent chains each, for scale: what the adapter can do at all.',
+    '- The multiply-add ceiling (`kernels/peak.wgsl`, `bench/ceiling.ts`): invocations that only multiply-add in registers (32 independent chains each, four updates a loop round), for scale: what the adapter can do at all.',
     ...peak,
     ...(autotune ? [`- Tiles: tuned in this run (\`--autotune\`: ${tuned} choices in ${(tuneMs / 1000).toFixed(1)} s, before the cases, not counted in their times); else the defaults.`] : []),
     '',

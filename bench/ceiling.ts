@@ -5,7 +5,7 @@ import type { GpuContext } from '../src/gpu/device.ts';
 import { Tensor } from '../src/autograd/index.ts';
 import { timeMs } from './util.ts';
 
-const ITERS = 2000, FLOPS_PER_ITER = 128, WG = 64;
+const ITERS = 1000, FLOPS_PER_ITER = 256, WG = 64;
 
 /** Median ms and GFLOP/s of the ceiling kernel over `groups` workgroups (enough to fill every core). */
 export async function multiplyAddCeiling(ctx: GpuContext, groups = ctx.cpuAdapter ? 1024 : 65535, reps = 3): Promise<{ ms: number; gflops: number }> {
