@@ -185,36 +185,73 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 // positions (POINTWISE, TN = 4): a lane's 4 columns are neighbouring positions of one plane, so one
 // vec4 load brings them where the general kernel loads 4 scalars (on lavapipe a vec4 load costs 1.7
 // scalar ones). The same sums in the same order (over c, by fma): the same bits.
+//
+// Two channels per iteration: lavapipe writes a loop's accumulators back under the loop's lane mask
+// once per iteration (a blend and, for 128 of them, a store), so two rank-one updates an iteration
+// halve that traffic; three or four fall off its JIT's cliff (docs/performance.md).
+
+// Channel c's TM rows of the weight, 4 channels a vec4, from index wi.
+fn pointRows(wi: i32, lane: u32) -> array<vec4<f32>, TM / 4> {
+#if ${SUBGROUP}
+  return shareRows(w[wi + i32(lane % (TM / 4))]);
+#else
+  var rows: array<vec4<f32>, TM / 4>;
+  for (var i4 = 0; i4 < TM / 4; i4++) {
+    rows[i4] = w[wi + i4];
+  }
+  return rows;
+#endif
+}
+
+// acc[i] (channel k0 + i at the lane's 4 positions) gains row i times the 4 inputs v.
+fn pointUpdate(acc: ptr<function, array<vec4<T>, TM>>, rows: array<vec4<f32>, TM / 4>, v: vec4<T>) {
+  for (var i4 = 0; i4 < TM / 4; i4++) {
+    let a = vec4<T>(rows[i4]);
+    (*acc)[4 * i4] = fma(vec4(a.x), v, (*acc)[4 * i4]);
+    (*acc)[4 * i4 + 1] = fma(vec4(a.y), v, (*acc)[4 * i4 + 1]);
+    (*acc)[4 * i4 + 2] = fma(vec4(a.z), v, (*acc)[4 * i4 + 2]);
+    (*acc)[4 * i4 + 3] = fma(vec4(a.w), v, (*acc)[4 * i4 + 3]);
+  }
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
 #if ${SUBGROUP}
         @builtin(subgroup_invocation_id) lane: u32,
 #endif
 ) {
+#if ${SUBGROUP}
+#else
+  let lane = 0u;
+#endif
   let HW4 = p.H * p.W / 4;
   let k0 = i32(wid.y) * TM;
-  let KP = (p.K + 3) / 4 * 4;
+  let KP4 = (p.K + 3) / 4;
   let quad = i32(wid.x) * WG + i32(lid.x); // positions 4 quad .. 4 quad + 3
   let b = quad / HW4;
   let r4 = quad - b * HW4;
   let ok = quad < p.N * HW4;
   let xb = select(0, b * p.C * HW4 + r4, ok);
-  var acc: array<array<T, TN>, TM>;
+  var acc: array<vec4<T>, TM>;
   var wi = k0 / 4;
-  for (var c = 0; c < p.C; c++) {
-    let v = select(vec4(0.0), x[xb + c * HW4], ok);
-    var xv = array<T, TN>(T(v.x), T(v.y), T(v.z), T(v.w));
-#if ${SUBGROUP}
-    let rows = shareRows(w[wi + i32(lane % (TM / 4))]);
-    for (var i4 = 0; i4 < TM / 4; i4++) {
-      rankOneUpdate(&acc, i4, vec4<T>(rows[i4]), &xv);
-    }
-#else
-    for (var i4 = 0; i4 < TM / 4; i4++) {
-      rankOneUpdate(&acc, i4, vec4<T>(w[wi + i4]), &xv);
-    }
-#endif
-    wi += KP / 4;
+  var c = 0;
+  for (; c + 2 <= p.C; c += 2) {
+    let v0 = vec4<T>(select(vec4(0.0), x[xb + c * HW4], ok));
+    let v1 = vec4<T>(select(vec4(0.0), x[xb + (c + 1) * HW4], ok));
+    let rows0 = pointRows(wi, lane);
+    let rows1 = pointRows(wi + KP4, lane);
+    pointUpdate(&acc, rows0, v0);
+    pointUpdate(&acc, rows1, v1);
+    wi += 2 * KP4;
+  }
+  if (c < p.C) {
+    pointUpdate(&acc, pointRows(wi, lane), vec4<T>(select(vec4(0.0), x[xb + c * HW4], ok)));
+  }
+  // The store loop below may stay a loop (an epilogue makes its body too big for the compiler to
+  // unroll), and a loop that indexes acc would put acc in memory for the whole sum: it reads a copy.
+  var sums: array<vec4<T>, TM>;
+  for (var i = 0; i < TM; i++) {
+    sums[i] = acc[i];
   }
   if (ok) {
     for (var i = 0; i < TM; i++) {
@@ -223,7 +260,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
         let e = rowParameters(k);
         let at = (b * p.K + k) * p.OH * p.OW + 4 * r4;
         for (var j = 0; j < TN; j++) {
-          storeWith(e, at + j, f32(acc[i][j]));
+          storeWith(e, at + j, f32(sums[i][j]));
         }
       }
     }
