@@ -216,19 +216,23 @@ test('1x1 stride-1 convolutions take vec4 position loads (POINTWISE) with the ge
       for (const TM of [16, 32]) {
         const tiles = (['forward', 'grad_input'] as const).map((p) => [tuningKey(p, g), { TM, TN: 4, WG: 8 }] as const);
         if (!tiles.every(([, t]) => pointwiseApplies(g, t))) throw new Error(`${name}: the 1x1 form does not apply`);
-        const run = async (pointwise: 'auto' | 'off') => {
-          convSettings.pointwise = pointwise;
+        const run = async (pointwise: 'auto' | 'off', subgroups: 'auto' | 'off' = 'auto') => {
+          Object.assign(convSettings, { pointwise, subgroups });
           for (const [key, tile] of tiles) convTuning(ctx).set(key, tile);
           try {
             return await withDirectGradients(async () => [await conv2d(x, w, null, {}).data(), await conv2dGradInput(gy, w, g).data()]);
           } finally {
-            convSettings.pointwise = 'auto';
+            Object.assign(convSettings, { pointwise: 'auto', subgroups: 'auto' });
             for (const [key] of tiles) convTuning(ctx).delete(key);
           }
         };
-        const [on, off] = [await run('auto'), await run('off')];
+        // The 1x1 form with rows shared by subgroups (CPU adapters) and loaded per lane, against the general kernel.
+        const [on, onPerLane, off] = [await run('auto'), await run('auto', 'off'), await run('off')];
         for (const [i, pass] of ['forward', 'input gradient'].entries()) {
-          for (let j = 0; j < on[i].length; j++) if (on[i][j] !== off[i][j]) throw new Error(`${name} TM ${TM} ${pass}: element ${j} differs: ${on[i][j]} vs ${off[i][j]}`);
+          for (let j = 0; j < on[i].length; j++) {
+            if (on[i][j] !== off[i][j]) throw new Error(`${name} TM ${TM} ${pass}: element ${j} differs: ${on[i][j]} vs ${off[i][j]}`);
+            if (onPerLane[i][j] !== off[i][j]) throw new Error(`${name} TM ${TM} ${pass}, rows loaded per lane: element ${j} differs: ${onPerLane[i][j]} vs ${off[i][j]}`);
+          }
         }
         assertClose(on[0], ref.y, 1e-5, `${name} forward`);
         assertClose(on[1], conv2dGradInputRef(gv, wv, ws, xs, {}), 1e-5, `${name} input gradient`);
@@ -309,12 +313,14 @@ test('the f16 path (convSettings.precision): forward and input gradient within f
   const shapes: [number[], number[], ConvRef][] = [
     [[2, 20, 9, 11], [70, 20, 3, 3], { padding: [1, 1] }], [[1, 3, 20, 20], [64, 3, 7, 7], { stride: [2, 2], padding: [3, 3] }],
     [[2, 66, 9, 9], [36, 66, 1, 1], { stride: [2, 2] }], [[2, 5, 7, 11], [6, 5, 3, 2], { stride: [2, 1], padding: [1, 0] }],
+    [[2, 33, 6, 6], [36, 33, 1, 1], {}], // stride 1 on 36 positions: the direct 1x1 form (POINTWISE), both passes
   ];
   await tidy(async () => {
     for (const [xs, ws, o] of shapes) {
       const xv = randoms(xs.reduce((a, b) => a * b), 15), wv = randoms(ws.reduce((a, b) => a * b), 16);
       const x = await gpuTensor(xv, xs), w = await gpuTensor(wv, ws);
       const g = convGeometry(xs, ws, o);
+      if (g.KH === 1 && g.SH === 1 && ctx.cpuAdapter && !pointwiseApplies(g, convTileFor(ctx, 'forward', g))) throw new Error(`x[${xs}] w[${ws}]: the 1x1 form does not apply`);
       const gv = randoms(g.N * g.K * g.OH * g.OW, 17), gy = await gpuTensor(gv, [g.N, g.K, g.OH, g.OW]);
       const abs = (v: Float64Array) => v.map(Math.abs);
       const y = conv2dRef(xv, xs, wv, ws, null, o).y, yScale = conv2dRef(abs(xv), xs, abs(wv), ws, null, o).y;
