@@ -118,6 +118,28 @@ fn storeOutput(b: i32, k: i32, r: i32, v: f32) {
   storeWith(rowParameters(k), (b * p.K + k) * p.OH * p.OW + r, v);
 }
 
+// The direct forwards sum STEP channels a loop round: two where the channel count is even (PAIRS),
+// else one. lavapipe writes a loop's accumulators back under the loop's lane mask once a round (a
+// blend and, for 128 of them, a store and a load), so two rank-one updates a round halve that
+// traffic; three or four fall off its JIT's cliff. The same fmas in the same order either way: the
+// same bits. With two a round the store loops read a copy of the accumulators: a store loop too big
+// to unroll (an epilogue's) that indexed acc would keep acc in memory for the whole sum; with one a
+// round the copy only cost (docs/performance.md).
+const STEP = 1 + ${PAIRS};
+
+// The TM rows of the weight at one channel, 4 output channels a vec4, from vec4 index wi.
+fn weightRows(wi: i32, lane: u32) -> array<vec4<f32>, TM / 4> {
+#if ${SUBGROUP}
+  return shareRows(w[wi + i32(lane % (TM / 4))]);
+#else
+  var rows: array<vec4<f32>, TM / 4>;
+  for (var i4 = 0; i4 < TM / 4; i4++) {
+    rows[i4] = w[wi + i4];
+  }
+  return rows;
+#endif
+}
+
 #if ${TILED}
 
 // The tiled forward: the weight [K, Q] times the implicit im2col matrix [Q, positions], Q = (kh, kw, c).
@@ -185,23 +207,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 // positions (POINTWISE, TN = 4): a lane's 4 columns are neighbouring positions of one plane, so one
 // vec4 load brings them where the general kernel loads 4 scalars (on lavapipe a vec4 load costs 1.7
 // scalar ones). The same sums in the same order (over c, by fma): the same bits.
-//
-// Two channels per iteration: lavapipe writes a loop's accumulators back under the loop's lane mask
-// once per iteration (a blend and, for 128 of them, a store), so two rank-one updates an iteration
-// halve that traffic; three or four fall off its JIT's cliff (docs/performance.md).
-
-// Channel c's TM rows of the weight, 4 channels a vec4, from index wi.
-fn pointRows(wi: i32, lane: u32) -> array<vec4<f32>, TM / 4> {
-#if ${SUBGROUP}
-  return shareRows(w[wi + i32(lane % (TM / 4))]);
-#else
-  var rows: array<vec4<f32>, TM / 4>;
-  for (var i4 = 0; i4 < TM / 4; i4++) {
-    rows[i4] = w[wi + i4];
-  }
-  return rows;
-#endif
-}
 
 // acc[i] (channel k0 + i at the lane's 4 positions) gains row i times the 4 inputs v.
 fn pointUpdate(acc: ptr<function, array<vec4<T>, TM>>, rows: array<vec4<f32>, TM / 4>, v: vec4<T>) {
@@ -234,25 +239,27 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let xb = select(0, b * p.C * HW4 + r4, ok);
   var acc: array<vec4<T>, TM>;
   var wi = k0 / 4;
-  var c = 0;
-  for (; c + 2 <= p.C; c += 2) {
-    let v0 = vec4<T>(select(vec4(0.0), x[xb + c * HW4], ok));
-    let v1 = vec4<T>(select(vec4(0.0), x[xb + (c + 1) * HW4], ok));
-    let rows0 = pointRows(wi, lane);
-    let rows1 = pointRows(wi + KP4, lane);
-    pointUpdate(&acc, rows0, v0);
-    pointUpdate(&acc, rows1, v1);
-    wi += 2 * KP4;
+  for (var c = 0; c < p.C; c += STEP) {
+    var v: array<vec4<T>, STEP>;
+    var rows: array<array<vec4<f32>, TM / 4>, STEP>;
+    for (var u = 0; u < STEP; u++) {
+      v[u] = vec4<T>(select(vec4(0.0), x[xb + (c + u) * HW4], ok));
+      rows[u] = weightRows(wi + u * KP4, lane);
+    }
+    for (var u = 0; u < STEP; u++) {
+      pointUpdate(&acc, rows[u], v[u]);
+    }
+    wi += STEP * KP4;
   }
-  if (c < p.C) {
-    pointUpdate(&acc, pointRows(wi, lane), vec4<T>(select(vec4(0.0), x[xb + c * HW4], ok)));
-  }
-  // The store loop below may stay a loop (an epilogue makes its body too big for the compiler to
-  // unroll), and a loop that indexes acc would put acc in memory for the whole sum: it reads a copy.
-  var sums: array<vec4<T>, TM>;
+#if ${PAIRS}
+  var copy: array<vec4<T>, TM>;
   for (var i = 0; i < TM; i++) {
-    sums[i] = acc[i];
+    copy[i] = acc[i];
   }
+  let sums = &copy;
+#else
+  let sums = &acc;
+#endif
   if (ok) {
     for (var i = 0; i < TM; i++) {
       let k = k0 + i;
@@ -260,7 +267,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
         let e = rowParameters(k);
         let at = (b * p.K + k) * p.OH * p.OW + 4 * r4;
         for (var j = 0; j < TN; j++) {
-          storeWith(e, at + j, f32(sums[i][j]));
+          storeWith(e, at + j, f32((*sums)[i][j]));
         }
       }
     }
@@ -274,6 +281,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
         @builtin(subgroup_invocation_id) lane: u32,
 #endif
 ) {
+#if ${SUBGROUP}
+#else
+  let lane = 0u;
+#endif
   let HW = p.H * p.W;
   let OHW = p.OH * p.OW;
   let P = p.N * OHW;
@@ -306,25 +317,33 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
         off[j] = select(0, xb[j] + ih * p.W + iw, ok[j]);
       }
       var wi = ((kh * p.KW + kw) * p.C * KP + k0) / 4;
-      for (var c = 0; c < p.C; c++) {
-        var xv: array<T, TN>;
-        for (var j = 0; j < TN; j++) {
-          xv[j] = T(select(0.0, x[off[j] + c * HW], ok[j]));
+      for (var c = 0; c < p.C; c += STEP) {
+        var xv: array<array<T, TN>, STEP>;
+        var rows: array<array<vec4<f32>, TM / 4>, STEP>;
+        for (var u = 0; u < STEP; u++) {
+          for (var j = 0; j < TN; j++) {
+            xv[u][j] = T(select(0.0, x[off[j] + (c + u) * HW], ok[j]));
+          }
+          rows[u] = weightRows(wi + u * (KP / 4), lane);
         }
-#if ${SUBGROUP}
-        let rows = shareRows(w[wi + i32(lane % (TM / 4))]);
-        for (var i4 = 0; i4 < TM / 4; i4++) {
-          rankOneUpdate(&acc, i4, vec4<T>(rows[i4]), &xv);
+        for (var u = 0; u < STEP; u++) {
+          for (var i4 = 0; i4 < TM / 4; i4++) {
+            rankOneUpdate(&acc, i4, vec4<T>(rows[u][i4]), &xv[u]);
+          }
         }
-#else
-        for (var i4 = 0; i4 < TM / 4; i4++) {
-          rankOneUpdate(&acc, i4, vec4<T>(w[wi + i4]), &xv);
-        }
-#endif
-        wi += KP / 4;
+        wi += STEP * (KP / 4);
       }
     }
   }
+#if ${PAIRS}
+  var copy: array<array<T, TN>, TM>;
+  for (var i = 0; i < TM; i++) {
+    copy[i] = acc[i];
+  }
+  let sums = &copy;
+#else
+  let sums = &acc;
+#endif
   // Rows outermost, so that each row's epilogue parameters load once.
   var at: array<i32, TN>; // output index of column j in row 0 (-1: out of range)
   for (var j = 0; j < TN; j++) {
@@ -338,7 +357,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       let e = rowParameters(k);
       for (var j = 0; j < TN; j++) {
         if (at[j] >= 0) {
-          storeWith(e, at[j] + k * OHW, f32(acc[i][j]));
+          storeWith(e, at[j] + k * OHW, f32((*sums)[i][j]));
         }
       }
     }

@@ -107,8 +107,21 @@ export function fitColumns<T extends { TM: number; TN: number; WG: number }>(til
 /** The tiled kernels' workgroup: 16 x 16 threads over a 64 x 64 block (kernels/conv.wgsl, TILED). */
 const TILED_TILE: ConvTile = { TM: 4, TN: 4, WG: 256 };
 
-function kernel(ctx: GpuContext, { TM, TN, WG }: ConvTile, mode: 'forward' | 'grad_input' | 'grad_weight', bias = false, tiled = false,
-  pointwise = false, epilogue: ConvEpilogue | null = null): Kernel {
+/**
+ * What selects a convolution kernel beside its tile and pass: a bias, the tiled form (GPUs), the 1x1
+ * form (pointwiseApplies), a fused epilogue, and for the direct forwards the channels each output
+ * sums per tap, whose parity sets how many a loop round takes (kernels/conv.wgsl, PAIRS).
+ */
+interface KernelOptions {
+  bias?: boolean;
+  tiled?: boolean;
+  pointwise?: boolean;
+  epilogue?: ConvEpilogue | null;
+  channels?: number;
+}
+
+function kernel(ctx: GpuContext, { TM, TN, WG }: ConvTile, mode: 'forward' | 'grad_input' | 'grad_weight',
+  { bias = false, tiled = false, pointwise = false, epilogue = null, channels = 1 }: KernelOptions = {}): Kernel {
   const SUBGROUP = !tiled && sharesRows(ctx, TM);
   const F16 = mode !== 'grad_weight' && halfPrecision(ctx, mode);
   // A 1x1 input gradient is a 1x1 forward with the channels' roles swapped (conv2dGradInput).
@@ -126,7 +139,7 @@ function kernel(ctx: GpuContext, { TM, TN, WG }: ConvTile, mode: 'forward' | 'gr
     defines: {
       TM, TN, WG, SUBGROUP, F16, FORWARD: body === 'forward', GRAD_INPUT: body === 'grad_input', GRAD_WEIGHT: body === 'grad_weight',
       TILED: tiled, BIAS: bias, POINTWISE: pointwise, AFFINE: !!epilogue, RESIDUAL: !!epilogue?.residual, ...activationDefines(epilogue?.activation ?? null),
-      BIAS_AT, AFFINE_AT, SHIFT_AT, RESIDUAL_AT, OUTPUT_AT: at,
+      BIAS_AT, AFFINE_AT, SHIFT_AT, RESIDUAL_AT, OUTPUT_AT: at, PAIRS: !tiled && channels % 2 === 0,
     },
   };
 }
@@ -280,7 +293,7 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: C
   const wt = weightAs(w, [2, 3, 1, 0], 'conv_fwd'); // [KH, KW, C, K]
   const y = new Tensor(x.ctx, [g.N, g.K, g.OH, g.OW]);
   const [cols, rows] = tiled ? [64, 64] : [tile.WG * tile.TN, tile.TM];
-  x.ctx.dispatch(kernel(x.ctx, tile, 'forward', !!bias, tiled, !tiled && pointwiseApplies(g, tile), epilogue), {
+  x.ctx.dispatch(kernel(x.ctx, tile, 'forward', { bias: !!bias, tiled, pointwise: !tiled && pointwiseApplies(g, tile), epilogue, channels: g.C }), {
     inputs: forwardInputs(x, wt.t, bias, epilogue), outputs: [y.buffer], ints: params(g),
     workgroups: [Math.ceil((g.N * g.OH * g.OW) / cols), Math.ceil(g.K / rows), 1],
   });
@@ -300,14 +313,14 @@ export function conv2dGradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor 
   if (!tiled && pointwiseApplies(g, tile)) {
     // gx[b, c] = sum over k of w[k, c] gy[b, k]: the 1x1 forward from K channels to C, weight [K, C].
     const t = { ...g, C: g.K, K: g.C };
-    gy.ctx.dispatch(kernel(gy.ctx, tile, 'grad_input', false, false, true), {
+    gy.ctx.dispatch(kernel(gy.ctx, tile, 'grad_input', { pointwise: true, channels: t.C }), {
       inputs: [gy.buffer, wt.t.buffer], outputs: [gx.buffer], ints: params(t),
       workgroups: [Math.ceil((g.N * g.H * g.W) / (tile.WG * 4)), Math.ceil(g.C / tile.TM), 1],
     });
     if (wt.owned) wt.t.release();
     return gx;
   }
-  gy.ctx.dispatch(kernel(gy.ctx, tile, 'grad_input', false, tiled), {
+  gy.ctx.dispatch(kernel(gy.ctx, tile, 'grad_input', { tiled }), {
     inputs: [gy.buffer, wt.t.buffer], outputs: [gx.buffer], ints: params(g),
     workgroups: [Math.ceil(phasePositions / cols), Math.ceil(g.C / rows), g.SH * g.SW],
   });
