@@ -35,6 +35,33 @@ const WG = ${WG};
 
 #include "register-tile"
 
+#if ${GRAD_WEIGHT}
+#else
+// The direct forwards and input gradient sum STEP channels a loop round: two with tiles of 4
+// columns and 16 or more rows where the channel count is even (PAIRS, conv.ts), else one. lavapipe
+// writes a loop's accumulators back under the loop's lane mask once a round (a blend and, for 128 of
+// them, a store and a load), so two rank-one updates a round halve that traffic; three or four fall
+// off its JIT's cliff. The same fmas in the same order either way: the same bits. With two a round
+// the store loops read a copy of the accumulators: a store loop too big to unroll (an epilogue's)
+// that indexed acc would keep acc in memory for the whole sum; with one a round the copy only cost
+// (docs/performance.md).
+const STEP = 1 + ${PAIRS};
+
+// The TM rows of the weight at one channel, 4 channels a vec4, from vec4 index wi (w: the forward's
+// or the input gradient's weight).
+fn weightRows(wi: i32, lane: u32) -> array<vec4<f32>, TM / 4> {
+#if ${SUBGROUP}
+  return shareRows(w[wi + i32(lane % (TM / 4))]);
+#else
+  var rows: array<vec4<f32>, TM / 4>;
+  for (var i4 = 0; i4 < TM / 4; i4++) {
+    rows[i4] = w[wi + i4];
+  }
+  return rows;
+#endif
+}
+#endif
+
 #if ${TILED}
 // The tiled kernels (GPUs): a GEMM whose workgroup stages a BK-deep slab of both operands in
 // workgroup memory, and whose 16 x 16 threads each accumulate 4 channels x 4 positions of a
@@ -116,28 +143,6 @@ fn storeWith(e: vec3<f32>, i: i32, v: f32) {
 
 fn storeOutput(b: i32, k: i32, r: i32, v: f32) {
   storeWith(rowParameters(k), (b * p.K + k) * p.OH * p.OW + r, v);
-}
-
-// The direct forwards sum STEP channels a loop round: two where the channel count is even (PAIRS),
-// else one. lavapipe writes a loop's accumulators back under the loop's lane mask once a round (a
-// blend and, for 128 of them, a store and a load), so two rank-one updates a round halve that
-// traffic; three or four fall off its JIT's cliff. The same fmas in the same order either way: the
-// same bits. With two a round the store loops read a copy of the accumulators: a store loop too big
-// to unroll (an epilogue's) that indexed acc would keep acc in memory for the whole sum; with one a
-// round the copy only cost (docs/performance.md).
-const STEP = 1 + ${PAIRS};
-
-// The TM rows of the weight at one channel, 4 output channels a vec4, from vec4 index wi.
-fn weightRows(wi: i32, lane: u32) -> array<vec4<f32>, TM / 4> {
-#if ${SUBGROUP}
-  return shareRows(w[wi + i32(lane % (TM / 4))]);
-#else
-  var rows: array<vec4<f32>, TM / 4>;
-  for (var i4 = 0; i4 < TM / 4; i4++) {
-    rows[i4] = w[wi + i4];
-  }
-  return rows;
-#endif
 }
 
 #if ${TILED}
@@ -452,6 +457,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
         @builtin(subgroup_invocation_id) lane: u32,
 #endif
 ) {
+#if ${SUBGROUP}
+#else
+  let lane = 0u;
+#endif
   let OHW = p.OH * p.OW;
   let HW = p.H * p.W;
   let ph = i32(wid.z) / p.SW;
@@ -491,25 +500,33 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
         off[j] = select(0, gb[j] + oh * p.OW + ow, ok[j]);
       }
       var wi = ((kh * p.KW + kw) * p.K * CP + c0) / 4;
-      for (var k = 0; k < p.K; k++) {
-        var gv: array<T, TN>;
-        for (var j = 0; j < TN; j++) {
-          gv[j] = T(select(0.0, gy[off[j] + k * OHW], ok[j]));
+      for (var k = 0; k < p.K; k += STEP) {
+        var gv: array<array<T, TN>, STEP>;
+        var rows: array<array<vec4<f32>, TM / 4>, STEP>;
+        for (var u = 0; u < STEP; u++) {
+          for (var j = 0; j < TN; j++) {
+            gv[u][j] = T(select(0.0, gy[off[j] + (k + u) * OHW], ok[j]));
+          }
+          rows[u] = weightRows(wi + u * (CP / 4), lane);
         }
-#if ${SUBGROUP}
-        let rows = shareRows(w[wi + i32(lane % (TM / 4))]);
-        for (var i4 = 0; i4 < TM / 4; i4++) {
-          rankOneUpdate(&acc, i4, vec4<T>(rows[i4]), &gv);
+        for (var u = 0; u < STEP; u++) {
+          for (var i4 = 0; i4 < TM / 4; i4++) {
+            rankOneUpdate(&acc, i4, vec4<T>(rows[u][i4]), &gv[u]);
+          }
         }
-#else
-        for (var i4 = 0; i4 < TM / 4; i4++) {
-          rankOneUpdate(&acc, i4, vec4<T>(w[wi + i4]), &gv);
-        }
-#endif
-        wi += CP / 4;
+        wi += STEP * (CP / 4);
       }
     }
   }
+#if ${PAIRS}
+  var copy: array<array<T, TN>, TM>;
+  for (var i = 0; i < TM; i++) {
+    copy[i] = acc[i];
+  }
+  let sums = &copy;
+#else
+  let sums = &acc;
+#endif
   for (var j = 0; j < TN; j++) {
     let pos = pos0 + j * WG;
     if (pos < Pp) {
@@ -519,7 +536,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       for (var i = 0; i < TM; i++) {
         let c = c0 + i;
         if (c < p.C) {
-          gx[(b * p.C + c) * HW + ih * p.W + iw] = f32(acc[i][j]);
+          gx[(b * p.C + c) * HW + ih * p.W + iw] = f32((*sums)[i][j]);
         }
       }
     }

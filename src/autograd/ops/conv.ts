@@ -109,7 +109,7 @@ const TILED_TILE: ConvTile = { TM: 4, TN: 4, WG: 256 };
 
 /**
  * What selects a convolution kernel beside its tile and pass: a bias, the tiled form (GPUs), the 1x1
- * form (pointwiseApplies), a fused epilogue, and for the direct forwards the channels each output
+ * form (pointwiseApplies), a fused epilogue, and for the direct kernels but the weight gradient the channels each output
  * sums per tap, whose parity sets how many a loop round takes (kernels/conv.wgsl, PAIRS).
  */
 interface KernelOptions {
@@ -139,7 +139,7 @@ function kernel(ctx: GpuContext, { TM, TN, WG }: ConvTile, mode: 'forward' | 'gr
     defines: {
       TM, TN, WG, SUBGROUP, F16, FORWARD: body === 'forward', GRAD_INPUT: body === 'grad_input', GRAD_WEIGHT: body === 'grad_weight',
       TILED: tiled, BIAS: bias, POINTWISE: pointwise, AFFINE: !!epilogue, RESIDUAL: !!epilogue?.residual, ...activationDefines(epilogue?.activation ?? null),
-      BIAS_AT, AFFINE_AT, SHIFT_AT, RESIDUAL_AT, OUTPUT_AT: at, PAIRS: !tiled && channels % 2 === 0,
+      BIAS_AT, AFFINE_AT, SHIFT_AT, RESIDUAL_AT, OUTPUT_AT: at, PAIRS: !tiled && TN === 4 && TM >= 16 && channels % 2 === 0,
     },
   };
 }
@@ -320,7 +320,7 @@ export function conv2dGradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor 
     if (wt.owned) wt.t.release();
     return gx;
   }
-  gy.ctx.dispatch(kernel(gy.ctx, tile, 'grad_input', { tiled }), {
+  gy.ctx.dispatch(kernel(gy.ctx, tile, 'grad_input', { tiled, channels: g.K }), {
     inputs: [gy.buffer, wt.t.buffer], outputs: [gx.buffer], ints: params(g),
     workgroups: [Math.ceil(phasePositions / cols), Math.ceil(g.C / rows), g.SH * g.SW],
   });
