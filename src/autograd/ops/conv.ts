@@ -109,8 +109,8 @@ const TILED_TILE: ConvTile = { TM: 4, TN: 4, WG: 256 };
 
 /**
  * What selects a convolution kernel beside its tile and pass: a bias, the tiled form (GPUs), the 1x1
- * form (pointwiseApplies), a fused epilogue, and for the direct kernels but the weight gradient the channels each output
- * sums per tap, whose parity sets how many a loop round takes (kernels/conv.wgsl, PAIRS).
+ * form (pointwiseApplies), a fused epilogue, and the channels each output sums per tap (the direct
+ * forwards and input gradient), whose parity sets how many a loop round takes (kernels/conv.wgsl, PAIRS).
  */
 interface KernelOptions {
   bias?: boolean;
