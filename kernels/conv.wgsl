@@ -60,6 +60,33 @@ fn weightRows(wi: i32, lane: u32) -> array<vec4<f32>, TM / 4> {
   return rows;
 #endif
 }
+
+#if ${POINTWISE}
+#else
+// One tap's share of a direct kernel's sum (the general forward, the input gradient): `count`
+// channels of the operand (operand(): x or gy) at off[j] + channel * stride, each times the weight
+// rows from vec4 index wi0 on, rowStride vec4s a channel, STEP channels a round.
+fn sumTap(acc: ptr<function, array<array<T, TN>, TM>>, off: array<i32, TN>, ok: array<bool, TN>, count: i32,
+          stride: i32, wi0: i32, rowStride: i32, lane: u32) {
+  var wi = wi0;
+  for (var c = 0; c < count; c += STEP) {
+    var v: array<array<T, TN>, STEP>;
+    var rows: array<array<vec4<f32>, TM / 4>, STEP>;
+    for (var u = 0; u < STEP; u++) {
+      for (var j = 0; j < TN; j++) {
+        v[u][j] = T(select(0.0, operand(off[j] + (c + u) * stride), ok[j]));
+      }
+      rows[u] = weightRows(wi + u * rowStride, lane);
+    }
+    for (var u = 0; u < STEP; u++) {
+      for (var i4 = 0; i4 < TM / 4; i4++) {
+        rankOneUpdate(acc, i4, vec4<T>(rows[u][i4]), &v[u]);
+      }
+    }
+    wi += STEP * rowStride;
+  }
+}
+#endif
 #endif
 
 #if ${TILED}
@@ -93,6 +120,7 @@ fn accumulateSlab(acc: ptr<function, array<vec4<T>, 4>>, tx: i32, ty: i32) {
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 #else
 @group(0) @binding(1) var<storage, read> x: array<f32>;
+fn operand(i: i32) -> f32 { return x[i]; } // what sumTap sums over
 #endif
 @group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
 // The epilogue's inputs follow at the binding numbers the host counts out (src/autograd/ops/conv.ts).
@@ -321,23 +349,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
         ok[j] = ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
         off[j] = select(0, xb[j] + ih * p.W + iw, ok[j]);
       }
-      var wi = ((kh * p.KW + kw) * p.C * KP + k0) / 4;
-      for (var c = 0; c < p.C; c += STEP) {
-        var xv: array<array<T, TN>, STEP>;
-        var rows: array<array<vec4<f32>, TM / 4>, STEP>;
-        for (var u = 0; u < STEP; u++) {
-          for (var j = 0; j < TN; j++) {
-            xv[u][j] = T(select(0.0, x[off[j] + (c + u) * HW], ok[j]));
-          }
-          rows[u] = weightRows(wi + u * (KP / 4), lane);
-        }
-        for (var u = 0; u < STEP; u++) {
-          for (var i4 = 0; i4 < TM / 4; i4++) {
-            rankOneUpdate(&acc, i4, vec4<T>(rows[u][i4]), &xv[u]);
-          }
-        }
-        wi += STEP * (KP / 4);
-      }
+      sumTap(&acc, off, ok, p.C, HW, ((kh * p.KW + kw) * p.C * KP + k0) / 4, KP / 4, lane);
     }
   }
 #if ${PAIRS}
@@ -373,6 +385,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 
 #if ${GRAD_INPUT}
 @group(0) @binding(1) var<storage, read> gy: array<f32>;
+fn operand(i: i32) -> f32 { return gy[i]; } // what sumTap sums over
 @group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> gx: array<f32>;
 
@@ -499,23 +512,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
         ok[j] = oh >= 0 && oh < p.OH && ow >= 0 && ow < p.OW;
         off[j] = select(0, gb[j] + oh * p.OW + ow, ok[j]);
       }
-      var wi = ((kh * p.KW + kw) * p.K * CP + c0) / 4;
-      for (var k = 0; k < p.K; k += STEP) {
-        var gv: array<array<T, TN>, STEP>;
-        var rows: array<array<vec4<f32>, TM / 4>, STEP>;
-        for (var u = 0; u < STEP; u++) {
-          for (var j = 0; j < TN; j++) {
-            gv[u][j] = T(select(0.0, gy[off[j] + (k + u) * OHW], ok[j]));
-          }
-          rows[u] = weightRows(wi + u * (CP / 4), lane);
-        }
-        for (var u = 0; u < STEP; u++) {
-          for (var i4 = 0; i4 < TM / 4; i4++) {
-            rankOneUpdate(&acc, i4, vec4<T>(rows[u][i4]), &gv[u]);
-          }
-        }
-        wi += STEP * (CP / 4);
-      }
+      sumTap(&acc, off, ok, p.K, OHW, ((kh * p.KW + kw) * p.K * CP + c0) / 4, CP / 4, lane);
     }
   }
 #if ${PAIRS}
