@@ -44,6 +44,8 @@ test('grouped convolution: depthwise, channel multiplier, two groups, asymmetric
     { xs: [2, 3, 8, 16], ws: [3, 1, 3, 3], o: { stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 3 }, bias: false },
     { xs: [1, 4, 12, 24], ws: [4, 1, 3, 3], o: { stride: [2, 2], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 4 }, bias: true },
     { xs: [1, 2, 9, 20], ws: [2, 1, 5, 5], o: { stride: [1, 1], pads: [2, 2, 2, 2], dilation: [1, 1], groups: 2 }, bias: false },
+    // ... with dilation and a left pad over 4: the patch starts more than a vec4 left of the tile.
+    { xs: [1, 2, 8, 12], ws: [2, 1, 3, 3], o: { stride: [1, 1], pads: [2, 5, 2, 3], dilation: [2, 2], groups: 2 }, bias: true },
   ];
   for (const [i, c] of cases.entries()) {
     await tidy(async () => {

@@ -33,13 +33,20 @@ const isDepthwise = (ints: number[]) => ints[15] === 1 && ints[16] === 1;
 /** kernels/depthwise.wgsl's compile-time geometry and its flat grid of TR x TC tiles over `planes` planes of rows x cols. */
 function depthwiseLaunch(ctx: Tensor['ctx'], ints: number[], forward: boolean) {
   const [N, C, H, W, , OH, OW, KH, KW, SH, SW, PT, PL, DH, DW] = ints;
-  // The input gradient's tiles start at multiples of the stride; 4 x 4 otherwise.
+  // Tiles of 4 x 4; the input gradient's start at multiples of the stride.
   const TR = forward ? 4 : SH * Math.ceil(4 / SH), TC = forward ? 4 : SW * Math.ceil(4 / SW);
   const [rows, cols] = forward ? [OH, OW] : [H, W];
   const tilesH = Math.ceil(rows / TR), tilesW = Math.ceil(cols / TC);
+  const RMIN = floorDiv(PT - (KH - 1) * DH, SH), CMIN = floorDiv(PL - (KW - 1) * DW, SW);
+  // The patch loads as aligned vec4s where rows hold a multiple of 4 values and each tile's patch
+  // starts a fixed LEAD columns before a multiple of 4: its first column is the tile's x SW - PL
+  // forward, the tile's / SW + CMIN backward, and tiles start at multiples of 4 (backward: 4 x SW).
+  const vecIn = TC === 4 && (forward ? W : OW) % 4 === 0 && (forward || SW === 1);
+  const firstCol = forward ? -PL : CMIN;
   const defines = {
     KH, KW, SH, SW, DH, DW, PT, PL, TR, TC, FORWARD: forward, PROLOGUE: false,
-    RMIN: floorDiv(PT - (KH - 1) * DH, SH), RMAX: floorDiv(TR - 1 + PT, SH), CMIN: floorDiv(PL - (KW - 1) * DW, SW), CMAX: floorDiv(TC - 1 + PL, SW),
+    RMIN, RMAX: floorDiv(TR - 1 + PT, SH), CMIN, CMAX: floorDiv(TC - 1 + PL, SW),
+    VEC_IN: vecIn, LEAD: vecIn ? ((-firstCol % 4) + 4) % 4 : 0, VEC_OUT: TC === 4 && cols % 4 === 0,
   };
   return { defines, ints: [N * C, C, H, W, OH, OW, tilesH, tilesW], workgroups: grid(ctx, N * C * tilesH * tilesW) };
 }
@@ -99,7 +106,7 @@ function groupedForward(x: Tensor, w: Tensor, bias: Tensor | null, opts: Grouped
         const d = depthwiseLaunch(ctx, ints, false);
         const extra = prologue ? [y, epilogue!.scale] : [];
         ctx.dispatch({ name: `depthwise_conv2d_grad_input${prologue ? `_bn${activationSuffix(epilogue!.activation)}` : ''}`, file: 'depthwise', inputs: 2 + extra.length, outputs: 1,
-          defines: { ...d.defines, BIAS: false, AFFINE: false, SCALE_AT: 0, SHIFT_AT: 0, OUTPUT_AT: 3, PROLOGUE: prologue, ...activationDefines(prologue ? epilogue!.activation : null) } },
+          defines: { ...d.defines, BIAS: false, AFFINE: false, SCALE_AT: 0, SHIFT_AT: 0, OUTPUT_AT: 3 + extra.length, PROLOGUE: prologue, ...activationDefines(prologue ? epilogue!.activation : null) } },
         { inputs: [gy.buffer, w.buffer, ...extra.map((t) => t.buffer)], outputs: [gx.buffer], ints: d.ints, workgroups: d.workgroups });
       } else {
         ctx.dispatch({ name: 'grouped_conv2d_grad_input', file: 'grouped', inputs: 2, outputs: 1, defines: { FORWARD: false, GRAD_INPUT: true, BIAS: false } },
