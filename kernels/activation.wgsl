@@ -12,7 +12,12 @@ fn activate(v: ActT) -> ActT {
 }
 
 fn activationGrad(g: ActT, y: ActT) -> ActT {
-  if (${ACT} == 1) { return select(g, ActT(0.0), y <= ActT(0.0)); }
-  if (${ACT} == 2) { return select(g, ActT(0.0), (y <= ActT(CLIP_LO)) | (y >= ActT(CLIP_HI))); }
+  return activationGradOf(${ACT}, CLIP_LO, CLIP_HI, g, y);
+}
+
+/** activationGrad of activation `act` (as ACT) and bounds [lo, hi], for a kernel that applies a second one. */
+fn activationGradOf(act: i32, lo: f32, hi: f32, g: ActT, y: ActT) -> ActT {
+  if (act == 1) { return select(g, ActT(0.0), y <= ActT(0.0)); }
+  if (act == 2) { return select(g, ActT(0.0), (y <= ActT(lo)) | (y >= ActT(hi))); }
   return g;
 }

@@ -96,6 +96,18 @@ const QN = QL + (PW - LEAD + 3) / 4;
 #endif
 @group(0) @binding(4) var<storage, read> scale: array<f32>;
 #endif
+#if ${INPUT_AFFINE}
+// The BatchNorm and activation that made this layer's input x, backward, applied as gx stores: the
+// reverse pass (src/autograd/grad.ts) hands their map to this kernel when it is x's one consumer.
+#if ${VEC_OUT}
+@group(0) @binding(${INPUT_AT}) var<storage, read> xIn: array<vec4<f32>>;
+#else
+@group(0) @binding(${INPUT_AT}) var<storage, read> xIn: array<f32>;
+#endif
+@group(0) @binding(${INPUT_AT} + 1) var<storage, read> xScale: array<f32>;
+const IN_CLIP_LO = bitcast<f32>(${IN_CLIP_LO}u);
+const IN_CLIP_HI = bitcast<f32>(${IN_CLIP_HI}u);
+#endif
 #if ${VEC_OUT}
 @group(0) @binding(${OUTPUT_AT}) var<storage, read_write> out: array<vec4<f32>>;
 #else
@@ -188,6 +200,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 #if ${PROLOGUE}
   sc = scale[c];
 #endif
+#if ${INPUT_AFFINE}
+  let xs = xScale[c];
+#endif
   let gp = loadPatch(plane * p.OH * p.OW, t.y / SH + RMIN, t.z / SW + CMIN, p.OH, p.OW);
   let rows = p.H;
   let cols = p.W;
@@ -228,11 +243,20 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 #if ${VEC_OUT}
       o[j] = s;
 #else
-      out[(plane * rows + r) * cols + t.z + j] = s;
+      let at = (plane * rows + r) * cols + t.z + j;
+#if ${INPUT_AFFINE}
+      s = activationGradOf(${IN_ACT}, IN_CLIP_LO, IN_CLIP_HI, s, xIn[at]) * xs;
+#endif
+      out[at] = s;
 #endif
     }
 #if ${VEC_OUT}
-    out[((plane * rows + r) * cols + t.z) / 4] = o;
+    let at4 = ((plane * rows + r) * cols + t.z) / 4;
+#if ${INPUT_AFFINE}
+    let xv = xIn[at4];
+    for (var k = 0; k < 4; k++) { o[k] = activationGradOf(${IN_ACT}, IN_CLIP_LO, IN_CLIP_HI, o[k], xv[k]) * xs; }
+#endif
+    out[at4] = o;
 #endif
   }
 }

@@ -90,6 +90,34 @@ test('a depthwise convolution with its BatchNorm and ReLU or Clip in one kernel 
   });
 });
 
+test('a depthwise layer after a convolution with BatchNorm and an activation applies their backward as it stores its input gradient: the bits of the ops apart', async () => {
+  // MobileNetV2's expansion (1x1 conv, BatchNorm, ReLU6) then its depthwise layer; widths 16 and 10
+  // (vec4 and scalar stores), every input activation, and the depthwise layer's own weight gradient
+  // wanted or not (its BatchNorm backward in the kernel's loads or in a pass).
+  for (const [W, inAct, wantWeight] of [[16, { clip: [0, 0.5] }, false], [10, 'relu', false], [16, null, true], [10, { clip: [-0.2, 0.3] }, true]] as [number, ops.Activation, boolean][]) {
+    await tidy(async () => {
+      const [N, C, K, H] = [2, 3, 4, 9];
+      const x = await gpuTensor(randoms(N * C * H * W, 71), [N, C, H, W], true);
+      const w1 = await gpuTensor(randoms(K * C, 72), [K, C, 1, 1]), wd = await gpuTensor(randoms(K * 9, 73), [K, 1, 3, 3], wantWeight);
+      const [s1, b1, s2, b2] = [74, 75, 76, 77].map((seed, i) => randoms(K, seed).map((v) => (i % 2 ? v : 1 + v)));
+      const [scale1, shift1, scale2, shift2] = await Promise.all([s1, b1, s2, b2].map((v) => gpuTensor(v, [K])));
+      const dw = { stride: [1, 1] as [number, number], pads: [1, 1, 1, 1] as [number, number, number, number], groups: K };
+      const fused = ops.groupedConv2dAffine(ops.conv2dAffine(x, w1, null, {}, scale1, shift1, { activation: inAct }), wd, null, dw, scale2, shift2, { clip: [0, 0.6] });
+      const act = (t: Tensor) => (inAct === null ? t : inAct === 'relu' ? ops.relu(t) : ops.clip(t, inAct.clip[0], inAct.clip[1]));
+      const apart = ops.clip(ops.channelAffine(ops.groupedConv2d(act(ops.channelAffine(ops.conv2d(x, w1), scale1, shift1)), wd, null, dw), scale2, shift2), 0, 0.6);
+      const gy = await gpuTensor(randoms(fused.size, 78), [...fused.shape]);
+      const wanted = wantWeight ? [x, wd] : [x];
+      const [fg, ag] = [grad(fused, wanted, gy), grad(apart, wanted, gy)];
+      for (const [i, what] of wanted.map((_, i) => [i, i ? 'depthwise weight gradient' : 'input gradient'] as const)) {
+        const [du, dv] = [await fg[i].data(), await ag[i].data()];
+        const at = du.findIndex((e, j) => e !== dv[j]);
+        if (at >= 0) throw new Error(`W ${W}, ${JSON.stringify(inAct)}: ${what} element ${at} differs: ${du[at]} vs ${dv[at]}`);
+        if (!du.some((e) => e !== 0)) throw new Error(`W ${W}: ${what} is all zeros`);
+      }
+    });
+  }
+});
+
 /** An op of one input against float64: forward, and the gradient by central differences with a random weighting. */
 async function check(name: string, shape: number[], gpu: (x: Tensor) => Tensor, cpu: (x: Float64Array) => Float64Array, xv = randoms(shape.reduce((a, b) => a * b, 1), 3)) {
   await tidy(async () => {

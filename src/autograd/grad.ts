@@ -18,11 +18,11 @@ export function isGradEnabled(): boolean {
   return gradEnabled;
 }
 
-/** Attaches the backward rule of an op to its output, when any input takes a gradient. */
-export function record(out: Tensor, op: string, inputs: Tensor[], backward: GradNode['backward']): Tensor {
+/** Attaches the backward rule of an op to its output, when any input takes a gradient; `fusion` as GradNode's. */
+export function record(out: Tensor, op: string, inputs: Tensor[], backward: GradNode['backward'], fusion: Pick<GradNode, 'outputAffine' | 'appliesInputAffine'> = {}): Tensor {
   if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
     out.requiresGrad = true;
-    out.node = { op, inputs, backward };
+    out.node = { op, inputs, backward, ...fusion };
   }
   return out;
 }
@@ -74,6 +74,11 @@ export function grad(output: Tensor, inputs: Tensor[], gradOutput?: Tensor): Ten
   for (const t of order) {
     if (wanted.has(t) || (t.node && t.node.inputs.some((i) => needed.has(i)))) needed.add(t);
   }
+  // A producer's outputAffine map moves into its consumer's rule where that consumer is the only one
+  // (the gradient is that consumer's alone) and nobody asked for the raw gradient.
+  const uses = new Map<Tensor, number>();
+  for (const t of order) for (const i of t.node?.inputs ?? []) uses.set(i, (uses.get(i) ?? 0) + 1);
+  const affineApplied = new Set<Tensor>();
   const grads = new Map<Tensor, Tensor>();
   grads.set(output, gradOutput ?? fill(output.ctx, output.shape, 1));
   for (let n = order.length - 1; n >= 0; n--) {
@@ -83,7 +88,8 @@ export function grad(output: Tensor, inputs: Tensor[], gradOutput?: Tensor): Ten
     const needs = t.node.inputs.map((i) => needed.has(i));
     const node = t.node;
     // Backward rules run ops on tensors that may require grad (weights): record nothing.
-    const inGrads = needs.some((x) => x) ? noGrad(() => node.backward(g, needs)) : [];
+    const applyInputAffine = node.inputs.map((input, i) => needs[i] && !!node.appliesInputAffine?.[i] && !!input.node?.outputAffine && uses.get(input) === 1 && !wanted.has(input));
+    const inGrads = needs.some((x) => x) ? noGrad(() => node.backward(g, needs, { affineApplied: affineApplied.has(t), applyInputAffine })) : [];
     if (!wanted.has(t) && g !== gradOutput) {
       g.release();
       grads.delete(t);
@@ -94,6 +100,7 @@ export function grad(output: Tensor, inputs: Tensor[], gradOutput?: Tensor): Ten
         gi?.release();
         return;
       }
+      if (applyInputAffine[i]) affineApplied.add(input);
       const prev = grads.get(input);
       if (prev) {
         grads.set(input, noGrad(() => add(prev, gi)));

@@ -1,4 +1,5 @@
 import type { GpuContext } from '../gpu/device.ts';
+import type { Activation } from './ops/nn.ts';
 
 /** A GPU buffer shared by a tensor and its views (reshape), freed when the last one is released. */
 class Storage {
@@ -21,7 +22,23 @@ export interface GradNode {
    * `needs[i]` is false where input i takes no gradient, so the rule can skip that work (a convolution
    * asked only for its input gradient computes no weight gradient). Returns null where not needed.
    */
-  backward: (grad: Tensor, needs: boolean[]) => (Tensor | null)[];
+  backward: (grad: Tensor, needs: boolean[], options: BackwardOptions) => (Tensor | null)[];
+  /**
+   * Set where the rule begins by mapping the gradient through a BatchNorm and activation's backward,
+   * g -> activationGrad(g, y) * scale[channel] with y this node's output (kernels/channel.wgsl): the
+   * one consumer of the output may apply that map as it writes its input gradient, sparing a pass.
+   */
+  outputAffine?: { scale: Tensor; activation: Activation };
+  /** Per input: whether the rule can apply the input's producer's outputAffine (BackwardOptions.applyInputAffine). */
+  appliesInputAffine?: boolean[];
+}
+
+/** What the reverse pass (grad.ts) decided about outputAffine maps for one backward call. */
+export interface BackwardOptions {
+  /** The incoming gradient already has this node's outputAffine applied (by its consumer). */
+  affineApplied: boolean;
+  /** Per input: apply its producer's outputAffine to the gradient returned for it. */
+  applyInputAffine: boolean[];
 }
 
 export function sizeOf(shape: readonly number[]): number {

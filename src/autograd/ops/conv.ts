@@ -388,14 +388,14 @@ export function conv2dAffine(x: Tensor, w: Tensor, bias: Tensor | null, opts: Co
   if (residual && residual.shape.join() !== shape.join()) throw new Error(`conv2dAffine: residual [${residual.shape.join(', ')}] does not match the output [${shape.join(', ')}]`);
   const y = conv2dForwardRaw(x, w, bias, g, { scale, shift, activation, residual });
   const inputs = [x, w, ...(bias ? [bias] : []), ...(residual ? [residual] : [])];
-  return record(y, `conv2d_bn${residual ? '_add' : ''}${activationSuffix(activation)}`, inputs, (gy, needs) => {
-    const [gc, gr] = channelAffineBackward(gy, scale, y, activation, !!residual, !!residual && needs[inputs.length - 1]);
+  return record(y, `conv2d_bn${residual ? '_add' : ''}${activationSuffix(activation)}`, inputs, (gy, needs, { affineApplied }) => {
+    const [gc, gr] = affineApplied ? [gy, null] : channelAffineBackward(gy, scale, y, activation, !!residual, !!residual && needs[inputs.length - 1]);
     const grads = [needs[0] ? conv2dGradInput(gc, w, g) : null, needs[1] ? conv2dGradWeight(gc, x, g) : null];
     if (bias) grads.push(needs[2] ? biasGrad(gc, g) : null);
     if (residual) grads.push(gr);
-    gc.release();
+    if (gc !== gy) gc.release();
     return grads;
-  });
+  }, { outputAffine: residual ? undefined : { scale, activation } });
 }
 
 export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, opts: Conv2dOptions = {}): Tensor {

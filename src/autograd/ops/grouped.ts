@@ -44,7 +44,7 @@ function depthwiseLaunch(ctx: Tensor['ctx'], ints: number[], forward: boolean) {
   const vecIn = TC === 4 && (forward ? W : OW) % 4 === 0 && (forward || SW === 1);
   const firstCol = forward ? -PL : CMIN;
   const defines = {
-    KH, KW, SH, SW, DH, DW, PT, PL, TR, TC, FORWARD: forward, PROLOGUE: false,
+    KH, KW, SH, SW, DH, DW, PT, PL, TR, TC, FORWARD: forward, PROLOGUE: false, INPUT_AFFINE: false, INPUT_AT: 0, IN_ACT: 0, IN_CLIP_LO: 0, IN_CLIP_HI: 0,
     RMIN, RMAX: floorDiv(TR - 1 + PT, SH), CMIN, CMAX: floorDiv(TC - 1 + PL, SW),
     VEC_IN: vecIn, LEAD: vecIn ? ((-firstCol % 4) + 4) % 4 : 0, VEC_OUT: TC === 4 && cols % 4 === 0,
   };
@@ -94,19 +94,26 @@ function groupedForward(x: Tensor, w: Tensor, bias: Tensor | null, opts: Grouped
       { inputs: bias ? [x.buffer, w.buffer, bias.buffer] : [x.buffer, w.buffer], outputs: [y.buffer], ints, workgroups: planeGrid(ctx, out[3], out[2], out[0] * out[1]) });
   }
   const inputs = bias ? [x, w, bias] : [x, w];
-  return record(y, epilogue ? `depthwise_conv2d_bn${activationSuffix(epilogue.activation)}` : 'grouped_conv2d', inputs, (gyOut, needs) => {
-    // Only the input gradient wanted (attributions): the depthwise kernel takes the BatchNorm and
-    // activation backward as it loads, sparing their pass over the layer's output.
-    const prologue = !!epilogue && depthwise && needs[0] && !needs[1] && !(bias && needs[2]);
-    const gy = epilogue && !prologue ? channelAffineBackward(gyOut, epilogue.scale, y, epilogue.activation, false, false)[0] : gyOut;
+  return record(y, epilogue ? `depthwise_conv2d_bn${activationSuffix(epilogue.activation)}` : 'grouped_conv2d', inputs, (gyOut, needs, { affineApplied, applyInputAffine }) => {
+    // The layer's own BatchNorm and activation backward: applied by its consumer already, or, where
+    // only the input gradient is wanted (attributions), by the depthwise kernel as it loads; else a pass.
+    const prologue = !!epilogue && !affineApplied && depthwise && needs[0] && !needs[1] && !(bias && needs[2]);
+    const gy = epilogue && !affineApplied && !prologue ? channelAffineBackward(gyOut, epilogue.scale, y, epilogue.activation, false, false)[0] : gyOut;
     let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
     if (needs[0]) {
       gx = new Tensor(ctx, x.shape);
       if (depthwise) {
         const d = depthwiseLaunch(ctx, ints, false);
-        const extra = prologue ? [y, epilogue!.scale] : [];
-        ctx.dispatch({ name: `depthwise_conv2d_grad_input${prologue ? `_bn${activationSuffix(epilogue!.activation)}` : ''}`, file: 'depthwise', inputs: 2 + extra.length, outputs: 1,
-          defines: { ...d.defines, BIAS: false, AFFINE: false, SCALE_AT: 0, SHIFT_AT: 0, OUTPUT_AT: 3 + extra.length, PROLOGUE: prologue, ...activationDefines(prologue ? epilogue!.activation : null) } },
+        // The input's producer's BatchNorm and activation backward, applied as the kernel stores (grad.ts decides).
+        const inputAffine = applyInputAffine[0] ? x.node!.outputAffine! : null;
+        const extra = [...(prologue ? [y, epilogue!.scale] : []), ...(inputAffine ? [x, inputAffine.scale] : [])];
+        const inAct = activationDefines(inputAffine?.activation ?? null);
+        const name = `depthwise_conv2d_grad_input${prologue ? `_bn${activationSuffix(epilogue!.activation)}` : ''}${inputAffine ? `_into_bn${activationSuffix(inputAffine.activation)}` : ''}`;
+        ctx.dispatch({ name, file: 'depthwise', inputs: 2 + extra.length, outputs: 1,
+          defines: {
+            ...d.defines, BIAS: false, AFFINE: false, SCALE_AT: 0, SHIFT_AT: 0, PROLOGUE: prologue, ...activationDefines(prologue ? epilogue!.activation : null),
+            INPUT_AFFINE: !!inputAffine, INPUT_AT: prologue ? 5 : 3, IN_ACT: inAct.ACT, IN_CLIP_LO: inAct.CLIP_LO, IN_CLIP_HI: inAct.CLIP_HI, OUTPUT_AT: 3 + extra.length,
+          } },
         { inputs: [gy.buffer, w.buffer, ...extra.map((t) => t.buffer)], outputs: [gx.buffer], ints: d.ints, workgroups: d.workgroups });
       } else {
         ctx.dispatch({ name: 'grouped_conv2d_grad_input', file: 'grouped', inputs: 2, outputs: 1, defines: { FORWARD: false, GRAD_INPUT: true, BIAS: false } },
@@ -126,5 +133,5 @@ function groupedForward(x: Tensor, w: Tensor, bias: Tensor | null, opts: Grouped
     }
     if (gy !== gyOut) gy.release();
     return bias ? [gx, gw, gb] : [gx, gw];
-  });
+  }, { outputAffine: epilogue ? { scale: epilogue.scale, activation: epilogue.activation } : undefined, appliesInputAffine: [depthwise, false, false] });
 }
