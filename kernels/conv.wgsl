@@ -34,6 +34,10 @@ const TN = ${TN};
 const WG = ${WG};
 
 #include "register-tile"
+alias ActT = f32;
+#include "activation"
+alias InputT = f32;
+#include "input-affine"
 
 #if ${GRAD_WEIGHT}
 #else
@@ -140,9 +144,8 @@ fn operand(i: i32) -> f32 { return x[i]; } // what sumTap sums over
 // in the arithmetic of kernels/channel.wgsl, so a block's relu(bn(conv(x)) + identity) gives the bits
 // of the kernels apart, without a pass over the convolution's output. rowParameters(k) loads output
 // channel k's bias, scale and shift once for a row of stores (lavapipe loads a uniform address per lane).
-alias ActT = f32;
-#include "activation"
-
+// A 1x1 input gradient runs this kernel and may apply its input's producer's backward (INPUT_AFFINE,
+// whose scale takes e.y's place).
 fn rowParameters(k: i32) -> vec3<f32> {
   var e = vec3<f32>(0.0, 1.0, 0.0);
 #if ${BIAS}
@@ -151,6 +154,9 @@ fn rowParameters(k: i32) -> vec3<f32> {
 #if ${AFFINE}
   e.y = scale[k];
   e.z = shift[k];
+#endif
+#if ${INPUT_AFFINE}
+  e.y = xScale[k];
 #endif
   return e;
 }
@@ -165,6 +171,9 @@ fn storeWith(e: vec3<f32>, i: i32, v: f32) {
 #endif
 #if ${RESIDUAL}
   o = o + residual[i];
+#endif
+#if ${INPUT_AFFINE}
+  o = inputAffine(o, xIn[i], e.y);
 #endif
   y[i] = activate(o);
 }
@@ -387,7 +396,25 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 @group(0) @binding(1) var<storage, read> gy: array<f32>;
 fn operand(i: i32) -> f32 { return gy[i]; } // what sumTap sums over
 @group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> gx: array<f32>;
+@group(0) @binding(${OUTPUT_AT}) var<storage, read_write> gx: array<f32>;
+
+// What the input gradient stores at flat index i, channel c: the sum, or with INPUT_AFFINE its
+// input's producer's backward of it (scale: xScale[c], loaded once per row of stores).
+fn gradientOut(i: i32, scale: f32, v: f32) -> f32 {
+#if ${INPUT_AFFINE}
+  return inputAffine(v, xIn[i], scale);
+#else
+  return v;
+#endif
+}
+
+fn rowScale(c: i32) -> f32 {
+#if ${INPUT_AFFINE}
+  return xScale[c];
+#else
+  return 1.0;
+#endif
+}
 
 #if ${TILED}
 // The tiled input gradient, one output phase per wid.z as the direct kernel below: the weight
@@ -453,7 +480,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       for (var i = 0; i < 4; i++) {
         let c = c0 + 4 * ty + i;
         if (c < p.C) {
-          gx[(bj * p.C + c) * p.H * p.W + ih * p.W + iw] = f32(acc[j][i]);
+          let at = (bj * p.C + c) * p.H * p.W + ih * p.W + iw;
+          gx[at] = gradientOut(at, rowScale(c), f32(acc[j][i]));
         }
       }
     }
@@ -524,6 +552,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 #else
   let sums = &acc;
 #endif
+  var scales: array<f32, TM>;
+  for (var i = 0; i < TM; i++) {
+    scales[i] = rowScale(min(c0 + i, p.C - 1));
+  }
   for (var j = 0; j < TN; j++) {
     let pos = pos0 + j * WG;
     if (pos < Pp) {
@@ -533,7 +565,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       for (var i = 0; i < TM; i++) {
         let c = c0 + i;
         if (c < p.C) {
-          gx[(b * p.C + c) * HW + ih * p.W + iw] = f32((*sums)[i][j]);
+          let at = (b * p.C + c) * HW + ih * p.W + iw;
+          gx[at] = gradientOut(at, scales[i], f32((*sums)[i][j]));
         }
       }
     }

@@ -9,7 +9,8 @@
 // stay uniforms. Each value sums its taps in (kh, kw) order as kernels/grouped.wgsl does; taps
 // outside the input add w * 0. Lanes are flat over (plane, tile row, tile column), so a 7x7 plane
 // of 960 channels keeps them as busy as a 112x112 one. The input gradient can take the fused
-// BatchNorm and activation's backward as it loads (PROLOGUE), when no weight gradient needs it apart.
+// BatchNorm and activation's backward as it loads (PROLOGUE), when no weight gradient needs it apart,
+// and the backward of those that made its input as it stores (INPUT_AFFINE: kernels/input-affine.wgsl).
 // Where rows hold a multiple of 4 values and tiles are 4 wide, the patch loads as aligned vec4s
 // (VEC_IN) and the tile's rows store as vec4s (VEC_OUT): lavapipe loads a vec4 per lane for much
 // less than four scalars, even with a patch row's outer vec4s only partly used.
@@ -96,18 +97,6 @@ const QN = QL + (PW - LEAD + 3) / 4;
 #endif
 @group(0) @binding(4) var<storage, read> scale: array<f32>;
 #endif
-#if ${INPUT_AFFINE}
-// The BatchNorm and activation that made this layer's input x, backward, applied as gx stores: the
-// reverse pass (src/autograd/grad.ts) hands their map to this kernel when it is x's one consumer.
-#if ${VEC_OUT}
-@group(0) @binding(${INPUT_AT}) var<storage, read> xIn: array<vec4<f32>>;
-#else
-@group(0) @binding(${INPUT_AT}) var<storage, read> xIn: array<f32>;
-#endif
-@group(0) @binding(${INPUT_AT} + 1) var<storage, read> xScale: array<f32>;
-const IN_CLIP_LO = bitcast<f32>(${IN_CLIP_LO}u);
-const IN_CLIP_HI = bitcast<f32>(${IN_CLIP_HI}u);
-#endif
 #if ${VEC_OUT}
 @group(0) @binding(${OUTPUT_AT}) var<storage, read_write> out: array<vec4<f32>>;
 #else
@@ -116,6 +105,12 @@ const IN_CLIP_HI = bitcast<f32>(${IN_CLIP_HI}u);
 #endif
 alias ActT = f32;
 #include "activation"
+#if ${VEC_OUT}
+alias InputT = vec4<f32>;
+#else
+alias InputT = f32;
+#endif
+#include "input-affine"
 
 var<private> sc: f32; // PROLOGUE: the channel's BatchNorm scale
 
@@ -245,7 +240,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 #else
       let at = (plane * rows + r) * cols + t.z + j;
 #if ${INPUT_AFFINE}
-      s = activationGradOf(${IN_ACT}, IN_CLIP_LO, IN_CLIP_HI, s, xIn[at]) * xs;
+      s = inputAffine(s, xIn[at], xs);
 #endif
       out[at] = s;
 #endif
@@ -254,7 +249,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let at4 = ((plane * rows + r) * cols + t.z) / 4;
 #if ${INPUT_AFFINE}
     let xv = xIn[at4];
-    for (var k = 0; k < 4; k++) { o[k] = activationGradOf(${IN_ACT}, IN_CLIP_LO, IN_CLIP_HI, o[k], xv[k]) * xs; }
+    for (var k = 0; k < 4; k++) { o[k] = inputAffine(o[k], xv[k], xs); }
 #endif
     out[at4] = o;
 #endif

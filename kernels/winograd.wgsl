@@ -217,10 +217,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 @group(0) @binding(1) var<storage, read> m: array<f32>;              // [A*A, K, T]
 #if ${BIAS}
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-#else
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;        // [N, K, OH, OW]
 #endif
+// An input gradient may apply its input's producer's BatchNorm and activation backward as it stores.
+alias ActT = f32;
+#include "activation"
+alias InputT = f32;
+#include "input-affine"
+@group(0) @binding(${OUTPUT_AT}) var<storage, read_write> y: array<f32>; // [N, K, OH, OW]
 
 // One invocation per (tile, output channel): the m x m outputs A^T M A, clipped at the border.
 @compute @workgroup_size(64)
@@ -246,6 +249,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 #else
   let add = 0.0;
 #endif
+#if ${INPUT_AFFINE}
+  let scale = xScale[k];
+#endif
   let at = tileCorner(tile);
   let oh0 = at.y;
   let ow0 = at.z;
@@ -255,7 +261,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
       var s = add;
       for (var l = 0; l < A; l++) { s += t[A * i + l] * AT[A * j + l]; }
       if (oh0 + i < p.OH && ow0 + j < p.OW) {
-        y[base + (oh0 + i) * p.OW + ow0 + j] = s;
+        let o = base + (oh0 + i) * p.OW + ow0 + j;
+#if ${INPUT_AFFINE}
+        s = inputAffine(s, xIn[o], scale);
+#endif
+        y[o] = s;
       }
     }
   }

@@ -1,5 +1,5 @@
 import { suite } from 'uvu';
-import { type Activation, type ConvGeometry, type Tensor, channelAffine, clip, conv2d, conv2dAffine, conv2dGradInput, conv2dGradWeight, convGeometry, convSettings, convTileFor, convTuning, grad, pointwiseApplies, sharesRows, tidy, tuningKey } from '../src/autograd/index.ts';
+import { type Activation, type ConvGeometry, type Tensor, channelAffine, clip, relu, conv2d, conv2dAffine, conv2dGradInput, conv2dGradWeight, convGeometry, convSettings, convTileFor, convTuning, grad, pointwiseApplies, sharesRows, tidy, tuningKey } from '../src/autograd/index.ts';
 import { type WinogradTile, gradInputTile, gradWeightTile, parseWinograd, winograd, winogradApplies } from '../src/autograd/ops/winograd.ts';
 import { assertClose, dot, getGpu, gpuTensor, numericGrad, randoms } from './helpers.ts';
 import { conv2dGradInputRef, conv2dRef, type ConvRef } from './reference.ts';
@@ -282,6 +282,52 @@ test('conv2dAffine (a BatchNorm, residual and ReLU or Clip in the convolution\'s
       }));
     }
   }
+});
+
+test('a convolution after a convolution with BatchNorm and an activation applies their backward as it stores its input gradient: the bits of the ops apart, every input-gradient kernel', async () => {
+  // The first layer's BatchNorm + activation backward moves into the second layer's input-gradient
+  // kernel (src/autograd/grad.ts): a 3x3 through the direct, tiled and both Winograd kernels, a
+  // stride-2 3x3, and a 1x1 (the vec4 pointwise kernel).
+  const ctx = await getGpu();
+  const [N, C, K, H, W] = [2, 5, 16, 8, 12]; // 16 channels: Winograd's least
+  const second: [number[], { stride?: number; padding?: number }][] = [[[17, K, 3, 3], { padding: 1 }], [[17, K, 3, 3], { stride: 2, padding: 1 }], [[17, K, 1, 1], {}]];
+  const paths: [string, () => () => void][] = [
+    ['direct', () => { const d = { ...winograd }; Object.assign(winograd, { gradInputTile: 0 }); return () => Object.assign(winograd, d); }],
+    ['tiled', () => { const d = { ...winograd }; Object.assign(winograd, { gradInputTile: 0 }); convSettings.gradInput = 'tiled'; return () => { Object.assign(winograd, d); convSettings.gradInput = 'auto'; }; }],
+    ...([2, 4] as const).map((t): [string, () => () => void] => [`Winograd F(${t}x${t})`, () => { const d = { ...winograd }; Object.assign(winograd, { gradInputTile: t, minTiles: { 2: 0, 4: 0 } }); return () => Object.assign(winograd, d); }]),
+  ];
+  const CLIP = { clip: [-0.2, 0.3] as [number, number] };
+  const acts: Activation[] = [CLIP, 'relu', null];
+  await tidy(async () => {
+    const x = await gpuTensor(randoms(N * C * H * W, 81), [N, C, H, W], true), w1 = await gpuTensor(randoms(K * C * 9, 82), [K, C, 3, 3]);
+    const scale = await gpuTensor(randoms(K, 83).map((v) => 1 + v), [K]), shift = await gpuTensor(randoms(K, 84), [K]);
+    for (const [ws, o] of second) {
+      const w2 = await gpuTensor(randoms(ws.reduce((a, b) => a * b), 85), ws);
+      for (const [path, set] of paths) {
+        if ((path !== 'direct' && ws[2] === 1) || (path.startsWith('Winograd') && o.stride)) continue;
+        for (const [i, act] of acts.entries()) {
+          const reset = set();
+          const g2 = convGeometry([N, K, H, W], ws, o), key = tuningKey('grad_input', g2);
+          if (ws[2] === 1) convTuning(ctx).set(key, { TM: 16, TN: 4, WG: 8 });
+          try {
+            const wino = path.startsWith('Winograd'), tile = convTileFor(ctx, 'grad_input', g2);
+            if (wino !== !!gradInputTile(g2) || (ws[2] === 1) !== pointwiseApplies(g2, tile)) throw new Error(`w [${ws}] ${JSON.stringify(o)} ${path}: not the kernel meant`);
+            const fused = conv2d(conv2dAffine(x, w1, null, { padding: 1 }, scale, shift, { activation: act }), w2, null, o);
+            const mid = channelAffine(conv2d(x, w1, null, { padding: 1 }), scale, shift);
+            const apart = conv2d(act === null ? mid : act === 'relu' ? relu(mid) : clip(mid, CLIP.clip[0], CLIP.clip[1]), w2, null, o);
+            const gy = await gpuTensor(randoms(fused.size, 86 + i), [...fused.shape]);
+            const [a, b] = [await grad(fused, [x], gy)[0].data(), await grad(apart, [x], gy)[0].data()];
+            const at = a.findIndex((v, j) => v !== b[j]);
+            if (at >= 0) throw new Error(`w [${ws}] ${JSON.stringify(o)}, ${path}, ${JSON.stringify(act)}: element ${at} differs: ${a[at]} vs ${b[at]}`);
+            if (!a.some((v) => v !== 0)) throw new Error(`${path}: the input gradient is all zeros`);
+          } finally {
+            reset();
+            convTuning(ctx).delete(key);
+          }
+        }
+      }
+    }
+  });
 });
 
 test('the f16 path (convSettings.precision): forward and input gradient within f16\'s rounding bound, direct and tiled', () => withDirectGradients(async () => {

@@ -3,7 +3,7 @@ import type { Kernel } from '../../gpu/kernel.ts';
 import { record } from '../grad.ts';
 import { Tensor, keep } from '../tensor.ts';
 import { permuteRaw } from './layout.ts';
-import { type Activation, activationDefines, activationSuffix, channelAffineBackward, channelAffineRaw } from './nn.ts';
+import { type Activation, type InputAffine, activationDefines, activationSuffix, channelAffineBackward, channelAffineRaw, inputAffineDefines, inputAffineOf } from './nn.ts';
 import { sumAxisRaw } from './reduce.ts';
 import { gradInputTile, gradWeightTile, winograd, winogradApplies, winogradForward, winogradGradInput, winogradGradWeight } from './winograd.ts';
 
@@ -118,28 +118,33 @@ interface KernelOptions {
   pointwise?: boolean;
   epilogue?: ConvEpilogue | null;
   channels?: number;
+  /** Input gradient: the input's producer's BatchNorm and activation backward, applied as it stores. */
+  inputAffine?: InputAffine | null;
 }
 
 function kernel(ctx: GpuContext, { TM, TN, WG }: ConvTile, mode: 'forward' | 'grad_input' | 'grad_weight',
-  { bias = false, tiled = false, pointwise = false, epilogue = null, channels = 1 }: KernelOptions = {}): Kernel {
+  { bias = false, tiled = false, pointwise = false, epilogue = null, channels = 1, inputAffine = null }: KernelOptions = {}): Kernel {
   const SUBGROUP = !tiled && sharesRows(ctx, TM);
   const F16 = mode !== 'grad_weight' && halfPrecision(ctx, mode);
   // A 1x1 input gradient is a 1x1 forward with the channels' roles swapped (conv2dGradInput).
   const body = pointwise ? 'forward' : mode;
-  // The forward's bindings after x (1) and w (2): bias, BatchNorm scale and shift, residual, output.
+  // The bindings after x or gy (1) and w (2): bias, BatchNorm scale and shift, residual (the forward's),
+  // the input's producer's output and scale (an input gradient's), the output.
   let at = 3;
   const BIAS_AT = bias ? at++ : 0, AFFINE_AT = epilogue ? at++ : 0, SHIFT_AT = epilogue ? at++ : 0;
   const RESIDUAL_AT = epilogue?.residual ? at++ : 0;
+  const INPUT_AT = inputAffine ? at : 0;
+  if (inputAffine) at += 2;
   const fused = epilogue ? `_bn${epilogue.residual ? '_add' : ''}${activationSuffix(epilogue.activation)}` : '';
   return {
-    name: `conv2d_${mode}${tiled ? '_tiled' : ''}${pointwise ? '_1x1' : ''}${fused}${F16 ? '_f16' : ''}`,
+    name: `conv2d_${mode}${tiled ? '_tiled' : ''}${pointwise ? '_1x1' : ''}${fused}${inputAffine ? `_into_bn${activationSuffix(inputAffine.activation)}` : ''}${F16 ? '_f16' : ''}`,
     file: 'conv',
-    inputs: body === 'forward' ? at - 1 : 2,
+    inputs: body === 'grad_weight' ? 2 : at - 1,
     outputs: 1,
     defines: {
       TM, TN, WG, SUBGROUP, F16, FORWARD: body === 'forward', GRAD_INPUT: body === 'grad_input', GRAD_WEIGHT: body === 'grad_weight',
       TILED: tiled, BIAS: bias, POINTWISE: pointwise, AFFINE: !!epilogue, RESIDUAL: !!epilogue?.residual, ...activationDefines(epilogue?.activation ?? null),
-      BIAS_AT, AFFINE_AT, SHIFT_AT, RESIDUAL_AT, OUTPUT_AT: at, PAIRS: !tiled && TN === 4 && TM >= 16 && channels % 2 === 0,
+      ...inputAffineDefines(inputAffine, INPUT_AT), BIAS_AT, AFFINE_AT, SHIFT_AT, RESIDUAL_AT, OUTPUT_AT: at, PAIRS: !tiled && TN === 4 && TM >= 16 && channels % 2 === 0,
     },
   };
 }
@@ -301,9 +306,14 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: C
   return y;
 }
 
-export function conv2dGradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+/**
+ * The gradient to the input of a convolution; with inputAffine, the backward of the BatchNorm and
+ * activation that made the input applied as it stores (GradNode.outputAffine; the same bits).
+ */
+export function conv2dGradInput(gy: Tensor, w: Tensor, g: ConvGeometry, inputAffine: InputAffine | null = null): Tensor {
   const wino = gradInputTile(g);
-  if (wino) return winogradGradInput(gy, w, g, wino);
+  if (wino) return winogradGradInput(gy, w, g, wino, inputAffine);
+  const affine = inputAffine ? [inputAffine.x.buffer, inputAffine.scale.buffer] : [];
   const phasePositions = convSpan('grad_input', g).columns;
   const tiled = tiledGradInput(gy.ctx, g);
   const tile = tiled ? TILED_TILE : convTileFor(gy.ctx, 'grad_input', g);
@@ -313,15 +323,15 @@ export function conv2dGradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor 
   if (!tiled && pointwiseApplies(g, tile)) {
     // gx[b, c] = sum over k of w[k, c] gy[b, k]: the 1x1 forward from K channels to C, weight [K, C].
     const t = { ...g, C: g.K, K: g.C };
-    gy.ctx.dispatch(kernel(gy.ctx, tile, 'grad_input', { pointwise: true, channels: t.C }), {
-      inputs: [gy.buffer, wt.t.buffer], outputs: [gx.buffer], ints: params(t),
+    gy.ctx.dispatch(kernel(gy.ctx, tile, 'grad_input', { pointwise: true, channels: t.C, inputAffine }), {
+      inputs: [gy.buffer, wt.t.buffer, ...affine], outputs: [gx.buffer], ints: params(t),
       workgroups: [Math.ceil((g.N * g.H * g.W) / (tile.WG * 4)), Math.ceil(g.C / tile.TM), 1],
     });
     if (wt.owned) wt.t.release();
     return gx;
   }
-  gy.ctx.dispatch(kernel(gy.ctx, tile, 'grad_input', { tiled, channels: g.K }), {
-    inputs: [gy.buffer, wt.t.buffer], outputs: [gx.buffer], ints: params(g),
+  gy.ctx.dispatch(kernel(gy.ctx, tile, 'grad_input', { tiled, channels: g.K, inputAffine }), {
+    inputs: [gy.buffer, wt.t.buffer, ...affine], outputs: [gx.buffer], ints: params(g),
     workgroups: [Math.ceil(phasePositions / cols), Math.ceil(g.C / rows), g.SH * g.SW],
   });
   if (wt.owned) wt.t.release();
@@ -388,14 +398,14 @@ export function conv2dAffine(x: Tensor, w: Tensor, bias: Tensor | null, opts: Co
   if (residual && residual.shape.join() !== shape.join()) throw new Error(`conv2dAffine: residual [${residual.shape.join(', ')}] does not match the output [${shape.join(', ')}]`);
   const y = conv2dForwardRaw(x, w, bias, g, { scale, shift, activation, residual });
   const inputs = [x, w, ...(bias ? [bias] : []), ...(residual ? [residual] : [])];
-  return record(y, `conv2d_bn${residual ? '_add' : ''}${activationSuffix(activation)}`, inputs, (gy, needs, { affineApplied }) => {
+  return record(y, `conv2d_bn${residual ? '_add' : ''}${activationSuffix(activation)}`, inputs, (gy, needs, { affineApplied, applyInputAffine }) => {
     const [gc, gr] = affineApplied ? [gy, null] : channelAffineBackward(gy, scale, y, activation, !!residual, !!residual && needs[inputs.length - 1]);
-    const grads = [needs[0] ? conv2dGradInput(gc, w, g) : null, needs[1] ? conv2dGradWeight(gc, x, g) : null];
+    const grads = [needs[0] ? conv2dGradInput(gc, w, g, inputAffineOf(x, applyInputAffine[0])) : null, needs[1] ? conv2dGradWeight(gc, x, g) : null];
     if (bias) grads.push(needs[2] ? biasGrad(gc, g) : null);
     if (residual) grads.push(gr);
     if (gc !== gy) gc.release();
     return grads;
-  }, { outputAffine: residual ? undefined : { scale, activation } });
+  }, { outputAffine: residual ? undefined : { scale, activation }, appliesInputAffine: [true] });
 }
 
 export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, opts: Conv2dOptions = {}): Tensor {
@@ -403,9 +413,9 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, opts: C
   checkBias(bias, g);
   const y = conv2dForwardRaw(x, w, bias, g);
   const inputs = bias ? [x, w, bias] : [x, w];
-  return record(y, 'conv2d', inputs, (gy, needs) => [
-    needs[0] ? conv2dGradInput(gy, w, g) : null,
+  return record(y, 'conv2d', inputs, (gy, needs, { applyInputAffine }) => [
+    needs[0] ? conv2dGradInput(gy, w, g, inputAffineOf(x, applyInputAffine[0])) : null,
     needs[1] ? conv2dGradWeight(gy, x, g) : null,
     needs[2] ? biasGrad(gy, g) : null,
-  ]);
+  ], { appliesInputAffine: [true] });
 }

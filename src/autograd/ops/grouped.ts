@@ -2,7 +2,7 @@ import { record } from '../grad.ts';
 import { Tensor } from '../tensor.ts';
 import { grid, planeGrid } from './launch.ts';
 import { sumAxisRaw } from './reduce.ts';
-import { type Activation, activationDefines, activationSuffix, channelAffine, channelAffineBackward } from './nn.ts';
+import { type Activation, activationDefines, activationSuffix, channelAffine, channelAffineBackward, inputAffineDefines, inputAffineOf } from './nn.ts';
 
 /** ONNX Conv's geometry: pads [top, left, bottom, right], group count. */
 export interface GroupedConvOptions {
@@ -44,7 +44,7 @@ function depthwiseLaunch(ctx: Tensor['ctx'], ints: number[], forward: boolean) {
   const vecIn = TC === 4 && (forward ? W : OW) % 4 === 0 && (forward || SW === 1);
   const firstCol = forward ? -PL : CMIN;
   const defines = {
-    KH, KW, SH, SW, DH, DW, PT, PL, TR, TC, FORWARD: forward, PROLOGUE: false, INPUT_AFFINE: false, INPUT_AT: 0, IN_ACT: 0, IN_CLIP_LO: 0, IN_CLIP_HI: 0,
+    KH, KW, SH, SW, DH, DW, PT, PL, TR, TC, FORWARD: forward, PROLOGUE: false, ...inputAffineDefines(null, 0),
     RMIN, RMAX: floorDiv(TR - 1 + PT, SH), CMIN, CMAX: floorDiv(TC - 1 + PL, SW),
     VEC_IN: vecIn, LEAD: vecIn ? ((-firstCol % 4) + 4) % 4 : 0, VEC_OUT: TC === 4 && cols % 4 === 0,
   };
@@ -105,14 +105,13 @@ function groupedForward(x: Tensor, w: Tensor, bias: Tensor | null, opts: Grouped
       if (depthwise) {
         const d = depthwiseLaunch(ctx, ints, false);
         // The input's producer's BatchNorm and activation backward, applied as the kernel stores (grad.ts decides).
-        const inputAffine = applyInputAffine[0] ? x.node!.outputAffine! : null;
+        const inputAffine = inputAffineOf(x, applyInputAffine[0]);
         const extra = [...(prologue ? [y, epilogue!.scale] : []), ...(inputAffine ? [x, inputAffine.scale] : [])];
-        const inAct = activationDefines(inputAffine?.activation ?? null);
         const name = `depthwise_conv2d_grad_input${prologue ? `_bn${activationSuffix(epilogue!.activation)}` : ''}${inputAffine ? `_into_bn${activationSuffix(inputAffine.activation)}` : ''}`;
         ctx.dispatch({ name, file: 'depthwise', inputs: 2 + extra.length, outputs: 1,
           defines: {
             ...d.defines, BIAS: false, AFFINE: false, SCALE_AT: 0, SHIFT_AT: 0, PROLOGUE: prologue, ...activationDefines(prologue ? epilogue!.activation : null),
-            INPUT_AFFINE: !!inputAffine, INPUT_AT: prologue ? 5 : 3, IN_ACT: inAct.ACT, IN_CLIP_LO: inAct.CLIP_LO, IN_CLIP_HI: inAct.CLIP_HI, OUTPUT_AT: 3 + extra.length,
+            ...inputAffineDefines(inputAffine, prologue ? 5 : 3), OUTPUT_AT: 3 + extra.length,
           } },
         { inputs: [gy.buffer, w.buffer, ...extra.map((t) => t.buffer)], outputs: [gx.buffer], ints: d.ints, workgroups: d.workgroups });
       } else {

@@ -56,6 +56,24 @@ export function activationDefines(a: Activation): { ACT: number; CLIP_LO: number
   return { ACT: 2, CLIP_LO: f32Bits(lo), CLIP_HI: f32Bits(hi) };
 }
 
+/**
+ * A BatchNorm and activation's backward that an input-gradient kernel applies as it stores
+ * (kernels/input-affine.wgsl): x is the layer's input, which they made; GradNode.outputAffine's map.
+ */
+export interface InputAffine { x: Tensor; scale: Tensor; activation: Activation }
+
+/** kernels/input-affine.wgsl's defines, x bound at `at` and its scale after it. */
+export function inputAffineDefines(a: InputAffine | null, at: number): Record<string, number | boolean> {
+  const d = activationDefines(a?.activation ?? null);
+  return { INPUT_AFFINE: !!a, INPUT_AT: at, IN_ACT: d.ACT, IN_CLIP_LO: d.CLIP_LO, IN_CLIP_HI: d.CLIP_HI };
+}
+
+/** `x` with its producer's outputAffine, where the reverse pass asked a rule to apply it to input i. */
+export function inputAffineOf(x: Tensor, apply: boolean): InputAffine | null {
+  const a = apply ? x.node?.outputAffine : undefined;
+  return a ? { x, ...a } : null;
+}
+
 export const activationSuffix = (a: Activation): string => (a === null ? '' : a === 'relu' ? '_relu' : '_clip');
 
 /**

@@ -1,6 +1,7 @@
 import type { Kernel } from '../../gpu/kernel.ts';
 import { Tensor, keep } from '../tensor.ts';
 import { type ConvGeometry, convTile, fitColumns, sharesRows } from './conv.ts';
+import { type InputAffine, activationDefines, inputAffineDefines } from './nn.ts';
 
 /**
  * 3x3 stride-1 convolutions by Winograd's F(m x m, 3x3) (kernels/winograd.wgsl): (m + 2)^2
@@ -84,7 +85,7 @@ const stage = (mode: Stage, tile: 2 | 4, inputs: number, defines = {}): Kernel =
   defines: {
     ...Object.fromEntries(STAGES.map((m) => [m, m === mode])),
     // The GEMM stages' tile; in the others only a placeholder that keeps rankOneUpdate's types valid.
-    F4: tile === 4, TM: 4, TN: 4, WG: 0, BIAS: false, SUBGROUP: false, F16: false, ...defines,
+    F4: tile === 4, TM: 4, TN: 4, WG: 0, BIAS: false, SUBGROUP: false, F16: false, ...activationDefines(null), ...inputAffineDefines(null, 0), OUTPUT_AT: 0, ...defines,
   },
 });
 
@@ -135,7 +136,7 @@ function transformedInput(x: Tensor, q: Plan, ints: number[], T: number): Tensor
   return v;
 }
 
-function run(x: Tensor, w: Tensor, bias: Tensor | null, q: Plan): Tensor {
+function run(x: Tensor, w: Tensor, bias: Tensor | null, q: Plan, inputAffine: InputAffine | null = null): Tensor {
   const ctx = x.ctx;
   const ints = params(q);
   const T = q.N * ints[9] * ints[10]; // tiles
@@ -151,8 +152,10 @@ function run(x: Tensor, w: Tensor, bias: Tensor | null, q: Plan): Tensor {
   v.release();
   if (u.owned) u.t.release();
   const y = new Tensor(ctx, [q.N, q.Kout, q.OH, q.OW]);
-  ctx.dispatch(stage('OUTPUT', q.tile, bias ? 2 : 1, { BIAS: !!bias }), {
-    inputs: bias ? [m.buffer, bias.buffer] : [m.buffer], outputs: [y.buffer], ints,
+  // An input gradient may apply its input's producer's BatchNorm and activation backward as it stores.
+  const inputs = [m, ...(bias ? [bias] : []), ...(inputAffine ? [inputAffine.x, inputAffine.scale] : [])];
+  ctx.dispatch(stage('OUTPUT', q.tile, inputs.length, { BIAS: !!bias, ...inputAffineDefines(inputAffine, bias ? 3 : 2), OUTPUT_AT: inputs.length + 1 }), {
+    inputs: inputs.map((t) => t.buffer), outputs: [y.buffer], ints,
     workgroups: [Math.ceil(T / 64), q.Kout, 1],
   });
   m.release();
@@ -168,8 +171,8 @@ export function winogradForward(x: Tensor, w: Tensor, bias: Tensor | null, g: Co
  * The input gradient of a 3x3 stride-1 convolution: itself a 3x3 stride-1 convolution of gy with the
  * filters rotated by 180 degrees and input/output channels swapped, padded by 2 - padding.
  */
-export function winogradGradInput(gy: Tensor, w: Tensor, g: ConvGeometry, tile: 2 | 4): Tensor {
-  return run(gy, w, null, { N: g.N, Cin: g.K, H: g.OH, W: g.OW, Kout: g.C, OH: g.H, OW: g.W, PH: 2 - g.PH, PW: 2 - g.PW, tile, flip: true });
+export function winogradGradInput(gy: Tensor, w: Tensor, g: ConvGeometry, tile: 2 | 4, inputAffine: InputAffine | null = null): Tensor {
+  return run(gy, w, null, { N: g.N, Cin: g.K, H: g.OH, W: g.OW, Kout: g.C, OH: g.H, OW: g.W, PH: 2 - g.PH, PW: 2 - g.PW, tile, flip: true }, inputAffine);
 }
 
 /**
