@@ -11,9 +11,10 @@
 // of 960 channels keeps them as busy as a 112x112 one. The input gradient can take the fused
 // BatchNorm and activation's backward as it loads (PROLOGUE), when no weight gradient needs it apart,
 // and the backward of those that made its input as it stores (INPUT_AFFINE: kernels/input-affine.wgsl).
-// Where rows hold a multiple of 4 values and tiles are 4 wide, the patch loads as aligned vec4s
-// (VEC_IN) and the tile's rows store as vec4s (VEC_OUT): lavapipe loads a vec4 per lane for much
-// less than four scalars, even with a patch row's outer vec4s only partly used.
+// Where rows hold a multiple of 4 (or 2) values and tiles are 4 wide, the patch loads as aligned
+// vec4s (vec2s) and the tile's rows store as vec4s (vec2s): VIN and VOUT values at a time, InT and
+// OutT. lavapipe loads a vector per lane for much less than its values one by one, even with a
+// patch row's outer vectors only partly used.
 struct Params { planes: i32, C: i32, H: i32, W: i32, OH: i32, OW: i32, tilesH: i32, tilesW: i32 }
 @group(0) @binding(0) var<uniform> p: Params;
 const KH = ${KH};
@@ -54,18 +55,26 @@ const CMIN = ${CMIN};
 const PH = ${RMAX} - RMIN + 1;
 const PW = ${CMAX} - CMIN + 1;
 #endif
-// VEC_IN: the patch's first column sits LEAD columns before a multiple of 4 (set by the host); QL
-// vec4s lie left of that column and QN cover a patch row.
+// VIN > 1: the patch's first column sits LEAD columns before a multiple of VIN (set by the host);
+// QL vectors lie left of that column and QN cover a patch row.
+const VIN = ${VIN};
+const VOUT = ${VOUT};
+#if ${VEC_IN}
+alias InT = vec${VIN}<f32>;
+#else
+alias InT = f32;
+#endif
+#if ${VEC_OUT}
+alias OutT = vec${VOUT}<f32>;
+#else
+alias OutT = f32;
+#endif
 const LEAD = ${LEAD};
-const QL = (LEAD + 3) / 4;
-const QN = QL + (PW - LEAD + 3) / 4;
+const QL = (LEAD + VIN - 1) / VIN;
+const QN = QL + (PW - LEAD + VIN - 1) / VIN;
 
 #if ${FORWARD}
-#if ${VEC_IN}
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
-#else
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-#endif
+@group(0) @binding(1) var<storage, read> x: array<InT>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 #if ${BIAS}
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
@@ -74,74 +83,43 @@ const QN = QL + (PW - LEAD + 3) / 4;
 @group(0) @binding(${SCALE_AT}) var<storage, read> scale: array<f32>;
 @group(0) @binding(${SHIFT_AT}) var<storage, read> shift: array<f32>;
 #endif
-#if ${VEC_OUT}
-@group(0) @binding(${OUTPUT_AT}) var<storage, read_write> out: array<vec4<f32>>;
 #else
-@group(0) @binding(${OUTPUT_AT}) var<storage, read_write> out: array<f32>;
-#endif
-#else
-#if ${VEC_IN}
-@group(0) @binding(1) var<storage, read> gy: array<vec4<f32>>;
-#else
-@group(0) @binding(1) var<storage, read> gy: array<f32>;
-#endif
+@group(0) @binding(1) var<storage, read> gy: array<InT>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 #if ${PROLOGUE}
 // The layer's fused BatchNorm and activation, backward, applied as the patch loads: gy is the
 // gradient at the activation's output y, and the taps sum activationGrad(gy, y) * scale, the same
 // bits the BatchNorm backward pass would have stored (kernels/channel.wgsl), without its pass.
-#if ${VEC_IN}
-@group(0) @binding(3) var<storage, read> yOut: array<vec4<f32>>;
-#else
-@group(0) @binding(3) var<storage, read> yOut: array<f32>;
-#endif
+@group(0) @binding(3) var<storage, read> yOut: array<InT>;
 @group(0) @binding(4) var<storage, read> scale: array<f32>;
 #endif
-#if ${VEC_OUT}
-@group(0) @binding(${OUTPUT_AT}) var<storage, read_write> out: array<vec4<f32>>;
-#else
-@group(0) @binding(${OUTPUT_AT}) var<storage, read_write> out: array<f32>;
 #endif
-#endif
+@group(0) @binding(${OUTPUT_AT}) var<storage, read_write> out: array<OutT>;
 alias ActT = f32;
 #include "activation"
-#if ${VEC_OUT}
-alias InputT = vec4<f32>;
-#else
-alias InputT = f32;
-#endif
+alias InputT = OutT;
 #include "input-affine"
 
 var<private> sc: f32; // PROLOGUE: the channel's BatchNorm scale
 
-#if ${VEC_IN}
-/** The values the patch holds for four neighbouring positions, at a vec4 index. */
-fn operand4(at: i32) -> vec4<f32> {
+/** The values the patch holds for VIN neighbouring positions, at an InT index: the input (forward), or the gradient at the output. */
+fn operand(at: i32) -> InT {
 #if ${FORWARD}
   return x[at];
 #elif ${PROLOGUE}
   let g = gy[at];
   let y = yOut[at];
-  var v: vec4<f32>;
-  for (var k = 0; k < 4; k++) { v[k] = activationGrad(g[k], y[k]) * sc; }
+#if ${VEC_IN}
+  var v: InT;
+  for (var k = 0; k < VIN; k++) { v[k] = activationGrad(g[k], y[k]) * sc; }
   return v;
 #else
-  return gy[at];
+  return activationGrad(g, y) * sc;
 #endif
-}
-#else
-/** The value the patch holds for a position: the input (forward), or the gradient at the output. */
-fn operand(at: i32) -> f32 {
-#if ${FORWARD}
-  return x[at];
-#elif ${PROLOGUE}
-  return activationGrad(gy[at], yOut[at]) * sc;
 #else
   return gy[at];
 #endif
 }
-
-#endif
 
 /** The PH x PW patch of a rows x cols plane starting at flat index base, from row r0 and column c0; zero outside. */
 fn loadPatch(base: i32, r0: i32, c0: i32, rows: i32, cols: i32) -> array<f32, PH * PW> {
@@ -152,12 +130,12 @@ fn loadPatch(base: i32, r0: i32, c0: i32, rows: i32, cols: i32) -> array<f32, PH
     let row = base + clamp(r, 0, rows - 1) * cols;
 #if ${VEC_IN}
     // The loops unroll, so v's indices are constants and it stays in registers.
-    let q0 = (c0 + LEAD) / 4 - QL;
+    let q0 = (c0 + LEAD) / VIN - QL;
     for (var q = 0; q < QN; q++) {
-      let col4 = q0 + q;
-      let block = select(vec4<f32>(0.0), operand4(row / 4 + clamp(col4, 0, cols / 4 - 1)), rowIn && col4 >= 0 && col4 < cols / 4);
-      for (var k = 0; k < 4; k++) {
-        let b = (q - QL) * 4 + k + LEAD;
+      let colv = q0 + q;
+      let block = select(InT(0.0), operand(row / VIN + clamp(colv, 0, cols / VIN - 1)), rowIn && colv >= 0 && colv < cols / VIN);
+      for (var k = 0; k < VIN; k++) {
+        let b = (q - QL) * VIN + k + LEAD;
         if (b >= 0 && b < PW) { v[a * PW + b] = block[k]; }
       }
     }
@@ -169,6 +147,15 @@ fn loadPatch(base: i32, r0: i32, c0: i32, rows: i32, cols: i32) -> array<f32, PH
 #endif
   }
   return v;
+}
+
+/** Element k of a stored vector (OutT), or the value itself (VOUT == 1). */
+fn lane(v: OutT, k: i32) -> f32 {
+#if ${VEC_OUT}
+  return v[k];
+#else
+  return v;
+#endif
 }
 
 @compute @workgroup_size(WG)
@@ -205,9 +192,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   for (var i = 0; i < TR; i++) {
     let r = t.y + i;
     if (r >= rows) { break; }
-#if ${VEC_OUT}
-    var o: vec4<f32>; // the tile's row: TC == 4
-#endif
+    var o: array<f32, TC>; // the tile's row
     for (var j = 0; j < TC; j++) {
       if (t.z + j >= cols) { break; }
       var s = 0.0;
@@ -235,23 +220,28 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
         }
       }
 #endif
-#if ${VEC_OUT}
       o[j] = s;
-#else
-      let at = (plane * rows + r) * cols + t.z + j;
-#if ${INPUT_AFFINE}
-      s = inputAffine(s, xIn[at], xs);
-#endif
-      out[at] = s;
-#endif
     }
-#if ${VEC_OUT}
-    let at4 = ((plane * rows + r) * cols + t.z) / 4;
+    // Stores of VOUT values; with VOUT > 1 rows hold whole vectors, so one is wholly in or out.
+    let at = ((plane * rows + r) * cols + t.z) / VOUT;
+    for (var g = 0; g < TC / VOUT; g++) {
+      if (t.z + g * VOUT >= cols) { break; }
+      var v: OutT;
 #if ${INPUT_AFFINE}
-    let xv = xIn[at4];
-    for (var k = 0; k < 4; k++) { o[k] = inputAffine(o[k], xv[k], xs); }
+      let xv = xIn[at + g];
 #endif
-    out[at4] = o;
+      for (var k = 0; k < VOUT; k++) {
+        var s = o[g * VOUT + k];
+#if ${INPUT_AFFINE}
+        s = inputAffine(s, lane(xv, k), xs);
 #endif
+#if ${VEC_OUT}
+        v[k] = s;
+#else
+        v = s;
+#endif
+      }
+      out[at + g] = v;
+    }
   }
 }

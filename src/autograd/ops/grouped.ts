@@ -38,15 +38,17 @@ function depthwiseLaunch(ctx: Tensor['ctx'], ints: number[], forward: boolean) {
   const [rows, cols] = forward ? [OH, OW] : [H, W];
   const tilesH = Math.ceil(rows / TR), tilesW = Math.ceil(cols / TC);
   const RMIN = floorDiv(PT - (KH - 1) * DH, SH), CMIN = floorDiv(PL - (KW - 1) * DW, SW);
-  // The patch loads as aligned vec4s where rows hold a multiple of 4 values and each tile's patch
-  // starts a fixed LEAD columns before a multiple of 4: its first column is the tile's x SW - PL
-  // forward, the tile's / SW + CMIN backward, and tiles start at multiples of 4 (backward: 4 x SW).
-  const vecIn = TC === 4 && (forward ? W : OW) % 4 === 0 && (forward || SW === 1);
+  // The patch loads as aligned vectors of VIN (4 or 2) where its rows hold a multiple of VIN values
+  // and every tile's patch starts a fixed LEAD columns before a multiple of VIN: its first column is
+  // the tile's x SW - PL forward, the tile's / SW + CMIN backward, tiles starting at multiples of TC.
+  // Tile rows store VOUT (4 or 2) values at a time where rows and TC hold multiples of it.
+  const width = (n: number, align: number) => [4, 2].find((v) => n % v === 0 && align % v === 0) ?? 1;
+  const VIN = width(forward ? W : OW, forward ? TC * SW : TC / SW), VOUT = width(cols, TC);
   const firstCol = forward ? -PL : CMIN;
   const defines = {
     KH, KW, SH, SW, DH, DW, PT, PL, TR, TC, FORWARD: forward, PROLOGUE: false, ...inputAffineDefines(null, 0),
     RMIN, RMAX: floorDiv(TR - 1 + PT, SH), CMIN, CMAX: floorDiv(TC - 1 + PL, SW),
-    VEC_IN: vecIn, LEAD: vecIn ? ((-firstCol % 4) + 4) % 4 : 0, VEC_OUT: TC === 4 && cols % 4 === 0,
+    VIN, VOUT, VEC_IN: VIN > 1, VEC_OUT: VOUT > 1, LEAD: ((-firstCol % VIN) + VIN) % VIN,
   };
   return { defines, ints: [N * C, C, H, W, OH, OW, tilesH, tilesW], workgroups: grid(ctx, N * C * tilesH * tilesW) };
 }
