@@ -11,9 +11,9 @@
 // of 960 channels keeps them as busy as a 112x112 one. The input gradient can take the fused
 // BatchNorm and activation's backward as it loads (PROLOGUE), when no weight gradient needs it apart,
 // and the backward of those that made its input as it stores (INPUT_AFFINE: kernels/input-affine.wgsl).
-// Where rows hold a multiple of 4 (or 2) values and tiles are 4 wide, the patch loads as aligned
-// vec4s (vec2s) and the tile's rows store as vec4s (vec2s): VIN and VOUT values at a time, InT and
-// OutT. lavapipe loads a vector per lane for much less than its values one by one, even with a
+// Where rows hold a multiple of 4 (or 2) values and tiles start on such a multiple, the patch loads
+// as aligned vec4s (vec2s) and the tile's rows store as vec4s (vec2s): VIN and VOUT values at a
+// time, InT and OutT (src/autograd/ops/grouped.ts chooses them). lavapipe loads a vector per lane for much less than its values one by one, even with a
 // patch row's outer vectors only partly used.
 struct Params { planes: i32, C: i32, H: i32, W: i32, OH: i32, OW: i32, tilesH: i32, tilesW: i32 }
 @group(0) @binding(0) var<uniform> p: Params;
