@@ -294,10 +294,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     wi += STEP * KP4;
   }
 #if ${PAIRS}
-  var copy: array<vec4<T>, TM>;
-  for (var i = 0; i < TM; i++) {
-    copy[i] = acc[i];
-  }
+  var copy = acc; // see STEP
   let sums = &copy;
 #else
   let sums = &acc;
@@ -362,10 +359,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     }
   }
 #if ${PAIRS}
-  var copy: array<array<T, TN>, TM>;
-  for (var i = 0; i < TM; i++) {
-    copy[i] = acc[i];
-  }
+  var copy = acc; // see STEP
   let sums = &copy;
 #else
   let sums = &acc;
@@ -544,10 +538,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     }
   }
 #if ${PAIRS}
-  var copy: array<array<T, TN>, TM>;
-  for (var i = 0; i < TM; i++) {
-    copy[i] = acc[i];
-  }
+  var copy = acc; // see STEP
   let sums = &copy;
 #else
   let sums = &acc;
