@@ -1,21 +1,24 @@
 // Depthwise 2-D convolution (one input and one output channel per group: MobileNets', EfficientNets'):
 // the forward pass, optionally with a BatchNorm's affine map and an activation after it, and the
-// input gradient. Each lane makes a TR x TC tile of neighbouring values of one plane from the patch
-// of values they share, loaded once into registers: a 3x3 stride-1 forward loads 36 inputs and 9
-// weights for 16 outputs, where a lane per output loads 18 per output. Depthwise layers are
-// memory-bound and on lavapipe each load costs as much as ~40 fma, so the loads are the cost.
+// input gradient. Each lane walks down one plane's column of TR x TC tiles (TC = 4 neighbouring
+// values of a row; TR = 1 row forward, one per stride backward), `rounds` of them: each round loads
+// only the patch rows its tile does not share with the one above, and the shared ones stay in
+// registers. A 3x3 stride-1 forward loads one patch row (and stores one tile row) per 4 outputs, where
+// 4 x 4 tiles apart loaded 6 rows and the 9 weights per 16. Depthwise layers are memory-bound and
+// on lavapipe each load costs as much as ~40 fma, so the loads are the cost.
 // The geometry (kernel, stride, dilation, leading pads) is compile-time, so the tap loops unroll
 // into straight register arithmetic and the input gradient's divisibility tests fold away; sizes
 // stay uniforms. Each value sums its taps in (kh, kw) order as kernels/grouped.wgsl does; taps
-// outside the input add w * 0. Lanes are flat over (plane, tile row, tile column), so a 7x7 plane
-// of 960 channels keeps them as busy as a 112x112 one. The input gradient can take the fused
+// outside the input add w * 0. Lanes are flat over (plane, chunk of a column, tile column), so a 7x7
+// plane of 960 channels keeps them as busy as a 112x112 one (the host splits columns into chunks
+// where planes are few). The input gradient can take the fused
 // BatchNorm and activation's backward as it loads (PROLOGUE), when no weight gradient needs it apart,
 // and the backward of those that made its input as it stores (INPUT_AFFINE: kernels/input-affine.wgsl).
 // Where rows hold a multiple of 4 (or 2) values and tiles start on such a multiple, the patch loads
 // as aligned vec4s (vec2s) and the tile's rows store as vec4s (vec2s): VIN and VOUT values at a
-// time, InT and OutT (src/autograd/ops/grouped.ts chooses them). lavapipe loads a vector per lane for much less than its values one by one, even with a
-// patch row's outer vectors only partly used.
-struct Params { planes: i32, C: i32, H: i32, W: i32, OH: i32, OW: i32, tilesH: i32, tilesW: i32 }
+// time, InT and OutT (src/autograd/ops/grouped.ts chooses them). lavapipe loads a vector per lane for
+// much less than its values one by one, even with a patch row's outer vectors only partly used.
+struct Params { planes: i32, C: i32, H: i32, W: i32, OH: i32, OW: i32, tilesH: i32, tilesW: i32, rounds: i32, chunks: i32 }
 @group(0) @binding(0) var<uniform> p: Params;
 const KH = ${KH};
 const KW = ${KW};
@@ -29,20 +32,20 @@ const TR = ${TR};
 const TC = ${TC};
 const WG = 64;
 
-/** This lane's plane and the first row and column of its tile; false past the last tile. */
+/** This lane's plane and the first row and column of its first tile; false past the last lane. */
 fn tileOf(wid: vec3u, nwg: vec3u, lid: vec3u, t: ptr<function, vec3<i32>>) -> bool {
   let i = i32((wid.y * nwg.x + wid.x) * WG + lid.x);
-  let tiles = p.tilesH * p.tilesW;
-  if (i >= p.planes * tiles) { return false; }
-  let plane = i / tiles;
-  let r = i - plane * tiles;
-  let th = r / p.tilesW;
-  *t = vec3<i32>(plane, th * TR, (r - th * p.tilesW) * TC);
+  let strips = p.chunks * p.tilesW;
+  if (i >= p.planes * strips) { return false; }
+  let plane = i / strips;
+  let r = i - plane * strips;
+  let chunk = r / p.tilesW;
+  *t = vec3<i32>(plane, chunk * p.rounds * TR, (r - chunk * p.tilesW) * TC);
   return true;
 }
 
 #if ${FORWARD}
-// The input patch of a TR x TC tile of outputs.
+// The input patch of a TR x TC tile of outputs; the next tile down starts ADV rows of the input lower.
 const PH = (TR - 1) * SH + (KH - 1) * DH + 1;
 const PW = (TC - 1) * SW + (KW - 1) * DW + 1;
 #else
@@ -54,6 +57,11 @@ const RMIN = ${RMIN};
 const CMIN = ${CMIN};
 const PH = ${RMAX} - RMIN + 1;
 const PW = ${CMAX} - CMIN + 1;
+#endif
+#if ${FORWARD}
+const ADV = TR * SH;
+#else
+const ADV = TR / SH; // rows of gy from one tile's patch to the next's
 #endif
 // VIN > 1: the patch's first column sits LEAD columns before a multiple of VIN (set by the host);
 // QL vectors lie left of that column and QN cover a patch row.
@@ -121,31 +129,29 @@ fn operand(at: i32) -> InT {
 #endif
 }
 
-/** The PH x PW patch of a rows x cols plane starting at flat index base, from row r0 and column c0; zero outside. */
-fn loadPatch(base: i32, r0: i32, c0: i32, rows: i32, cols: i32) -> array<f32, PH * PW> {
-  var v: array<f32, PH * PW>;
-  for (var a = 0; a < PH; a++) {
-    let r = r0 + a;
-    let rowIn = r >= 0 && r < rows;
-    let row = base + clamp(r, 0, rows - 1) * cols;
+/** Row a of the PH x PW patch of a rows x cols plane starting at flat index base, from row r0 and column c0; zero outside. */
+fn loadRow(a: i32, base: i32, r0: i32, c0: i32, rows: i32, cols: i32) -> array<f32, PW> {
+  var v: array<f32, PW>;
+  let r = r0 + a;
+  let rowIn = r >= 0 && r < rows;
+  let row = base + clamp(r, 0, rows - 1) * cols;
 #if ${VEC_IN}
-    // The loops unroll, so v's indices are constants and it stays in registers.
-    let q0 = (c0 + LEAD) / VIN - QL;
-    for (var q = 0; q < QN; q++) {
-      let colv = q0 + q;
-      let block = select(InT(0.0), operand(row / VIN + clamp(colv, 0, cols / VIN - 1)), rowIn && colv >= 0 && colv < cols / VIN);
-      for (var k = 0; k < VIN; k++) {
-        let b = (q - QL) * VIN + k + LEAD;
-        if (b >= 0 && b < PW) { v[a * PW + b] = block[k]; }
-      }
+  // The loops unroll, so v's indices are constants and it stays in registers.
+  let q0 = (c0 + LEAD) / VIN - QL;
+  for (var q = 0; q < QN; q++) {
+    let colv = q0 + q;
+    let block = select(InT(0.0), operand(row / VIN + clamp(colv, 0, cols / VIN - 1)), rowIn && colv >= 0 && colv < cols / VIN);
+    for (var k = 0; k < VIN; k++) {
+      let b = (q - QL) * VIN + k + LEAD;
+      if (b >= 0 && b < PW) { v[b] = block[k]; }
     }
-#else
-    for (var b = 0; b < PW; b++) {
-      let col = c0 + b;
-      v[a * PW + b] = select(0.0, operand(row + clamp(col, 0, cols - 1)), rowIn && col >= 0 && col < cols);
-    }
-#endif
   }
+#else
+  for (var b = 0; b < PW; b++) {
+    let col = c0 + b;
+    v[b] = select(0.0, operand(row + clamp(col, 0, cols - 1)), rowIn && col >= 0 && col < cols);
+  }
+#endif
   return v;
 }
 
@@ -167,7 +173,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var wv: array<f32, KH * KW>;
   for (var j = 0; j < KH * KW; j++) { wv[j] = w[c * KH * KW + j]; }
 #if ${FORWARD}
-  let xp = loadPatch(plane * p.H * p.W, t.y * SH - PT, t.z * SW - PL, p.H, p.W);
+  let base = plane * p.H * p.W;
+  let r0 = t.y * SH - PT;
+  let c0 = t.z * SW - PL;
+  let inRows = p.H;
+  let inCols = p.W;
   var e = vec3<f32>(0.0, 1.0, 0.0);
 #if ${BIAS}
   e.x = bias[c];
@@ -185,63 +195,86 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 #if ${INPUT_AFFINE}
   let xs = xScale[c];
 #endif
-  let gp = loadPatch(plane * p.OH * p.OW, t.y / SH + RMIN, t.z / SW + CMIN, p.OH, p.OW);
+  let base = plane * p.OH * p.OW;
+  let r0 = t.y / SH + RMIN;
+  let c0 = t.z / SW + CMIN;
+  let inRows = p.OH;
+  let inCols = p.OW;
   let rows = p.H;
   let cols = p.W;
 #endif
-  for (var i = 0; i < TR; i++) {
-    let r = t.y + i;
-    if (r >= rows) { break; }
-    var o: array<f32, TC>; // the tile's row
-    for (var j = 0; j < TC; j++) {
-      if (t.z + j >= cols) { break; }
-      var s = 0.0;
+  // The patch: its first PH - ADV rows before the first round (as if left by a round before it), its
+  // last ADV rows each round, then every row moves up ADV rows for the next tile. The loops over
+  // rows and columns unroll, so v stays in registers.
+  var v: array<f32, PH * PW>;
+  for (var a = 0; a < PH - ADV; a++) {
+    let row = loadRow(a, base, r0, c0, inRows, inCols);
+    for (var b = 0; b < PW; b++) { v[a * PW + b] = row[b]; }
+  }
+  for (var round = 0; round < p.rounds; round++) {
+    let y0 = t.y + round * TR;
+    if (y0 >= rows) { break; }
+    for (var a = max(PH - ADV, 0); a < PH; a++) {
+      let row = loadRow(a, base, r0 + round * ADV, c0, inRows, inCols);
+      for (var b = 0; b < PW; b++) { v[a * PW + b] = row[b]; }
+    }
+    for (var i = 0; i < TR; i++) {
+      let r = y0 + i;
+      if (r >= rows) { break; }
+      var o: array<f32, TC>; // the tile's row
+      for (var j = 0; j < TC; j++) {
+        if (t.z + j >= cols) { break; }
+        var s = 0.0;
 #if ${FORWARD}
-      for (var kh = 0; kh < KH; kh++) {
-        for (var kw = 0; kw < KW; kw++) {
-          s += wv[kh * KW + kw] * xp[(i * SH + kh * DH) * PW + j * SW + kw * DW];
+        for (var kh = 0; kh < KH; kh++) {
+          for (var kw = 0; kw < KW; kw++) {
+            s += wv[kh * KW + kw] * v[(i * SH + kh * DH) * PW + j * SW + kw * DW];
+          }
         }
-      }
 #if ${BIAS}
-      s += e.x;
+        s += e.x;
 #endif
 #if ${AFFINE}
-      s = s * e.y + e.z;
+        s = s * e.y + e.z;
 #endif
-      s = activate(s);
+        s = activate(s);
 #else
-      for (var kh = 0; kh < KH; kh++) {
-        let a = i + PT - kh * DH;
-        if (a % SH != 0) { continue; }
-        for (var kw = 0; kw < KW; kw++) {
-          let b = j + PL - kw * DW;
-          if (b % SW != 0) { continue; }
-          s += wv[kh * KW + kw] * gp[(a / SH - RMIN) * PW + b / SW - CMIN];
+        for (var kh = 0; kh < KH; kh++) {
+          let a = i + PT - kh * DH;
+          if (a % SH != 0) { continue; }
+          for (var kw = 0; kw < KW; kw++) {
+            let b = j + PL - kw * DW;
+            if (b % SW != 0) { continue; }
+            s += wv[kh * KW + kw] * v[(a / SH - RMIN) * PW + b / SW - CMIN];
+          }
         }
+#endif
+        o[j] = s;
       }
-#endif
-      o[j] = s;
-    }
-    // Stores of VOUT values; with VOUT > 1 rows hold whole vectors, so one is wholly in or out.
-    let at = ((plane * rows + r) * cols + t.z) / VOUT;
-    for (var g = 0; g < TC / VOUT; g++) {
-      if (t.z + g * VOUT >= cols) { break; }
-      var v: OutT;
+      // Stores of VOUT values; with VOUT > 1 rows hold whole vectors, so one is wholly in or out.
+      let at = ((plane * rows + r) * cols + t.z) / VOUT;
+      for (var g = 0; g < TC / VOUT; g++) {
+        if (t.z + g * VOUT >= cols) { break; }
+        var ov: OutT;
 #if ${INPUT_AFFINE}
-      let xv = xIn[at + g];
+        let xv = xIn[at + g];
 #endif
-      for (var k = 0; k < VOUT; k++) {
-        var s = o[g * VOUT + k];
+        for (var k = 0; k < VOUT; k++) {
+          var s = o[g * VOUT + k];
 #if ${INPUT_AFFINE}
-        s = inputAffine(s, lane(xv, k), xs);
+          s = inputAffine(s, lane(xv, k), xs);
 #endif
 #if ${VEC_OUT}
-        v[k] = s;
+          ov[k] = s;
 #else
-        v = s;
+          ov = s;
 #endif
+        }
+        out[at + g] = ov;
       }
-      out[at + g] = v;
+    }
+    for (var a = 0; a < PH - ADV; a++) {
+      for (var b = 0; b < PW; b++) { v[a * PW + b] = v[(a + ADV) * PW + b]; }
     }
   }
 }

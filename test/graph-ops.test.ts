@@ -61,6 +61,24 @@ test('grouped convolution: depthwise, channel multiplier, two groups, asymmetric
       assertClose(await gs[0].data(), numericGrad((v) => dot(r, groupedConvRef(v, c.xs, wv, c.ws, bv, c.o).y), xv), 1e-4, `case ${i} input gradient`);
       assertClose(await gs[1].data(), numericGrad((v) => dot(r, groupedConvRef(xv, c.xs, v, c.ws, bv, c.o).y), wv), 1e-4, `case ${i} weight gradient`);
       if (b) assertClose(await gs[2].data(), numericGrad((v) => dot(r, groupedConvRef(xv, c.xs, wv, c.ws, v, c.o).y), bv!), 1e-4, `case ${i} bias gradient`);
+      if (c.ws[0] === c.xs[1] && c.o.groups === c.xs[1]) {
+        // The depthwise kernel's lanes walk whole columns of tiles (lanes 1) or chunks of them, the
+        // last one shorter (lanes 64), where these small planes take one tile a lane by default: the same bits.
+        const [yv, gv] = [await y.data(), await gs[0].data()];
+        for (const lanes of [1, 64]) {
+          ops.depthwiseSettings.lanes = lanes;
+          try {
+            const y2 = ops.groupedConv2d(x, w, b, c.o);
+            const [g2] = grad(y2, [x], await gpuTensor(r, ref.shape));
+            for (const [what, u, v] of [['forward', await y2.data(), yv], ['input gradient', await g2.data(), gv]] as const) {
+              const at = u.findIndex((e, k) => e !== v[k]);
+              if (at >= 0) throw new Error(`case ${i} ${what}, lanes ${lanes}: element ${at} differs: ${u[at]} vs ${v[at]}`);
+            }
+          } finally {
+            ops.depthwiseSettings.lanes = 'auto';
+          }
+        }
+      }
     });
   }
 });

@@ -30,11 +30,19 @@ const floorDiv = (a: number, b: number) => Math.floor(a / b);
 /** A depthwise layer: one input and one output channel per group (kernels/depthwise.wgsl). */
 const isDepthwise = (ints: number[]) => ints[15] === 1 && ints[16] === 1;
 
+/**
+ * How many lanes the depthwise kernel aims for ('auto': 4096 on CPU adapters, whose few threads gain
+ * from long columns, each patch row loaded once; 2^17 on GPUs). Fewer planes split columns into more
+ * chunks. The same sums either way: the same bits.
+ */
+export const depthwiseSettings: { lanes: 'auto' | number } = { lanes: 'auto' };
+
 /** kernels/depthwise.wgsl's compile-time geometry and its flat grid of TR x TC tiles over `planes` planes of rows x cols. */
 function depthwiseLaunch(ctx: Tensor['ctx'], ints: number[], forward: boolean) {
   const [N, C, H, W, , OH, OW, KH, KW, SH, SW, PT, PL, DH, DW] = ints;
-  // Tiles of 4 x 4; the input gradient's start at multiples of the stride.
-  const TR = forward ? 4 : SH * Math.ceil(4 / SH), TC = forward ? 4 : SW * Math.ceil(4 / SW);
+  // Tiles of one row (the input gradient's: of one row per stride, so they start at multiples of it)
+  // and 4 columns (the input gradient's a multiple of the stride).
+  const TR = forward ? 1 : SH, TC = forward ? 4 : SW * Math.ceil(4 / SW);
   const [rows, cols] = forward ? [OH, OW] : [H, W];
   const tilesH = Math.ceil(rows / TR), tilesW = Math.ceil(cols / TC);
   const RMIN = floorDiv(PT - (KH - 1) * DH, SH), CMIN = floorDiv(PL - (KW - 1) * DW, SW);
@@ -50,7 +58,12 @@ function depthwiseLaunch(ctx: Tensor['ctx'], ints: number[], forward: boolean) {
     RMIN, RMAX: floorDiv(TR - 1 + PT, SH), CMIN, CMAX: floorDiv(TC - 1 + PL, SW),
     VIN, VOUT, VEC_IN: VIN > 1, VEC_OUT: VOUT > 1, LEAD: ((-firstCol % VIN) + VIN) % VIN,
   };
-  return { defines, ints: [N * C, C, H, W, OH, OW, tilesH, tilesW], workgroups: grid(ctx, N * C * tilesH * tilesW) };
+  // A lane makes `rounds` tiles down a column of tiles, keeping the patch rows that each shares with
+  // the next: a column whole where the planes' columns give enough lanes, else in chunks.
+  const lanes = depthwiseSettings.lanes === 'auto' ? (ctx.cpuAdapter ? 4096 : 1 << 17) : depthwiseSettings.lanes;
+  const rounds = Math.ceil(tilesH / Math.min(tilesH, Math.ceil(lanes / (N * C * tilesW))));
+  const chunks = Math.ceil(tilesH / rounds);
+  return { defines, ints: [N * C, C, H, W, OH, OW, tilesH, tilesW, rounds, chunks], workgroups: grid(ctx, N * C * chunks * tilesW) };
 }
 
 /** What groupedConv2dAffine applies after a depthwise convolution: a BatchNorm's per-channel map, then an activation. */
