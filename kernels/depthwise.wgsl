@@ -218,12 +218,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let row = loadRow(a, base, r0 + round * ADV, c0, inRows, inCols);
       for (var b = 0; b < PW; b++) { v[a * PW + b] = row[b]; }
     }
+    // The tile's sums, then its stores: kept apart, each loop stays small enough to unroll (v and o
+    // indexed by constants, in registers) with any epilogue.
+    var o: array<f32, TR * TC>;
     for (var i = 0; i < TR; i++) {
-      let r = y0 + i;
-      if (r >= rows) { break; }
-      var o: array<f32, TC>; // the tile's row
       for (var j = 0; j < TC; j++) {
-        if (t.z + j >= cols) { break; }
         var s = 0.0;
 #if ${FORWARD}
         for (var kh = 0; kh < KH; kh++) {
@@ -249,8 +248,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
           }
         }
 #endif
-        o[j] = s;
+        o[i * TC + j] = s;
       }
+    }
+    for (var i = 0; i < TR; i++) {
+      let r = y0 + i;
+      if (r >= rows) { break; }
       // Stores of VOUT values; with VOUT > 1 rows hold whole vectors, so one is wholly in or out.
       let at = ((plane * rows + r) * cols + t.z) / VOUT;
       for (var g = 0; g < TC / VOUT; g++) {
@@ -260,7 +263,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
         let xv = xIn[at + g];
 #endif
         for (var k = 0; k < VOUT; k++) {
-          var s = o[g * VOUT + k];
+          var s = o[i * TC + g * VOUT + k];
 #if ${INPUT_AFFINE}
           s = inputAffine(s, lane(xv, k), xs);
 #endif
