@@ -1,7 +1,7 @@
 // Memory: what tidy returns is the caller's and everything else is freed, at any depth; the pool
 // gives idle memory back above its limit and on trim.
 import { suite } from 'uvu';
-import { fromArray, tidy, keep, unkeep, type Tensor } from '../src/autograd/index.ts';
+import { fromArray, tidy, keep, unkeep, Tensor } from '../src/autograd/index.ts';
 import * as A from '../src/attr/index.ts';
 import { getGpu } from './helpers.ts';
 import { resnet18Seed0 } from './refdata.ts';
@@ -66,6 +66,21 @@ test('the pool keeps at most maxIdleBytes idle, and trim gives the rest back', a
   } finally {
     pool.maxIdleBytes = before;
   }
+});
+
+test('by default the pool keeps what a batch released, past 256 MiB, so that the next batch like it creates no buffer; trim gives it back', async () => {
+  const ctx = await getGpu();
+  const pool = ctx.pool;
+  pool.trim();
+  const MiB = 1 << 20;
+  const batch = () => Array.from({ length: 80 }, () => new Tensor(ctx, [MiB])); // 80 x 4 MiB: 320 MiB live
+  batch().forEach((t) => t.release());
+  if (pool.idleBytes !== 320 * MiB) throw new Error(`idle bytes ${pool.idleBytes / MiB} MiB after the first batch, want 320`);
+  const second = batch();
+  if (pool.idleBytes !== 0) throw new Error(`the second batch left ${pool.idleBytes / MiB} MiB idle: it created buffers anew`);
+  second.forEach((t) => t.release());
+  pool.trim();
+  if (pool.idleBytes !== 0) throw new Error(`idle bytes ${pool.idleBytes} after trim`);
 });
 
 test.run();

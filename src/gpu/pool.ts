@@ -22,10 +22,16 @@ export class BufferPool {
   /** The largest single buffer handed out since this was last set to 0 (batch sizing measures with it). */
   peakAcquire = 0;
   /**
-   * At most this many idle bytes stay on the free lists: a buffer released beyond it is destroyed, so
-   * the memory a large batch needed goes back once its tensors are released. Set it per context.
+   * At most this many idle bytes stay on the free lists: a buffer released beyond it is destroyed.
+   * 'peak' (the default): as many as were live at once since the last trim, at least 256 MiB, so that
+   * a batch that follows one like it (IG's and Occlusion's, a dataset's images) finds every buffer it
+   * needs, as PyTorch's caching allocator keeps its blocks until empty_cache: a new buffer's first use
+   * touches its memory for the first time (page faults, Dawn's clear), which on lavapipe cost more
+   * than MobileNetV2's kernels in an IG batch. trim() gives them back. A number sets a fixed limit.
    */
-  maxIdleBytes = 256 * 1024 * 1024;
+  maxIdleBytes: number | 'peak' = 'peak';
+  /** The most bytes live at once since the last trim. */
+  private peakLiveBytes = 0;
 
   /** Buffers released past maxIdleBytes: destroyed after the next submit, since commands recorded but not yet submitted may use them. */
   private doomed: GPUBuffer[] = [];
@@ -50,6 +56,7 @@ export class BufferPool {
       this.sizes.set(buffer, size);
     }
     this.liveBytes += size;
+    this.peakLiveBytes = Math.max(this.peakLiveBytes, this.liveBytes);
     this.peakAcquire = Math.max(this.peakAcquire, size);
     return buffer;
   }
@@ -58,7 +65,8 @@ export class BufferPool {
     const size = this.sizes.get(buffer);
     if (size === undefined) throw new Error('release of a buffer that this pool did not create');
     this.liveBytes -= size;
-    if (this.idleBytes + size > this.maxIdleBytes) {
+    const cap = this.maxIdleBytes === 'peak' ? Math.max(256 * 1024 * 1024, 2 * this.peakLiveBytes) : this.maxIdleBytes;
+    if (this.idleBytes + size > cap) {
       this.doomed.push(buffer);
       return;
     }
@@ -68,7 +76,7 @@ export class BufferPool {
     list.push(buffer);
   }
 
-  /** Destroys idle buffers (the live ones belong to tensors) until at most `keepBytes` stay idle, largest first. */
+  /** Destroys idle buffers (the live ones belong to tensors) until at most `keepBytes` stay idle, largest first; the peak starts again from what is live. */
   trim(keepBytes = 0): void {
     this.submitPending();
     for (const size of [...this.free.keys()].sort((a, b) => b - a)) {
@@ -79,6 +87,7 @@ export class BufferPool {
       }
       if (!list.length) this.free.delete(size);
     }
+    this.peakLiveBytes = this.liveBytes;
   }
 
   /** Destroys the buffers released past maxIdleBytes; the context calls this right after a submit. */
