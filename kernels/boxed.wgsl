@@ -28,8 +28,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let dc = step % p.C;
   var b = i32(wid.z) / p.C;
   var c = i32(wid.z) % p.C;
+  // The item's placement, loaded again only when the item changes (every C / step planes): b is the
+  // same for the whole workgroup, and lavapipe loads even such an address once per lane.
+  var at = vec4<i32>(place[b]);
+  var atItem = b;
   for (var plane = i32(wid.z); plane < p.B * p.C; plane += step) {
-    let at = vec4<i32>(place[b]);
+    if (b != atItem) {
+      at = vec4<i32>(place[b]);
+      atItem = b;
+    }
     let gy = at.z + y;
     let gx = at.w + x;
     let py = gy - at.x;
