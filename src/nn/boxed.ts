@@ -5,9 +5,9 @@
  * layer's padding, and run through the unpadded layer. Convolution sums run in the same order as on
  * the full map, so the logits are the same bits as the full forward's; where a layer runs Winograd
  * F(2x2, 3x3), its boxes start on the full map's tile grid (even rows and columns), so that each
- * output is computed at the same place in its tile. Once a box covers half its map, the batch is
- * materialized and the rest of the network runs as usual. The base maps are the same for every batch
- * over one input: a BaseMaps computes them with the first batch and hands them to the others.
+ * output is computed at the same place in its tile. Once a box covers MATERIALIZE_AT of its map, the
+ * batch is materialized and the rest of the network runs as usual. The base maps are the same for
+ * every batch over one input: a BaseMaps computes them with the first batch and hands them to the others.
  */
 import { Tensor, keep } from '../autograd/tensor.ts';
 import * as ops from '../autograd/ops/index.ts';
@@ -30,6 +30,12 @@ export interface Boxed {
 export function canBox(net: unknown): net is ResNet {
   return isPlainResNet(net) && winograd.forwardTile !== 4;
 }
+
+/**
+ * The share of its map at which a box is materialized (the batch's whole maps made) and the layers
+ * after it run as usual: the fastest of those measured (docs/performance.md).
+ */
+export const MATERIALIZE_AT = 0.75;
 
 /** A network with a receptive-field forward of its own (GraphModel, graph-boxed.ts). */
 interface BoxingNetwork { canBox(): boolean; boxedForward(X: Boxed, bases: BaseMaps): Tensor }
@@ -167,7 +173,7 @@ function block(b: BasicBlock | Bottleneck, X: Boxed, bases: BaseMaps): Boxed {
  * the input; `bases` (kept by the caller across batches over the same X.base) spares recomputing the
  * base maps.
  */
-export function boxedForward(net: ResNet, X: Boxed, bases?: BaseMaps, maxFraction = 0.5): Tensor {
+export function boxedForward(net: ResNet, X: Boxed, bases?: BaseMaps, maxFraction = MATERIALIZE_AT): Tensor {
   if (!canBox(net)) throw new Error('boxedForward: the network must be a ResNet without hooks');
   const own = bases ? null : new BaseMaps();
   const maps = bases ?? own!;

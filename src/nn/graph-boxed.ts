@@ -5,13 +5,13 @@
  * unpadded on the window their output box reads, cut from the base map with the node's padding;
  * elementwise nodes and channel Concat run on the boxes (the union of their inputs' boxes). Anything
  * else (a global pool, a Gemm, a squeeze-excite scale computed per item) materializes the items and
- * the graph runs on as usual, as it does once a box covers half its map.
+ * the graph runs on as usual, as it does once a box covers MATERIALIZE_AT of its map.
  */
 import { Tensor } from '../autograd/tensor.ts';
 import * as ops from '../autograd/ops/index.ts';
 import { winograd, winogradApplies } from '../autograd/ops/winograd.ts';
 import type { OnnxArray, OnnxNode } from '../io/onnx.ts';
-import { type BaseMaps, type Boxed, boxWindows, materialize, slideBox } from './boxed.ts';
+import { type BaseMaps, type Boxed, MATERIALIZE_AT, boxWindows, materialize, slideBox } from './boxed.ts';
 import { GPU_OPS, HOST_OPS, type OpEnv, type Value, convEpilogue, pads2d, shapeOf } from './onnx-ops.ts';
 import { attr } from './onnx-values.ts';
 
@@ -74,7 +74,7 @@ function unionBox(xs: Boxed[]): { boxes: Int32Array; PH: number; PW: number } {
  * Logits of the items (call under noGrad); `bases` keeps the base input's maps across batches over the
  * same input. Boxes must be 4-D [B, C, h, w] patches of a [1, C, H, W] base.
  */
-export function boxedGraphForward(plan: GraphPlan, X: Boxed, bases: BaseMaps, maxFraction = 0.5): Tensor {
+export function boxedGraphForward(plan: GraphPlan, X: Boxed, bases: BaseMaps, maxFraction = MATERIALIZE_AT): Tensor {
   const { env } = plan;
   const values = new Map<string, Item>(plan.constants);
   values.set(plan.inputName, X);
