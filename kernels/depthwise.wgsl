@@ -4,16 +4,16 @@
 // values of a row; TR = 1 row forward, one per stride backward), `rounds` of them: each round loads
 // only the patch rows its tile does not share with the one above, and the shared ones stay in
 // registers. A 3x3 stride-1 forward loads one patch row (and stores one tile row) per 4 outputs, where
-// 4 x 4 tiles apart loaded 6 rows and the 9 weights per 16. Depthwise layers are memory-bound and
+// a 4 x 4 tile per lane loads 6 rows and the 9 weights per 16. Depthwise layers are memory-bound and
 // on lavapipe each load costs as much as ~40 fma, so the loads are the cost.
 // The geometry (kernel, stride, dilation, leading pads) is compile-time, so the tap loops unroll
 // into straight register arithmetic and the input gradient's divisibility tests fold away; sizes
 // stay uniforms. Each value sums its taps in (kh, kw) order as kernels/grouped.wgsl does; taps
 // outside the input add w * 0. Lanes are flat over (plane, chunk of a column, tile column), so a 7x7
 // plane of 960 channels keeps them as busy as a 112x112 one (the host splits columns into chunks
-// where planes are few). The input gradient can take the fused
-// BatchNorm and activation's backward as it loads (PROLOGUE), when no weight gradient needs it apart,
-// and the backward of those that made its input as it stores (INPUT_AFFINE: kernels/input-affine.wgsl).
+// where planes are few). The input gradient can take the fused BatchNorm and activation's backward
+// as it loads (PROLOGUE), when no weight gradient needs it apart, and the backward of those that made
+// its input as it stores (INPUT_AFFINE: kernels/input-affine.wgsl).
 // Where rows hold a multiple of 4 (or 2) values and tiles start on such a multiple, the patch loads
 // as aligned vec4s (vec2s) and the tile's rows store as vec4s (vec2s): VIN and VOUT values at a
 // time, InT and OutT (src/autograd/ops/grouped.ts chooses them). lavapipe loads a vector per lane for

@@ -23,8 +23,8 @@ export class BufferPool {
   peakAcquire = 0;
   /**
    * At most this many idle bytes stay on the free lists: a buffer released beyond it is destroyed.
-   * 'peak' (the default): as many as were live at once since the last trim, at least 256 MiB, so that
-   * a batch that follows one like it (IG's and Occlusion's, a dataset's images) finds every buffer it
+   * 'peak' (the default): twice the most bytes live at once since the last trim, at least 256 MiB, so
+   * that a batch that follows one like it (IG's and Occlusion's, a dataset's images) finds every buffer it
    * needs, as PyTorch's caching allocator keeps its blocks until empty_cache: a new buffer's first use
    * touches its memory for the first time (page faults, Dawn's clear), which on lavapipe cost more
    * than MobileNetV2's kernels in an IG batch. trim() gives them back. A number sets a fixed limit.
