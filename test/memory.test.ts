@@ -68,6 +68,24 @@ test('the pool keeps at most maxIdleBytes idle, and trim gives the rest back', a
   }
 });
 
+test('past its limit the pool lets the least recently released buffers go, so that a job after another keeps its own', async () => {
+  const ctx = await getGpu();
+  const pool = ctx.pool, before = pool.maxIdleBytes;
+  pool.trim();
+  try {
+    pool.maxIdleBytes = 1 << 20;
+    Array.from({ length: 4 }, () => new Tensor(ctx, [65536])).forEach((t) => t.release()); // the first job: 4 x 256 KiB
+    Array.from({ length: 2 }, () => new Tensor(ctx, [131072])).forEach((t) => t.release()); // the next: 2 x 512 KiB
+    if (pool.idleBytes !== 1 << 20) throw new Error(`idle bytes ${pool.idleBytes}, want ${1 << 20}`);
+    const again = Array.from({ length: 2 }, () => new Tensor(ctx, [131072]));
+    if (pool.idleBytes !== 0) throw new Error(`the next job's buffers were not kept: ${pool.idleBytes} bytes of the first job's idle`);
+    again.forEach((t) => t.release());
+  } finally {
+    pool.maxIdleBytes = before;
+    pool.trim();
+  }
+});
+
 test('by default the pool keeps what a batch released, past 256 MiB, so that the next batch like it creates no buffer; trim gives it back', async () => {
   const ctx = await getGpu();
   const pool = ctx.pool;

@@ -22,7 +22,7 @@ export class BufferPool {
   /** The largest single buffer handed out since this was last set to 0 (batch sizing measures with it). */
   peakAcquire = 0;
   /**
-   * At most this many idle bytes stay on the free lists: a buffer released beyond it is destroyed.
+   * At most this many idle bytes stay on the free lists: past it, the least recently released go.
    * 'peak' (the default): twice the most bytes live at once since the last trim, at least 256 MiB, so
    * that a batch that follows one like it (IG's and Occlusion's, a dataset's images) finds every buffer it
    * needs, as PyTorch's caching allocator keeps its blocks until empty_cache: a new buffer's first use
@@ -33,6 +33,8 @@ export class BufferPool {
   /** The most bytes live at once since the last trim. */
   private peakLiveBytes = 0;
 
+  /** The idle buffers, least recently released first: past maxIdleBytes these go, so that a job after another (Occlusion after IG) keeps its own. */
+  private idleOrder = new Set<GPUBuffer>();
   /** Buffers released past maxIdleBytes: destroyed after the next submit, since commands recorded but not yet submitted may use them. */
   private doomed: GPUBuffer[] = [];
 
@@ -48,6 +50,7 @@ export class BufferPool {
     let buffer = list?.pop();
     if (buffer) {
       this.idleBytes -= size;
+      this.idleOrder.delete(buffer);
     } else {
       buffer = this.device.createBuffer({
         size,
@@ -65,15 +68,21 @@ export class BufferPool {
     const size = this.sizes.get(buffer);
     if (size === undefined) throw new Error('release of a buffer that this pool did not create');
     this.liveBytes -= size;
-    const cap = this.maxIdleBytes === 'peak' ? Math.max(256 * 1024 * 1024, 2 * this.peakLiveBytes) : this.maxIdleBytes;
-    if (this.idleBytes + size > cap) {
-      this.doomed.push(buffer);
-      return;
-    }
     this.idleBytes += size;
     let list = this.free.get(size);
     if (!list) this.free.set(size, (list = []));
     list.push(buffer);
+    this.idleOrder.add(buffer);
+    const cap = this.maxIdleBytes === 'peak' ? Math.max(256 * 1024 * 1024, 2 * this.peakLiveBytes) : this.maxIdleBytes;
+    for (const old of this.idleOrder) {
+      if (this.idleBytes <= cap) break;
+      const oldSize = this.sizes.get(old)!, oldList = this.free.get(oldSize)!;
+      oldList.splice(oldList.indexOf(old), 1);
+      if (!oldList.length) this.free.delete(oldSize);
+      this.idleOrder.delete(old);
+      this.idleBytes -= oldSize;
+      this.doomed.push(old);
+    }
   }
 
   /** Destroys idle buffers (the live ones belong to tensors) until at most `keepBytes` stay idle, largest first; the peak starts again from what is live. */
@@ -82,7 +91,9 @@ export class BufferPool {
     for (const size of [...this.free.keys()].sort((a, b) => b - a)) {
       const list = this.free.get(size)!;
       while (list.length && this.idleBytes > keepBytes) {
-        list.pop()!.destroy();
+        const buffer = list.pop()!;
+        this.idleOrder.delete(buffer);
+        buffer.destroy();
         this.idleBytes -= size;
       }
       if (!list.length) this.free.delete(size);
