@@ -3,6 +3,7 @@
 import { suite } from 'uvu';
 import { fromArray, tidy, keep, unkeep, Tensor } from '../src/autograd/index.ts';
 import * as A from '../src/attr/index.ts';
+import type { GpuContext } from '../src/gpu/device.ts';
 import { getGpu } from './helpers.ts';
 import { resnet18Seed0 } from './refdata.ts';
 
@@ -49,12 +50,23 @@ test('200 attributions of every kind inside nested tidy leave the pool\'s live b
   if (ctx.pool.liveBytes !== live - 3 * 32 * 32 * 4) throw new Error(`live bytes ${ctx.pool.liveBytes}, want ${live - 3 * 32 * 32 * 4}`);
 });
 
-test('the pool keeps at most maxIdleBytes idle, and trim gives the rest back', async () => {
+/** Runs `body` on a trimmed pool whose idle limit is `bytes`, then restores the limit and trims. */
+async function withIdleLimit(bytes: number, body: (ctx: GpuContext) => void): Promise<void> {
   const ctx = await getGpu();
   const pool = ctx.pool, before = pool.maxIdleBytes;
   pool.trim();
   try {
-    pool.maxIdleBytes = 1 << 20;
+    pool.maxIdleBytes = bytes;
+    body(ctx);
+  } finally {
+    pool.maxIdleBytes = before;
+    pool.trim();
+  }
+}
+
+test('the pool keeps at most maxIdleBytes idle, and trim gives the rest back', async () => {
+  await withIdleLimit(1 << 20, (ctx) => {
+    const pool = ctx.pool;
     const ts = Array.from({ length: 8 }, () => fromArray(ctx, new Float32Array(65536), [65536])); // 256 KiB each
     ts.forEach((t) => t.release());
     if (pool.idleBytes !== 1 << 20) throw new Error(`idle bytes ${pool.idleBytes}, want ${1 << 20}`);
@@ -63,27 +75,19 @@ test('the pool keeps at most maxIdleBytes idle, and trim gives the rest back', a
     const again = fromArray(ctx, new Float32Array(65536), [65536]); // reuses the idle buffer
     if (pool.idleBytes !== 0) throw new Error(`idle bytes ${pool.idleBytes} after reuse`);
     again.release();
-  } finally {
-    pool.maxIdleBytes = before;
-  }
+  });
 });
 
 test('past its limit the pool lets the least recently released buffers go, so that a job after another keeps its own', async () => {
-  const ctx = await getGpu();
-  const pool = ctx.pool, before = pool.maxIdleBytes;
-  pool.trim();
-  try {
-    pool.maxIdleBytes = 1 << 20;
+  await withIdleLimit(1 << 20, (ctx) => {
+    const pool = ctx.pool;
     Array.from({ length: 4 }, () => new Tensor(ctx, [65536])).forEach((t) => t.release()); // the first job: 4 x 256 KiB
     Array.from({ length: 2 }, () => new Tensor(ctx, [131072])).forEach((t) => t.release()); // the next: 2 x 512 KiB
     if (pool.idleBytes !== 1 << 20) throw new Error(`idle bytes ${pool.idleBytes}, want ${1 << 20}`);
     const again = Array.from({ length: 2 }, () => new Tensor(ctx, [131072]));
     if (pool.idleBytes !== 0) throw new Error(`the next job's buffers were not kept: ${pool.idleBytes} bytes of the first job's idle`);
     again.forEach((t) => t.release());
-  } finally {
-    pool.maxIdleBytes = before;
-    pool.trim();
-  }
+  });
 });
 
 test('by default the pool keeps what a batch released, past 256 MiB, so that the next batch like it creates no buffer; trim gives it back', async () => {

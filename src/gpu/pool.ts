@@ -47,10 +47,9 @@ export class BufferPool {
     }
     const size = Math.min(bucketBytes(bytes), this.maxBufferSize - (this.maxBufferSize % 4));
     const list = this.free.get(size);
-    let buffer = list?.pop();
+    let buffer = list?.[list.length - 1];
     if (buffer) {
-      this.idleBytes -= size;
-      this.idleOrder.delete(buffer);
+      this.takeIdle(buffer, size);
     } else {
       buffer = this.device.createBuffer({
         size,
@@ -76,13 +75,18 @@ export class BufferPool {
     const cap = this.maxIdleBytes === 'peak' ? Math.max(256 * 1024 * 1024, 2 * this.peakLiveBytes) : this.maxIdleBytes;
     for (const old of this.idleOrder) {
       if (this.idleBytes <= cap) break;
-      const oldSize = this.sizes.get(old)!, oldList = this.free.get(oldSize)!;
-      oldList.splice(oldList.indexOf(old), 1);
-      if (!oldList.length) this.free.delete(oldSize);
-      this.idleOrder.delete(old);
-      this.idleBytes -= oldSize;
+      this.takeIdle(old, this.sizes.get(old)!);
       this.doomed.push(old);
     }
+  }
+
+  /** Takes an idle buffer off its free list and out of the idle order and count. */
+  private takeIdle(buffer: GPUBuffer, size: number): void {
+    const list = this.free.get(size)!;
+    list.splice(list.lastIndexOf(buffer), 1);
+    if (!list.length) this.free.delete(size);
+    this.idleOrder.delete(buffer);
+    this.idleBytes -= size;
   }
 
   /** Destroys idle buffers (the live ones belong to tensors) until at most `keepBytes` stay idle, largest first; the peak starts again from what is live. */
@@ -90,13 +94,11 @@ export class BufferPool {
     this.submitPending();
     for (const size of [...this.free.keys()].sort((a, b) => b - a)) {
       const list = this.free.get(size)!;
-      while (list.length && this.idleBytes > keepBytes) {
-        const buffer = list.pop()!;
-        this.idleOrder.delete(buffer);
+      while (this.free.has(size) && this.idleBytes > keepBytes) {
+        const buffer = list[list.length - 1];
+        this.takeIdle(buffer, size);
         buffer.destroy();
-        this.idleBytes -= size;
       }
-      if (!list.length) this.free.delete(size);
     }
     this.peakLiveBytes = this.liveBytes;
   }
