@@ -129,9 +129,8 @@ fn operand(at: i32) -> InT {
 #endif
 }
 
-/** Row a of the PH x PW patch of a rows x cols plane starting at flat index base, from row r0 and column c0; zero outside. */
-fn loadRow(a: i32, base: i32, r0: i32, c0: i32, rows: i32, cols: i32) -> array<f32, PW> {
-  var v: array<f32, PW>;
+/** Row a of v, the PH x PW patch of a rows x cols plane starting at flat index base, from row r0 and column c0; zero outside. */
+fn loadRow(v: ptr<function, array<f32, PH * PW>>, a: i32, base: i32, r0: i32, c0: i32, rows: i32, cols: i32) {
   let r = r0 + a;
   let rowIn = r >= 0 && r < rows;
   let row = base + clamp(r, 0, rows - 1) * cols;
@@ -143,16 +142,15 @@ fn loadRow(a: i32, base: i32, r0: i32, c0: i32, rows: i32, cols: i32) -> array<f
     let block = select(InT(0.0), operand(row / VIN + clamp(colv, 0, cols / VIN - 1)), rowIn && colv >= 0 && colv < cols / VIN);
     for (var k = 0; k < VIN; k++) {
       let b = (q - QL) * VIN + k + LEAD;
-      if (b >= 0 && b < PW) { v[b] = block[k]; }
+      if (b >= 0 && b < PW) { (*v)[a * PW + b] = block[k]; }
     }
   }
 #else
   for (var b = 0; b < PW; b++) {
     let col = c0 + b;
-    v[b] = select(0.0, operand(row + clamp(col, 0, cols - 1)), rowIn && col >= 0 && col < cols);
+    (*v)[a * PW + b] = select(0.0, operand(row + clamp(col, 0, cols - 1)), rowIn && col >= 0 && col < cols);
   }
 #endif
-  return v;
 }
 
 /** Element k of a stored vector (OutT), or the value itself (VOUT == 1). */
@@ -207,17 +205,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   // last ADV rows each round, then every row moves up ADV rows for the next tile. The loops over
   // rows and columns unroll, so v stays in registers.
   var v: array<f32, PH * PW>;
-  for (var a = 0; a < PH - ADV; a++) {
-    let row = loadRow(a, base, r0, c0, inRows, inCols);
-    for (var b = 0; b < PW; b++) { v[a * PW + b] = row[b]; }
-  }
+  for (var a = 0; a < PH - ADV; a++) { loadRow(&v, a, base, r0, c0, inRows, inCols); }
   for (var round = 0; round < p.rounds; round++) {
     let y0 = t.y + round * TR;
     if (y0 >= rows) { break; }
-    for (var a = max(PH - ADV, 0); a < PH; a++) {
-      let row = loadRow(a, base, r0 + round * ADV, c0, inRows, inCols);
-      for (var b = 0; b < PW; b++) { v[a * PW + b] = row[b]; }
-    }
+    for (var a = max(PH - ADV, 0); a < PH; a++) { loadRow(&v, a, base, r0 + round * ADV, c0, inRows, inCols); }
     // The tile's sums, then its stores: kept apart, each loop stays small enough to unroll (v and o
     // indexed by constants, in registers) with any epilogue.
     var o: array<f32, TR * TC>;
