@@ -36,7 +36,13 @@ const WG = ${WG};
 #include "register-tile"
 alias ActT = f32;
 #include "activation"
-alias InputT = f32;
+// The 1x1 form stores 4 neighbouring positions as one vec4 (and reads its residual and input so).
+#if ${POINTWISE}
+alias OutT = vec4<f32>;
+#else
+alias OutT = f32;
+#endif
+alias InputT = OutT;
 #include "input-affine"
 
 #if ${GRAD_WEIGHT}
@@ -136,9 +142,9 @@ fn operand(i: i32) -> f32 { return x[i]; } // what sumTap sums over
 @group(0) @binding(${SHIFT_AT}) var<storage, read> shift: array<f32>;
 #endif
 #if ${RESIDUAL}
-@group(0) @binding(${RESIDUAL_AT}) var<storage, read> residual: array<f32>;
+@group(0) @binding(${RESIDUAL_AT}) var<storage, read> residual: array<OutT>;
 #endif
-@group(0) @binding(${OUTPUT_AT}) var<storage, read_write> y: array<f32>;
+@group(0) @binding(${OUTPUT_AT}) var<storage, read_write> y: array<OutT>;
 
 // The fused epilogue: the bias, then a BatchNorm's per-channel affine map (AFFINE), a residual, an activation,
 // in the arithmetic of kernels/channel.wgsl, so a block's relu(bn(conv(x)) + identity) gives the bits
@@ -161,6 +167,31 @@ fn rowParameters(k: i32) -> vec3<f32> {
   return e;
 }
 
+#if ${POINTWISE}
+// storeWith for 4 neighbouring positions at vec4 index i4: the same arithmetic on each.
+fn storeQuad(e: vec3<f32>, i4: i32, v: vec4<f32>) {
+  var o = v;
+#if ${BIAS}
+  o = o + e.x;
+#endif
+#if ${AFFINE}
+  o = o * e.y + e.z;
+#endif
+#if ${RESIDUAL}
+  o = o + residual[i4];
+#endif
+#if ${INPUT_AFFINE}
+  let xv = xIn[i4];
+  for (var j = 0; j < 4; j++) {
+    o[j] = inputAffine(o[j], xv[j], e.y);
+  }
+#endif
+  for (var j = 0; j < 4; j++) {
+    o[j] = activate(o[j]);
+  }
+  y[i4] = o;
+}
+#else
 fn storeWith(e: vec3<f32>, i: i32, v: f32) {
   var o = v;
 #if ${BIAS}
@@ -181,6 +212,7 @@ fn storeWith(e: vec3<f32>, i: i32, v: f32) {
 fn storeOutput(b: i32, k: i32, r: i32, v: f32) {
   storeWith(rowParameters(k), (b * p.K + k) * p.OH * p.OW + r, v);
 }
+#endif
 
 #if ${TILED}
 
@@ -304,10 +336,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       let k = k0 + i;
       if (k < p.K) {
         let e = rowParameters(k);
-        let at = (b * p.K + k) * p.OH * p.OW + 4 * r4;
-        for (var j = 0; j < TN; j++) {
-          storeWith(e, at + j, f32((*sums)[i][j]));
-        }
+        storeQuad(e, (b * p.K + k) * HW4 + r4, vec4<f32>((*sums)[i]));
       }
     }
   }
