@@ -6,23 +6,30 @@ struct Params {
   B: i32, C: i32, H: i32, W: i32, // items, channels, map size
   PH: i32, PW: i32,               // box (patch) size
   CH: i32, CW: i32,               // window (output) size
+  QW: i32,                        // quads (4 columns) per window row
   fill: f32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> base: array<f32>;   // [C, H, W]
 @group(0) @binding(2) var<storage, read> inside: array<f32>;  // [B, C, PH, PW]
 @group(0) @binding(3) var<storage, read> place: array<vec4<f32>>; // [B]: box y, box x, window y, window x
+#if ${VEC_OUT}
+@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>; // [B, C, CH, CW / 4]
+#else
 @group(0) @binding(4) var<storage, read_write> out: array<f32>; // [B, C, CH, CW]
-const TILE = 8;
+#endif
+const WG = 8;
 
-// Lanes cover a TILE x TILE tile of the window (x, y); workgroups loop over the (item, channel)
+// A lane makes 4 neighbouring columns of one window row (a quad: one vec4 store where the width is a
+// multiple of 4), the same quad of every (item, channel) plane it visits; workgroups loop over the
 // planes with the stride of z (planeGrid in src/autograd/ops/launch.ts), stepping item and channel
 // without a division.
-@compute @workgroup_size(TILE, TILE)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let x = i32(wid.x * TILE + lid.x);
-  let y = i32(wid.y * TILE + lid.y);
-  if (x >= p.CW || y >= p.CH) { return; }
+  let quad = i32(wid.x) * WG + i32(lid.x);
+  let y = quad / p.QW;
+  let x0 = 4 * (quad - y * p.QW);
+  if (y >= p.CH) { return; }
   let step = i32(nwg.z);
   let db = step / p.C;
   let dc = step % p.C;
@@ -38,18 +45,30 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       atItem = b;
     }
     let gy = at.z + y;
-    let gx = at.w + x;
     let py = gy - at.x;
-    let px = gx - at.y;
-    var v = p.fill;
-    if (gy >= 0 && gy < p.H && gx >= 0 && gx < p.W) {
-      if (py >= 0 && py < p.PH && px >= 0 && px < p.PW) {
-        v = inside[((plane * p.PH) + py) * p.PW + px];
-      } else {
-        v = base[(c * p.H + gy) * p.W + gx];
+    let rowIn = gy >= 0 && gy < p.H;
+    let rowBox = py >= 0 && py < p.PH;
+    var v = vec4<f32>(p.fill);
+    for (var j = 0; j < 4; j++) {
+      let gx = at.w + x0 + j;
+      let px = gx - at.y;
+      if (rowIn && gx >= 0 && gx < p.W) {
+        if (rowBox && px >= 0 && px < p.PW) {
+          v[j] = inside[((plane * p.PH) + py) * p.PW + px];
+        } else {
+          v[j] = base[(c * p.H + gy) * p.W + gx];
+        }
       }
     }
-    out[((plane * p.CH) + y) * p.CW + x] = v;
+#if ${VEC_OUT}
+    out[((plane * p.CH) + y) * p.QW + x0 / 4] = v;
+#else
+    for (var j = 0; j < 4; j++) {
+      if (x0 + j < p.CW) {
+        out[((plane * p.CH) + y) * p.CW + x0 + j] = v[j];
+      }
+    }
+#endif
     b += db;
     c += dc;
     if (c >= p.C) { c -= p.C; b += 1; }

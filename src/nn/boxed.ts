@@ -11,7 +11,7 @@
  */
 import { Tensor, keep } from '../autograd/tensor.ts';
 import * as ops from '../autograd/ops/index.ts';
-import { launch, planeGrid } from '../autograd/ops/launch.ts';
+import { launch, planeWorkgroups } from '../autograd/ops/launch.ts';
 import type { BatchNorm2d, Conv2d, MaxPool2d, Sequential } from './layers.ts';
 import { BasicBlock, Bottleneck, ResNet, isPlainResNet } from './resnet.ts';
 import { winograd, winogradApplies } from '../autograd/ops/winograd.ts';
@@ -75,8 +75,9 @@ export function boxWindows(X: Boxed, origins: Int32Array, CH: number, CW: number
   const place = new Float32Array(B * 4);
   for (let b = 0; b < B; b++) place.set([X.boxes[2 * b], X.boxes[2 * b + 1], origins[2 * b], origins[2 * b + 1]], 4 * b);
   const ctx = X.base.ctx;
-  return launch({ name: 'boxed_window', file: 'boxed', inputs: 3, outputs: 1 }, [X.base, X.patch, ops.fromArray(ctx, place, [B, 4])], [B, C, CH, CW],
-    { ints: [B, C, H, W, PH, PW, CH, CW], floats: [fill], workgroups: planeGrid(ctx, CW, CH, B * C) });
+  const QW = Math.ceil(CW / 4), vec = CW % 4 === 0;
+  return launch({ name: `boxed_window${vec ? '_vec4' : ''}`, file: 'boxed', inputs: 3, outputs: 1, defines: { VEC_OUT: vec } }, [X.base, X.patch, ops.fromArray(ctx, place, [B, 4])], [B, C, CH, CW],
+    { ints: [B, C, H, W, PH, PW, CH, CW, QW], floats: [fill], workgroups: [Math.ceil(CH * QW / 8), 1, planeWorkgroups(ctx, B * C)] });
 }
 
 /** The whole maps [B, C, H, W]. */
