@@ -1,7 +1,7 @@
 import type { GpuContext } from '../../gpu/device.ts';
 import { record } from '../grad.ts';
-import { Tensor } from '../tensor.ts';
-import { convTile } from './conv.ts';
+import { Tensor, keep } from '../tensor.ts';
+import { conv2dForwardRaw, convGeometry, convTile } from './conv.ts';
 import { sumAxisRaw } from './reduce.ts';
 
 interface Strided {
@@ -58,8 +58,8 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   }
   const [N, I] = x.shape, O = weight.shape[0];
   if (bias && bias.size !== O) throw new Error(`linear: bias must have ${O} elements`);
-  const xs = rowMajor(x, N, I, false), wt = transposed(rowMajor(weight, O, I, false));
-  const y = matmulRaw(x.ctx, xs, wt, N, I, O, 1, bias);
+  const xs = rowMajor(x, N, I, false);
+  const y = linearForward(x, weight, bias);
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(y, 'linear', inputs, (g, needs) => {
     const gs = rowMajor(g, N, O, false);
@@ -69,4 +69,21 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
       needs[2] ? sumAxisRaw(g, 1, N, O, 1, [O]) : null,
     ];
   });
+}
+
+/**
+ * linear's forward as a 1x1 convolution of x [N, in, 1, 1] (kernels/conv.wgsl): its weight rows come
+ * four channels a vec4, shared by subgroups on CPU adapters, where matmul's loads each weight per lane;
+ * the same sums in the same order, so the same bits (docs/performance.md). The 4-D view of a weight
+ * that takes no gradient is kept on it, so the convolution's permuted copy of it is made once.
+ */
+function linearForward(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+  const [N, I] = x.shape, O = weight.shape[0];
+  let w4 = weight.requiresGrad ? null : weight.derived.get('conv 1x1');
+  if (!w4 || w4.released) {
+    w4 = weight.view([O, I, 1, 1]);
+    if (!weight.requiresGrad) weight.derived.set('conv 1x1', keep(w4));
+  }
+  const y = conv2dForwardRaw(x.view([N, I, 1, 1]), w4, bias, convGeometry([N, I, 1, 1], [O, I, 1, 1]));
+  return y.reshapeInto([N, O]);
 }
