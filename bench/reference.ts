@@ -7,6 +7,15 @@ import { BENCH_DIR } from './util.ts';
 
 export const PYTHON = process.env.GLIMPSE_PYTHON ?? '/usr/bin/python3';
 
+/**
+ * glibc's malloc settings for the worker (the caller's environment wins): allocate from the heap and
+ * never give it back. By default PyTorch's CPU tensors of a batch (tens of MB each) are mmapped and
+ * unmapped on every forward, and on a VM each first touch of a page is a fault: the faults cost
+ * several times the forward itself, until a large backward pass happened to raise malloc's own
+ * threshold (docs/performance.md).
+ */
+const MALLOC_KEEPS = { MALLOC_MMAP_MAX_: '0', MALLOC_TRIM_THRESHOLD_: String(2 ** 36) };
+
 export interface ReferenceWorker {
   describe: { torch: string; threads: number; device: string; models: string[] };
   run(request: Record<string, unknown>): Promise<{ ms: number; shape?: number[] }>;
@@ -18,7 +27,7 @@ export async function startReference(refDir: string, weights50: string): Promise
   const probe = spawnSync(PYTHON, ['-c', 'import torch, torchvision, numpy'], { encoding: 'utf8' });
   if (probe.error) return { missing: `${PYTHON} not found` };
   if (probe.status !== 0) return { missing: `${PYTHON} has no torch / torchvision / numpy (Debian: apt-get install python3-torch python3-torchvision)` };
-  const child = spawn(PYTHON, [join(BENCH_DIR, 'reference', 'reference.py'), refDir, weights50], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(PYTHON, [join(BENCH_DIR, 'reference', 'reference.py'), refDir, weights50], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...MALLOC_KEEPS, ...process.env } });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async (): Promise<Record<string, unknown>> => {
     const r = await lines.next();
