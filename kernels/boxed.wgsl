@@ -22,7 +22,7 @@ const WG = 8;
 
 // A lane makes 4 neighbouring columns of one window row (a quad: one vec4 store where the width is a
 // multiple of 4), the same quad of every (item, channel) plane it visits; workgroups loop over the
-// planes with the stride of z (planeGrid in src/autograd/ops/launch.ts), stepping item and channel
+// planes with the stride of z (planeWorkgroups in src/autograd/ops/launch.ts), stepping item and channel
 // without a division.
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {

@@ -79,11 +79,13 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
  */
 function linearForward(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const [N, I] = x.shape, O = weight.shape[0];
-  let w4 = weight.requiresGrad ? null : weight.derived.get('conv 1x1');
-  if (!w4 || w4.released) {
-    w4 = weight.view([O, I, 1, 1]);
-    if (!weight.requiresGrad) weight.derived.set('conv 1x1', keep(w4));
-  }
-  const y = conv2dForwardRaw(x.view([N, I, 1, 1]), w4, bias, convGeometry([N, I, 1, 1], [O, I, 1, 1]));
+  const cached = weight.requiresGrad ? undefined : weight.derived.get('conv 1x1');
+  const w4 = cached && !cached.released ? cached : weight.view([O, I, 1, 1]);
+  if (!weight.requiresGrad && w4 !== cached) weight.derived.set('conv 1x1', keep(w4));
+  const x4 = x.view([N, I, 1, 1]);
+  const y = conv2dForwardRaw(x4, w4, bias, convGeometry(x4.shape, w4.shape));
+  // The views go now (their dispatch holds what it reads), so a call outside tidy leaves nothing behind.
+  x4.release();
+  if (weight.requiresGrad) w4.release();
   return y.reshapeInto([N, O]);
 }
