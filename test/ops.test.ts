@@ -116,6 +116,29 @@ test('adaptive average pool to 1x1, flatten, linear, matmul', async () => {
   await check('matmul', [5, 6], (x) => ops.matmul(x, ops.fromArray(x.ctx, bm, [6, 4])), (x) => matmulRef(x, bm, 5, 6, 4));
 });
 
+test('linear runs its forward through the 1x1 convolution kernel with matmul\'s bits, its weight\'s copy made once and freed with it', async () => {
+  const ctx = await getGpu();
+  // Output counts not multiples of 4; a batch wider than a workgroup's columns.
+  for (const [N, I, O] of [[3, 7, 5], [23, 64, 42]]) {
+    const w = ops.keep(ops.fromArray(ctx, randoms(O * I, 21), [O, I])), b = ops.keep(ops.fromArray(ctx, randoms(O, 22), [O]));
+    const x = ops.keep(ops.fromArray(ctx, randoms(N * I, 23), [N, I]));
+    try {
+      const viaMatmul = await tidy(() => ops.broadcastBinary('add', ops.matmul(x, ops.permute(w, [1, 0])), b).data());
+      const first = await tidy(() => ops.linear(x, w, b).data());
+      const live = ctx.pool.liveBytes;
+      const second = await tidy(() => ops.linear(x, w, b).data());
+      for (let i = 0; i < first.length; i++) {
+        if (first[i] !== viaMatmul[i] || second[i] !== first[i]) throw new Error(`[${N}, ${I}] x [${O}, ${I}]: element ${i}: ${first[i]}, again ${second[i]}, matmul ${viaMatmul[i]}`);
+      }
+      if (ctx.pool.liveBytes !== live) throw new Error(`a second linear left ${ctx.pool.liveBytes - live} more live bytes: the weight's copy is not kept`);
+    } finally {
+      const before = ctx.pool.liveBytes, own = 4 * (O * I + O + N * I);
+      [w, b, x].forEach((t) => t.release());
+      if (before - ctx.pool.liveBytes < own + 4 * O * I) throw new Error(`releasing the weight freed ${before - ctx.pool.liveBytes} bytes, not its copy too`);
+    }
+  }
+});
+
 test('linear gradients to weight and bias', async () => {
   await tidy(async () => {
     const xv = randoms(3 * 4, 1), wv = randoms(2 * 4, 2), bv = randoms(2, 3);
