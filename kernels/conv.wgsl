@@ -34,14 +34,14 @@ const TN = ${TN};
 const WG = ${WG};
 
 #include "register-tile"
-alias ActT = f32;
-#include "activation"
 // The 1x1 form stores 4 neighbouring positions as one vec4 (and reads its residual and input so).
 #if ${POINTWISE}
 alias OutT = vec4<f32>;
 #else
 alias OutT = f32;
 #endif
+alias ActT = OutT;
+#include "activation"
 alias InputT = OutT;
 #include "input-affine"
 
@@ -167,32 +167,8 @@ fn rowParameters(k: i32) -> vec3<f32> {
   return e;
 }
 
-#if ${POINTWISE}
-// storeWith for 4 neighbouring positions at vec4 index i4: the same arithmetic on each.
-fn storeQuad(e: vec3<f32>, i4: i32, v: vec4<f32>) {
-  var o = v;
-#if ${BIAS}
-  o = o + e.x;
-#endif
-#if ${AFFINE}
-  o = o * e.y + e.z;
-#endif
-#if ${RESIDUAL}
-  o = o + residual[i4];
-#endif
-#if ${INPUT_AFFINE}
-  let xv = xIn[i4];
-  for (var j = 0; j < 4; j++) {
-    o[j] = inputAffine(o[j], xv[j], e.y);
-  }
-#endif
-  for (var j = 0; j < 4; j++) {
-    o[j] = activate(o[j]);
-  }
-  y[i4] = o;
-}
-#else
-fn storeWith(e: vec3<f32>, i: i32, v: f32) {
+// v stored at OutT index i (a vec4 of 4 neighbouring positions in the 1x1 form), each value by the same arithmetic.
+fn storeWith(e: vec3<f32>, i: i32, v: OutT) {
   var o = v;
 #if ${BIAS}
   o = o + e.x;
@@ -209,6 +185,8 @@ fn storeWith(e: vec3<f32>, i: i32, v: f32) {
   y[i] = activate(o);
 }
 
+#if ${POINTWISE}
+#else
 fn storeOutput(b: i32, k: i32, r: i32, v: f32) {
   storeWith(rowParameters(k), (b * p.K + k) * p.OH * p.OW + r, v);
 }
@@ -336,7 +314,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       let k = k0 + i;
       if (k < p.K) {
         let e = rowParameters(k);
-        storeQuad(e, (b * p.K + k) * HW4 + r4, vec4<f32>((*sums)[i]));
+        storeWith(e, (b * p.K + k) * HW4 + r4, vec4<f32>((*sums)[i]));
       }
     }
   }
