@@ -201,23 +201,33 @@ test('repeated forwards and attributions of a graph model leave the pool\'s live
   m.release();
 });
 
-test('Conv -> BatchNormalization (-> Relu) run as one kernel, decided on the graph: the same bits as apart, forward and input gradient', async () => {
-  for (const [file, ref] of [['densenet_small_seed0.onnx', 'densenet_small_chelsea_64'], ['mobilenet_v2_seed0.onnx', 'mobilenet_v2_chelsea_64']]) {
+test('Conv -> BatchNormalization (-> Relu) and BatchNormalization -> Relu/Clip run as one kernel, decided on the graph: the same bits as apart, forward and input gradient', async () => {
+  // DenseNet's layers begin BatchNorm -> ReLU; IG's linear stem runs MobileNetV2's first Conv apart, then its BatchNorm -> Clip.
+  for (const [file, ref, pair] of [['densenet_small_seed0.onnx', 'densenet_small_chelsea_64', 'batch_norm_relu'], ['mobilenet_v2_seed0.onnx', 'mobilenet_v2_chelsea_64', 'batch_norm_clip']]) {
     const m = await load(file);
     const r = refs(ref);
+    const kernels: string[] = [];
+    const dispatch = m.ctx.dispatch.bind(m.ctx);
+    m.ctx.dispatch = (k, d) => { kernels.push(k.name); dispatch(k, d); };
     const run = (epilogue: 'auto' | 'off') => tidy(async () => {
       convSettings.epilogue = epilogue;
+      kernels.length = 0;
       try {
         const x = fromArray(m.ctx, r.get('input').data as Float32Array, r.get('input').shape);
         const y = await noGrad(() => m.call(x)).data();
         const g = await (await new A.Saliency(m).attribute(x, { target: 3, abs: false })).data();
-        return { y, g };
+        const ig = await (await new A.IntegratedGradients(m).attribute(x, { target: 3, nSteps: 4, internalBatchSize: 4 })).data();
+        return { y, g, ig, pairs: kernels.filter((k) => k === pair).length };
       } finally {
         convSettings.epilogue = 'auto';
       }
     });
     const fused = await run('auto'), apart = await run('off');
-    if (fused.y.some((v, i) => !Object.is(v, apart.y[i])) || fused.g.some((v, i) => !Object.is(v, apart.g[i]))) throw new Error(`${file}: the fused chain changes the bits`);
+    if (!fused.pairs || apart.pairs) throw new Error(`${file}: ${pair} ran ${fused.pairs} times fused, ${apart.pairs} apart`);
+    for (const key of ['y', 'g', 'ig'] as const) {
+      if (fused[key].some((v, i) => !Object.is(v, apart[key][i]))) throw new Error(`${file}: the fused chain changes the bits (${key})`);
+    }
+    m.ctx.dispatch = dispatch;
     m.release();
   }
 });

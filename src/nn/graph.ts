@@ -12,7 +12,7 @@ import type { GpuContext } from '../gpu/device.ts';
 import { type OnnxArray, type OnnxModel, type OnnxNode, type ReadOnnxOptions, readOnnx } from '../io/onnx.ts';
 import { Module } from './module.ts';
 import { ReLU } from './layers.ts';
-import { GPU_OPS, HOST_OPS, type OpEnv, type Value, convEpilogue, shapeOf } from './onnx-ops.ts';
+import { GPU_OPS, HOST_OPS, type OpEnv, type Value, batchNormActivation, convEpilogue, shapeOf } from './onnx-ops.ts';
 import { convSettings } from '../autograd/ops/conv.ts';
 import { winograd } from '../autograd/ops/winograd.ts';
 import type { BaseMaps, Boxed } from './boxed.ts';
@@ -101,6 +101,8 @@ export class GraphModel extends Module {
   private uploads = new Map<OnnxArray, Tensor>();
   private env: OpEnv;
   private fusions = new Map<OnnxNode, Fusion>();
+  /** BatchNormalization -> Relu or Clip, the activation the BatchNorm's only reader: one kernel where no Conv's fusion took the BatchNorm. */
+  private normActivations = new Map<OnnxNode, GpuStep>();
   /** The file's bytes when they hold the whole model (no external data): what the explorer's in-browser mode loads. */
   sourceBytes: Uint8Array | null = null;
   /**
@@ -197,7 +199,10 @@ export class GraphModel extends Module {
     this.planFusions();
   }
 
-  /** Decided once on the graph, as ONNX Runtime's optimizer does: Conv -> BatchNormalization -> Relu or Clip chains (either part optional) with no other reader. */
+  /**
+   * Decided once on the graph, as ONNX Runtime's optimizer does: Conv -> BatchNormalization -> Relu or
+   * Clip chains (either part optional) with no other reader, and BatchNormalization -> Relu or Clip.
+   */
   private planFusions(): void {
     const readers = new Map<string, number>();
     for (const n of this.onnx.nodes) for (const i of n.inputs) readers.set(i, (readers.get(i) ?? 0) + 1);
@@ -214,6 +219,10 @@ export class GraphModel extends Module {
       const bn = soleReader(conv, ['BatchNormalization']);
       const act = soleReader(bn ?? conv, ['Relu', 'Clip']);
       if (bn || act) this.fusions.set(conv.node, { bn, act });
+    }
+    for (const bn of gpu) {
+      const act = bn.node.opType === 'BatchNormalization' ? soleReader(bn, ['Relu', 'Clip']) : null;
+      if (act) this.normActivations.set(bn.node, act);
     }
   }
 
@@ -241,7 +250,7 @@ export class GraphModel extends Module {
       const { node } = step;
       if (done.has(node)) continue;
       const ins = node.inputs.map((n) => get(n, node));
-      if (step.kind === 'gpu' && this.runFused(step, ins, values, get, done)) continue;
+      if (step.kind === 'gpu' && (this.runFused(step, ins, values, get, done) || this.runNormActivation(step, ins, values, get, done))) continue;
       let outs: Value[];
       if (step.kind === 'shape') outs = [shapeOf(ins[0]!, node)];
       else if (step.kind === 'host') outs = HOST_OPS[node.opType](ins as (OnnxArray | null)[], node);
@@ -291,6 +300,17 @@ export class GraphModel extends Module {
     if (!y) return false;
     values.set((act ?? f.bn)!.node.outputs[0], y);
     for (const s of [f.bn, act]) if (s) done.add(s.node);
+    return true;
+  }
+
+  /** Runs a planned BatchNormalization -> activation pair as one kernel, unless a hook or a ReLU rule must see its parts. */
+  private runNormActivation(bn: GpuStep, ins: (Value | null)[], values: Map<string, Value>, get: (n: string, node: OnnxNode) => Value | null, done: Set<OnnxNode>): boolean {
+    const act = this.normActivations.get(bn.node);
+    if (!act || convSettings.epilogue === 'off' || bn.module.hooked || act.module.hooked || (act.module instanceof ReluNode && act.module.rule !== 'standard')) return false;
+    const y = batchNormActivation(ins, bn.node, { node: act.node, inputs: act.node.inputs.map((n) => (n === bn.node.outputs[0] ? null : get(n, act.node))) }, this.env);
+    if (!y) return false;
+    values.set(act.node.outputs[0], y);
+    done.add(act.node);
     return true;
   }
 

@@ -82,15 +82,33 @@ export function batchNormAffine(inputs: (Value | null)[], node: OnnxNode, env: O
   return { scale: env.derived(node, 'scale', () => affine(false)), shift: env.derived(node, 'shift', () => affine(true)) };
 }
 
-/** Inference BatchNormalization as a per-channel affine map. */
-function batchNorm(inputs: (Value | null)[], node: OnnxNode, env: OpEnv): Tensor[] {
+/** Inference BatchNormalization as a per-channel affine map, with the activation that follows it when fused (batchNormActivation). */
+function batchNorm(inputs: (Value | null)[], node: OnnxNode, env: OpEnv, activation: ops.Activation = null): Tensor[] {
   const x = tensorIn(inputs[0], node, env, 0);
   const { scale, shift } = batchNormAffine(inputs, node, env);
   const C = scale.size;
   if (x.shape[1] !== C) throw new Error(`BatchNormalization node '${node.name}': ${C} channels, input [${x.shape.join(', ')}]`);
   const x4 = x.rank === 4 ? x : ops.reshape(x, [x.shape[0], C, x.rank === 3 ? x.shape[2] : 1, 1]);
-  const y = ops.channelAffine(x4, scale, shift);
+  const y = ops.channelAffine(x4, scale, shift, activation);
   return [x.rank === 4 ? y : ops.reshape(y, x.shape)];
+}
+
+/** The activation a fused kernel applies for a Relu or Clip node; undefined where none can (a Clip's bounds not finite constants). */
+function fusedActivation(act: { inputs: (Value | null)[]; node: OnnxNode } | null, env: OpEnv): ops.Activation | undefined {
+  if (!act) return null;
+  if (act.node.opType === 'Relu') return 'relu';
+  const bounds = clipBounds(act.inputs, act.node, env.opset);
+  return bounds.every(Number.isFinite) ? { clip: bounds } : undefined;
+}
+
+/**
+ * BatchNormalization, then its Relu or Clip, in one channel kernel (DenseNet's pre-activation layers,
+ * or a stem whose Conv ran apart): the same bits as the two apart, forward and backward (the mask
+ * comes from the output either way). Null where the activation cannot be fused.
+ */
+export function batchNormActivation(bnInputs: (Value | null)[], bn: OnnxNode, act: { inputs: (Value | null)[]; node: OnnxNode }, env: OpEnv): Tensor | null {
+  const activation = fusedActivation(act, env);
+  return activation === undefined ? null : batchNorm(bnInputs, bn, env, activation)[0];
 }
 
 /**
@@ -104,13 +122,8 @@ export function convEpilogue(convInputs: (Value | null)[], conv: OnnxNode, bn: {
   act: { inputs: (Value | null)[]; node: OnnxNode } | null, env: OpEnv): Tensor | null {
   const x = tensorIn(convInputs[0], conv, env, 0), w = tensorIn(convInputs[1], conv, env, 1);
   if (x.rank !== 4 || w.rank !== 4) return null;
-  let activation: ops.Activation = null;
-  if (act?.node.opType === 'Relu') activation = 'relu';
-  else if (act) {
-    const bounds = clipBounds(act.inputs, act.node, env.opset);
-    if (!bounds.every(Number.isFinite)) return null;
-    activation = { clip: bounds };
-  }
+  const activation = fusedActivation(act, env);
+  if (activation === undefined) return null;
   const g = convAttributes(conv, x, w);
   const depthwise = g.group === x.shape[1] && w.shape[0] === g.group && w.shape[1] === 1;
   if (!g.dense && !depthwise) return null;
@@ -334,7 +347,7 @@ const identity: GpuOp = (inputs, node, env) => {
 export const GPU_OPS: Record<string, GpuOp> = {
   ...LAYOUT_OPS,
   Conv: conv,
-  BatchNormalization: batchNorm,
+  BatchNormalization: (inputs, node, env) => batchNorm(inputs, node, env),
   Relu: (inputs, node, env) => [ops.relu(tensorIn(inputs[0], node, env, 0))],
   Clip: clipOp,
   Sigmoid: (inputs, node, env) => [ops.sigmoid(tensorIn(inputs[0], node, env, 0))],
