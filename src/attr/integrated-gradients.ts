@@ -31,8 +31,14 @@ export function baselineTensor(inputs: Tensor, b: Baseline | undefined, method: 
   return b.shape[0] === inputs.shape[0] ? ops.affine(b, 1, 0) : ops.repeatBatch(b, inputs.shape[0]);
 }
 
-const SCALE = { name: 'ig_scale_inputs', file: 'attribution', inputs: 3, outputs: 1, defines: { SCALE_INPUTS: true } } as const;
-const ACCUMULATE = { name: 'ig_accumulate', file: 'attribution', inputs: 2, outputs: 1, defines: { SCALE_INPUTS: false } } as const;
+/** kernels/attribution.wgsl's pass over `n` values per step: 4 a lane where n allows. */
+function pathKernel(scaleInputs: boolean, n: number) {
+  const VEC4 = n % 4 === 0, count = VEC4 ? n / 4 : n;
+  return {
+    kernel: { name: scaleInputs ? 'ig_scale_inputs' : 'ig_accumulate', file: 'attribution', inputs: scaleInputs ? 3 : 2, outputs: 1, defines: { SCALE_INPUTS: scaleInputs, VEC4 } },
+    count,
+  };
+}
 
 /**
  * sum over steps of stepSize * d F(b + alpha (x - b)) / d input, with every interpolated input built
@@ -55,12 +61,14 @@ export async function integratePathGradients(
       const S = Math.min(stepsPerBatch, alphas.length - s0);
       tidy(() => {
         const scaled = new Tensor(ctx, [S * N, ...rest]);
-        ctx.dispatch(SCALE, { inputs: [inputs.buffer, baseline.buffer, alpha.buffer], outputs: [scaled.buffer], ints: [n, S, s0], workgroups: grid(ctx, n * S) });
+        const scale = pathKernel(true, n);
+        ctx.dispatch(scale.kernel, { inputs: [inputs.buffer, baseline.buffer, alpha.buffer], outputs: [scaled.buffer], ints: [scale.count, S, s0], workgroups: grid(ctx, scale.count * S) });
         const { grads } = stem ? gradientOfTargets((c) => stem.afterStem(c), stem.stem(scaled), repeatTargets(targets, S), true)
           : gradientOfTargets(forward, scaled, repeatTargets(targets, S));
         const m = grads.size / S;
         total ??= keep(ops.fill(ctx, [N, ...grads.shape.slice(1)], 0));
-        ctx.dispatch(ACCUMULATE, { inputs: [grads.buffer, weight.buffer], outputs: [total.buffer], ints: [m, S, s0], workgroups: grid(ctx, m) });
+        const sum = pathKernel(false, m);
+        ctx.dispatch(sum.kernel, { inputs: [grads.buffer, weight.buffer], outputs: [total.buffer], ints: [sum.count, S, s0], workgroups: grid(ctx, sum.count) });
       });
       await ctx.sync(); // bounds the work in flight; each batch's graph is already freed
       onProgress?.(s0 + S, alphas.length);
