@@ -176,7 +176,7 @@ test('interpolate nearest and bilinear (align_corners=False), up and down', asyn
   }
 });
 
-test('batch norm (inference affine), permute, concat, repeat and slice along the batch', async () => {
+test('batch norm (inference affine), permute (six dimensions), stepped slices of ranks 1 to 5, concat, repeat and slice along the batch', async () => {
   const sv = randoms(3, 5), tv = randoms(3, 6);
   await check('batchnorm', [2, 3, 2, 2], (x) => ops.channelAffine(x, ops.fromArray(x.ctx, sv, [3]), ops.fromArray(x.ctx, tv, [3])),
     (x) => x.map((v, i) => v * sv[Math.floor(i / 4) % 3] + tv[Math.floor(i / 4) % 3]));
@@ -203,6 +203,30 @@ test('batch norm (inference affine), permute, concat, repeat and slice along the
     for (let a = 0; a < 2; a++) for (let b = 0; b < 3; b++) for (let c = 0; c < 4; c++) out[(c * 2 + a) * 3 + b] = x[(a * 3 + b) * 4 + c];
     return out;
   });
+  // Views of every merged rank from 1 to 6 (the gather kernel splits an index into that many dimensions only).
+  const dims6 = [2, 3, 2, 3, 2, 2], perm6 = [5, 3, 1, 0, 4, 2];
+  await check('permute of six dimensions', dims6, (x) => ops.permute(x, perm6), (x) => {
+    const inStrides = dims6.map((_, d) => dims6.slice(d + 1).reduce((a, b) => a * b, 1)), out = new Float64Array(x.length);
+    for (let o = 0; o < out.length; o++) {
+      let t = o, at = 0;
+      for (let d = 5; d >= 0; d--) { const e = dims6[perm6[d]]; at += (t % e) * inStrides[perm6[d]]; t = Math.floor(t / e); }
+      out[o] = x[at];
+    }
+    return out;
+  });
+  for (const [rank, shape, starts, steps, size] of [[1, [10], [1], [3], [3]], [2, [4, 6], [1, 0], [2, 1], [2, 6]], [3, [3, 4, 5], [2, 3, 4], [-1, -2, -2], [3, 2, 3]],
+    [4, [2, 3, 3, 4], [0, 1, 0, 1], [1, 1, 2, 2], [2, 2, 2, 2]], [5, [2, 2, 3, 2, 3], [1, 0, 0, 0, 0], [-1, 1, 2, 1, 2], [2, 2, 2, 2, 2]]] as [number, number[], number[], number[], number[]][]) {
+    const strides = shape.map((_, d) => shape.slice(d + 1).reduce((a, b) => a * b, 1));
+    await check(`stepped slice of rank ${rank}`, shape, (x) => ops.slice(x, starts, steps, size), (x) => {
+      const out = new Float64Array(size.reduce((a, b) => a * b, 1));
+      for (let o = 0; o < out.length; o++) {
+        let t = o, at = 0;
+        for (let d = rank - 1; d >= 0; d--) { at += (starts[d] + (t % size[d]) * steps[d]) * strides[d]; t = Math.floor(t / size[d]); }
+        out[o] = x[at];
+      }
+      return out;
+    });
+  }
   await check('concat', [2, 3], (x) => ops.concat([x, ops.scale(x, 2)]), (x) => Float64Array.from([...x, ...x.map((v) => 2 * v)]));
   await check('repeat', [2, 3], (x) => ops.repeatBatch(x, 3), (x) => Float64Array.from([...x, ...x, ...x]));
   await check('slice', [4, 3], (x) => ops.sliceBatch(x, 1, 3), (x) => x.slice(3, 9));

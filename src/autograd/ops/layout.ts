@@ -3,8 +3,9 @@ import { Tensor } from '../tensor.ts';
 import { grid, launch } from './launch.ts';
 import { fill } from './elementwise.ts';
 
-const GATHER = { name: 'strided_gather', file: 'layout', inputs: 1, outputs: 1, defines: { SCATTER: false } } as const;
-const SCATTER = { name: 'strided_scatter', file: 'layout', inputs: 1, outputs: 1, defines: { SCATTER: true } } as const;
+/** kernels/layout.wgsl for a view of RANK merged dimensions (1 to 6): it splits an index into that many only. */
+const layoutKernel = (scatter: boolean, RANK: number) =>
+  ({ name: scatter ? 'strided_scatter' : 'strided_gather', file: 'layout', inputs: 1, outputs: 1, defines: { SCATTER: scatter, RANK } }) as const;
 
 export function stridesOf(shape: readonly number[]): number[] {
   const s = new Array(shape.length).fill(1);
@@ -51,7 +52,7 @@ function sixDims(what: string, shape: readonly number[], strides: readonly numbe
     extents.unshift(1);
     st.unshift(0);
   }
-  return { dims, extents, st, n: dims.reduce((a, b) => a * b, 1) };
+  return { dims, extents, st, n: dims.reduce((a, b) => a * b, 1), rank: Math.max(1, m.shape.length) };
 }
 
 /**
@@ -61,14 +62,14 @@ function sixDims(what: string, shape: readonly number[], strides: readonly numbe
 export function stridedGather(x: Tensor, shape: readonly number[], strides: readonly number[], alpha = 1, padTo4: number[] = [], offset = 0): Tensor {
   const outShape = shape.map((d, i) => (padTo4.includes(i) ? Math.ceil(d / 4) * 4 : d));
   const f = sixDims('strided gather', shape, strides, padTo4);
-  return launch(GATHER, [x], outShape, { ints: [...f.dims, ...f.st, ...f.extents, offset], floats: [alpha], workgroups: grid(x.ctx, f.n) });
+  return launch(layoutKernel(false, f.rank), [x], outShape, { ints: [...f.dims, ...f.st, ...f.extents, offset], floats: [alpha], workgroups: grid(x.ctx, f.n) });
 }
 
 /** The inverse of an injective stridedGather: a tensor of `fullShape`, zero except where `part` lands. */
 function stridedScatter(part: Tensor, fullShape: readonly number[], strides: readonly number[], offset: number): Tensor {
   const out = fill(part.ctx, fullShape, 0);
   const f = sixDims('strided scatter', part.shape, strides, []);
-  if (f.n) part.ctx.dispatch(SCATTER, { inputs: [part.buffer], outputs: [out.buffer], ints: [...f.dims, ...f.st, ...f.extents, offset], floats: [1], workgroups: grid(part.ctx, f.n) });
+  if (f.n) part.ctx.dispatch(layoutKernel(true, f.rank), { inputs: [part.buffer], outputs: [out.buffer], ints: [...f.dims, ...f.st, ...f.extents, offset], floats: [1], workgroups: grid(part.ctx, f.n) });
   return out;
 }
 
