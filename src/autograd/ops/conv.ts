@@ -79,7 +79,9 @@ export function convTileFor(ctx: GpuContext, pass: ConvPass, g: ConvGeometry): C
  * the accumulators: in alternation at batch 16, 18.6-20.4 -> 23.3-25.7 GFLOP/s forward, 28.0-30.0
  * -> 31.3-33.0 input gradient (Winograd's GEMM included), 17.0-20.9 -> 23.1-25.0 weight gradient
  * (24 x 4 and 32 x 2 gained nothing; 32 x 8 falls off the cliff). When the tiled dimension is small
- * (the 3 input channels of the stem's input gradient) a 4-channel tile wastes less. GPUs want wider
+ * (the 3 input channels of the stem's input gradient) a 4-channel tile wastes less; 17 to 31 rows
+ * (MobileNetV2's 24-channel layers) lose less to 32 x 4's idle rows than to 16 x 16's loads, and 5 to
+ * 16 rows take 16 x 4 (docs/performance.md, "Small channel counts"). GPUs want wider
  * groups and fewer registers (the autotuner, conv-tune.ts, picks per GPU and shape).
  */
 export function convTile(ctx: GpuContext, channels: number): ConvTile {
@@ -87,7 +89,8 @@ export function convTile(ctx: GpuContext, channels: number): ConvTile {
   // into 4096 instead of 64 took it from 14.5 to 1.1 ms (measured by the autotuner).
   if (!ctx.cpuAdapter) return { TM: 8, TN: 4, WG: 64, groups: 4096 };
   if (channels <= 4) return { TM: 4, TN: 16, WG: 8 };
-  if (channels >= 32 && sharesRows(ctx, 32)) return { TM: 32, TN: 4, WG: 8 };
+  if (channels > 16 && sharesRows(ctx, 32)) return { TM: 32, TN: 4, WG: 8 };
+  if (sharesRows(ctx, 16)) return { TM: 16, TN: 4, WG: 8 };
   return { TM: 16, TN: 16, WG: 8 };
 }
 
