@@ -24,6 +24,17 @@ async function check(name: string, shape: number[], gpu: (x: Tensor) => Tensor, 
 }
 
 const map = (f: (v: number) => number) => (x: Float64Array) => x.map(f);
+const rowMajorStrides = (shape: number[]) => shape.map((_, d) => shape.slice(d + 1).reduce((a, b) => a * b, 1));
+/** out[i0, i1, ...] = x[offset + sum of id * strides[d]], by index arithmetic on the CPU. */
+function gatherRef(x: Float64Array, shape: number[], strides: number[], offset: number): Float64Array {
+  const out = new Float64Array(shape.reduce((a, b) => a * b, 1));
+  for (let o = 0; o < out.length; o++) {
+    let t = o, at = offset;
+    for (let d = shape.length - 1; d >= 0; d--) { at += (t % shape[d]) * strides[d]; t = Math.floor(t / shape[d]); }
+    out[o] = x[at];
+  }
+  return out;
+}
 
 test('elementwise: relu (gradient 0 at 0), affine, square, abs, exp', async () => {
   await check('relu', [2, 3, 5], ops.relu, map((v) => Math.max(v, 0)));
@@ -204,28 +215,13 @@ test('batch norm (inference affine), permute (six dimensions), stepped slices of
     return out;
   });
   // Views of every merged rank from 1 to 6 (the gather kernel splits an index into that many dimensions only).
-  const dims6 = [2, 3, 2, 3, 2, 2], perm6 = [5, 3, 1, 0, 4, 2];
-  await check('permute of six dimensions', dims6, (x) => ops.permute(x, perm6), (x) => {
-    const inStrides = dims6.map((_, d) => dims6.slice(d + 1).reduce((a, b) => a * b, 1)), out = new Float64Array(x.length);
-    for (let o = 0; o < out.length; o++) {
-      let t = o, at = 0;
-      for (let d = 5; d >= 0; d--) { const e = dims6[perm6[d]]; at += (t % e) * inStrides[perm6[d]]; t = Math.floor(t / e); }
-      out[o] = x[at];
-    }
-    return out;
-  });
+  const dims6 = [2, 3, 2, 3, 2, 2], perm6 = [5, 3, 1, 0, 4, 2], strides6 = rowMajorStrides(dims6);
+  await check('permute of six dimensions', dims6, (x) => ops.permute(x, perm6), (x) => gatherRef(x, perm6.map((d) => dims6[d]), perm6.map((d) => strides6[d]), 0));
   for (const [rank, shape, starts, steps, size] of [[1, [10], [1], [3], [3]], [2, [4, 6], [1, 0], [2, 1], [2, 6]], [3, [3, 4, 5], [2, 3, 4], [-1, -2, -2], [3, 2, 3]],
     [4, [2, 3, 3, 4], [0, 1, 0, 1], [1, 1, 2, 2], [2, 2, 2, 2]], [5, [2, 2, 3, 2, 3], [1, 0, 0, 0, 0], [-1, 1, 2, 1, 2], [2, 2, 2, 2, 2]]] as [number, number[], number[], number[], number[]][]) {
-    const strides = shape.map((_, d) => shape.slice(d + 1).reduce((a, b) => a * b, 1));
-    await check(`stepped slice of rank ${rank}`, shape, (x) => ops.slice(x, starts, steps, size), (x) => {
-      const out = new Float64Array(size.reduce((a, b) => a * b, 1));
-      for (let o = 0; o < out.length; o++) {
-        let t = o, at = 0;
-        for (let d = rank - 1; d >= 0; d--) { at += (starts[d] + (t % size[d]) * steps[d]) * strides[d]; t = Math.floor(t / size[d]); }
-        out[o] = x[at];
-      }
-      return out;
-    });
+    const strides = rowMajorStrides(shape);
+    await check(`stepped slice of rank ${rank}`, shape, (x) => ops.slice(x, starts, steps, size),
+      (x) => gatherRef(x, size, strides.map((s, d) => s * steps[d]), starts.reduce((a, s, d) => a + s * strides[d], 0)));
   }
   await check('concat', [2, 3], (x) => ops.concat([x, ops.scale(x, 2)]), (x) => Float64Array.from([...x, ...x.map((v) => 2 * v)]));
   await check('repeat', [2, 3], (x) => ops.repeatBatch(x, 3), (x) => Float64Array.from([...x, ...x, ...x]));

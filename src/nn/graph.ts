@@ -53,6 +53,14 @@ type Step = { node: OnnxNode; kind: 'host' } | { node: OnnxNode; kind: 'shape' }
 /** A Conv whose only consumer is a BatchNormalization and/or an activation (Relu, Clip), each the only consumer of the one before: one kernel when nothing hooks them. */
 interface Fusion { bn: GpuStep | null; act: GpuStep | null }
 
+/** Whether an activation step may run inside a fused kernel: no hook watches it and its ReLU rule is the standard one (not GuidedBackprop's). */
+const fusibleActivation = (s: GpuStep) => !s.module.hooked && !(s.module instanceof ReluNode && s.module.rule !== 'standard');
+
+/** A fused step's node and inputs, with the output of the step before it (`from`, computed in the same kernel) left out as null. */
+function fusedPart(s: GpuStep, from: GpuStep, get: (n: string, node: OnnxNode) => Value | null): { node: OnnxNode; inputs: (Value | null)[] } {
+  return { node: s.node, inputs: s.node.inputs.map((n) => (n === from.node.outputs[0] ? null : get(n, s.node))) };
+}
+
 /** The module path of a node: from its parameters' names (`features.0.0.weight`), else torch's scoped node name (`/features/features.0/features.0.2/Clip`). */
 function modulePath(node: OnnxNode, initializers: Map<string, OnnxArray>): string | null {
   for (const i of node.inputs) {
@@ -288,9 +296,9 @@ export class GraphModel extends Module {
   private runFused(conv: GpuStep, ins: (Value | null)[], values: Map<string, Value>, get: (n: string, node: OnnxNode) => Value | null, done: Set<OnnxNode>): boolean {
     const f = this.fusions.get(conv.node);
     if (!f || convSettings.epilogue === 'off' || conv.module.hooked || f.bn?.module.hooked) return false;
-    const act = f.act && !f.act.module.hooked && !(f.act.module instanceof ReluNode && f.act.module.rule !== 'standard') ? f.act : null;
+    const act = f.act && fusibleActivation(f.act) ? f.act : null;
     if (!f.bn && !act) return false;
-    const part = (s: GpuStep | null, from: GpuStep) => s && { node: s.node, inputs: s.node.inputs.map((n) => (n === from.node.outputs[0] ? null : get(n, s.node))) };
+    const part = (s: GpuStep | null, from: GpuStep) => s && fusedPart(s, from, get);
     let y: Tensor | null;
     try {
       y = convEpilogue(ins, conv.node, part(f.bn, conv), part(act, f.bn ?? conv), this.env);
@@ -306,8 +314,8 @@ export class GraphModel extends Module {
   /** Runs a planned BatchNormalization -> activation pair as one kernel, unless a hook or a ReLU rule must see its parts. */
   private runNormActivation(bn: GpuStep, ins: (Value | null)[], values: Map<string, Value>, get: (n: string, node: OnnxNode) => Value | null, done: Set<OnnxNode>): boolean {
     const act = this.normActivations.get(bn.node);
-    if (!act || convSettings.epilogue === 'off' || bn.module.hooked || act.module.hooked || (act.module instanceof ReluNode && act.module.rule !== 'standard')) return false;
-    const y = batchNormActivation(ins, bn.node, { node: act.node, inputs: act.node.inputs.map((n) => (n === bn.node.outputs[0] ? null : get(n, act.node))) }, this.env);
+    if (!act || convSettings.epilogue === 'off' || bn.module.hooked || !fusibleActivation(act)) return false;
+    const y = batchNormActivation(ins, bn.node, fusedPart(act, bn, get), this.env);
     if (!y) return false;
     values.set(act.node.outputs[0], y);
     done.add(act.node);
