@@ -43,7 +43,8 @@ async function rejects(fn: () => unknown, expect: string): Promise<void> {
  * EfficientNet-B0's seeded forward amplifies rounding about a thousandfold (Captum here: logits
  * 7.5e-4, Saliency 1.8e-2, Grad-CAM 1.9e-2, Occlusion 4.5e-3 from the reference).
  */
-const KNOWN: Record<string, { tol: Record<string, number>; skip?: string[] }> = {
+type Measured = { tol: Record<string, number>; skip?: string[] };
+const KNOWN: Record<string, Measured> = {
   'mobilenet_v2_seed0.onnx': { tol: { ig_gl16: 2e-2, batch2_ig_gl8: 2e-2 } },
   'mobilenet_v2_seed0_fused.onnx': { tol: { saliency: 5e-3, batch2_ig_gl8: 2e-2 } },
   'efficientnet_b0_seed0.onnx': { tol: { logits: 2e-3, saliency: 5e-2, gradcam: 5e-2, occlusion_w8_s4: 1e-2 }, skip: ['ig_gl16', 'batch2_ig_gl8'] },
@@ -53,7 +54,7 @@ const MODEL_FILE = /_seed0(_[a-z0-9]+)?\.onnx$/;
 const FOLDED_SKIP = ['gradcam'];
 const CASES = readdirSync(MODELS).filter((f) => MODEL_FILE.test(f)).sort().flatMap((file) => {
   const ref = file.replace(MODEL_FILE, '_chelsea_64');
-  const known: { tol: Record<string, number>; skip?: string[] } | undefined = KNOWN[file];
+  const known: Measured | undefined = KNOWN[file];
   return existsSync(join(MODELS, `${ref}.safetensors`)) ? [{ file, ref, tol: known?.tol ?? {}, skip: known?.skip ?? (file.endsWith('_fused.onnx') ? FOLDED_SKIP : []) }] : [];
 });
 
